@@ -1,0 +1,661 @@
+"""The ``Hierarchy`` façade: pyaogmaneo's API over the compiled kernels.
+
+Every argument is validated here, before any kernel runs: kernels are compiled
+without bounds checks and trust what they are given.
+"""
+from __future__ import annotations
+
+import copy as _copy
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _core, ohr
+from ._errors import NeoError
+from ._threads import get_num_threads
+from .params import (
+    ActorParams, DecoderParams, EncoderParams, IODesc, IOParams, IOType, LayerDesc, LayerParams,
+    MergeMode, Params,
+)
+
+__all__ = ["Hierarchy", "set_global_state", "get_global_state"]
+
+_U64 = 2**64
+
+
+def set_global_state(state: int) -> None:
+    """Set the raw process-wide PCG32 state (not hashed), as pyaogmaneo does."""
+    if isinstance(state, bool) or not isinstance(state, (int, np.integer)):
+        raise TypeError(f"state must be an integer, got {type(state).__name__}")
+    _core.GLOBAL_RNG.state = int(state) % _U64
+
+
+def get_global_state() -> int:
+    """The raw process-wide PCG32 state."""
+    return int(_core.GLOBAL_RNG.state)
+
+
+def _as_bytes_view(buffer: Any, what: str) -> memoryview:
+    """A flat byte view of a bytes-like object or a 1-D uint8 array."""
+    if isinstance(buffer, np.ndarray):
+        if buffer.dtype != np.uint8:
+            raise TypeError(f"{what} must be a uint8 array or a bytes-like object, got dtype {buffer.dtype}")
+        return memoryview(np.ascontiguousarray(buffer).reshape(-1)).cast("B")
+    if isinstance(buffer, (bytes, bytearray, memoryview)):
+        return memoryview(buffer).cast("B")
+    raise TypeError(f"{what} must be bytes, bytearray, memoryview or a uint8 array, got {type(buffer).__name__}")
+
+
+def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[LayerDesc]]:
+    if not isinstance(io_descs, Sequence) or isinstance(io_descs, (str, bytes)):
+        raise TypeError("io_descs must be a list of IODesc")
+    if not isinstance(layer_descs, Sequence) or isinstance(layer_descs, (str, bytes)):
+        raise TypeError("layer_descs must be a list of LayerDesc")
+    ios = list(io_descs)
+    layers = list(layer_descs)
+    if not ios or not layers:
+        raise NeoError("a hierarchy needs at least one IODesc and one LayerDesc "
+                       f"(got {len(ios)} IO descriptors and {len(layers)} layer descriptors)")
+    for i, d in enumerate(ios):
+        if not isinstance(d, IODesc):
+            raise TypeError(f"io_descs[{i}] must be an IODesc, got {type(d).__name__}")
+        if min(d.size) < 1:
+            raise NeoError(f"IO {i}: size must be >= 1 in every dimension, got {d.size}")
+        for name in ("num_dendrites_per_cell", "value_num_dendrites_per_cell"):
+            if getattr(d, name) < 1:
+                raise NeoError(f"IO {i}: {name} must be >= 1, got {getattr(d, name)}")
+        for name in ("up_radius", "down_radius"):
+            if getattr(d, name) < 0:
+                raise NeoError(f"IO {i}: {name} must be >= 0, got {getattr(d, name)}")
+        if d.io_type == IOType.action and d.history_capacity < 2:
+            raise NeoError(f"IO {i}: history_capacity must be >= 2, got {d.history_capacity}")
+    for l, d in enumerate(layers):
+        if not isinstance(d, LayerDesc):
+            raise TypeError(f"layer_descs[{l}] must be a LayerDesc, got {type(d).__name__}")
+        if min(d.hidden_size) < 1:
+            raise NeoError(f"layer {l}: hidden_size must be >= 1 in every dimension, got {d.hidden_size}")
+        if d.num_dendrites_per_cell < 1:
+            raise NeoError(f"layer {l}: num_dendrites_per_cell must be >= 1, got {d.num_dendrites_per_cell}")
+        if d.up_radius < 0 or d.down_radius < 0:
+            raise NeoError(f"layer {l}: up_radius and down_radius must be >= 0")
+        if d.recurrent_radius < -1:
+            raise NeoError(f"layer {l}: recurrent_radius must be >= -1 (-1 = no recurrence), got {d.recurrent_radius}")
+    # Quirk Q8: with only one-cell columns an encoder's inactive-input count is 0.
+    z0 = [d.size[2] for d in ios] + ([layers[0].hidden_size[2]] if layers[0].recurrent_radius >= 0 else [])
+    if max(z0) < 2:
+        raise NeoError("layer 0's encoder sees only columns of size 1 (every IO has column_size 1): "
+                       "give at least one IO a column_size >= 2")
+    for l in range(1, len(layers)):
+        zl = [layers[l - 1].hidden_size[2]] + ([layers[l].hidden_size[2]] if layers[l].recurrent_radius >= 0 else [])
+        if max(zl) < 2:
+            raise NeoError(f"layer {l}'s encoder sees only columns of size 1: use a column size >= 2")
+    return [_copy.deepcopy(d) for d in ios], [_copy.deepcopy(d) for d in layers]
+
+
+class Hierarchy:
+    """A Sparse Predictive Hierarchy (spec §8), API-compatible with pyaogmaneo 2.14.4.
+
+    ``Hierarchy(io_descs, layer_descs)`` builds a new hierarchy, drawing its initial
+    weights from the process-wide generator (``set_global_state``);
+    ``Hierarchy(file_name=...)`` loads an ``.ohr`` file and ``Hierarchy(buffer=...)``
+    the bytes ``serialize_to_buffer()`` returned.
+    """
+
+    def __init__(self, io_descs: Sequence[IODesc] = (), layer_descs: Sequence[LayerDesc] = (),
+                 file_name: str = "", buffer: Any = None) -> None:
+        if buffer is not None and len(_as_bytes_view(buffer, "buffer")) > 0:
+            header, sections = ohr.decode(_as_bytes_view(buffer, "buffer"))
+            self._load(header, sections)
+        elif file_name:
+            if not isinstance(file_name, (str, os.PathLike)):
+                raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
+            header, sections = ohr.read_file(file_name)
+            self._load(header, sections)
+        else:
+            ios, layers = _check_descs(io_descs, layer_descs)
+            self._build(ios, layers, _core.GLOBAL_RNG)
+            # Decisions D2: continue from a private copy of the post-construction state.
+            self._core_rng.state = _core.GLOBAL_RNG.state
+
+    # ------------------------------------------------------------------ building
+    def _build(self, ios: list[IODesc], layers: list[LayerDesc], rng: Any) -> None:
+        """Create the components in the reference's construction (RNG) order (spec §8.1)."""
+        self._io_descs = ios
+        self._layer_descs = layers
+        L = len(layers)
+        n_fb = 2 if L > 1 else 1
+        encoders, decoders, actors, dec_io, act_io, recurrent = [], [], [], [], [], []
+        for l, ld in enumerate(layers):
+            hs = ld.hidden_size
+            if l == 0:
+                decs = []
+                for i, io in enumerate(ios):
+                    if io.io_type == IOType.prediction:
+                        vis = [(*hs, io.down_radius)] * n_fb
+                        decs.append(_core.Decoder(io.size, io.num_dendrites_per_cell, vis, rng))
+                        dec_io.append(i)
+                for i, io in enumerate(ios):
+                    if io.io_type == IOType.action:
+                        vis = [(*hs, io.down_radius)] * n_fb
+                        actors.append(_core.Actor(io.size, io.value_num_dendrites_per_cell,
+                                                  io.num_dendrites_per_cell, io.history_capacity, vis, rng))
+                        act_io.append(i)
+                vis = [(*io.size, io.up_radius) for io in ios]
+            else:
+                vis = [(*hs, ld.down_radius)] * (2 if l < L - 1 else 1)
+                decs = [_core.Decoder(layers[l - 1].hidden_size, ld.num_dendrites_per_cell, vis, rng)]
+                vis = [(*layers[l - 1].hidden_size, ld.up_radius)]
+            decoders.append(decs)
+            recurrent.append(ld.recurrent_radius >= 0)
+            if ld.recurrent_radius >= 0:
+                vis = vis + [(*hs, ld.recurrent_radius)]
+            encoders.append(_core.Encoder(hs, vis, rng))
+        self._core_rng = _core.Rng(0)
+        self._c = _core.Core(encoders, decoders, actors, dec_io, act_io, recurrent, self._core_rng)
+        self._dec_index = {io: k for k, io in enumerate(dec_io)}
+        self._act_index = {io: k for k, io in enumerate(act_io)}
+        self.params = Params(layers=[LayerParams() for _ in layers], ios=[IOParams() for _ in ios],
+                             anticipation=True)
+
+    # ------------------------------------------------------------------ stepping
+    def _coerce_input(self, i: int, x: Any) -> np.ndarray:
+        w, h, z = self._io_descs[i].size
+        cols = w * h
+        if isinstance(x, (bool, np.bool_)):
+            raise TypeError(f"IO {i}: expected a CSDR of {cols} integer cell indices, got a bool")
+        if isinstance(x, (int, np.integer)):
+            if cols != 1:
+                raise NeoError(f"IO {i}: a bare integer is only accepted for a one-column port; "
+                               f"this port has {cols} columns (size {w}x{h}x{z}), pass {cols} indices")
+            x = [x]
+        try:
+            a = np.asarray(x)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"IO {i}: expected a CSDR (a sequence of {cols} integer cell indices), got {type(x).__name__}: {e}") from None
+        if a.dtype.kind not in "iu":
+            if a.dtype.kind == "f":
+                raise TypeError(
+                    f"IO {i}: expected a CSDR of {cols} integer cell indices in [0, {z}) "
+                    f"(size {w}x{h}x{z}), got {a.size} float value(s); continuous values must be "
+                    "encoded first, e.g. binned into column_size cells per column")
+            raise TypeError(f"IO {i}: expected a CSDR of {cols} integer cell indices, got dtype {a.dtype}")
+        if a.ndim != 1 and a.shape != (w, h):
+            raise NeoError(f"IO {i}: expected a 1-D CSDR of {cols} columns (or shape ({w}, {h})), got shape {a.shape}")
+        if a.size != cols:
+            raise NeoError(f"IO {i}: expected {cols} columns (size {w}x{h}x{z}), got {a.size}")
+        if a.dtype != np.int32:
+            lo, hi = a.min(), a.max()
+            if lo < 0 or hi >= z:
+                bad = int(np.flatnonzero((a.reshape(-1) < 0) | (a.reshape(-1) >= z))[0])
+                raise NeoError(f"IO {i}: cell index {a.reshape(-1)[bad]} at column {bad} is out of range [0, {z})")
+            a = a.astype(np.int32)
+        a = np.ascontiguousarray(a.reshape(-1))
+        if a is x:
+            a = a.copy()
+        bad = _core.first_out_of_range(a, z)
+        if bad >= 0:
+            raise NeoError(f"IO {i}: cell index {a[bad]} at column {bad} is out of range [0, {z})")
+        return a
+
+    def _check_params(self) -> None:
+        p = self.params
+        if len(p.layers) != len(self._layer_descs) or len(p.ios) != len(self._io_descs):
+            raise NeoError(f"params must keep one LayerParams per layer ({len(self._layer_descs)}) and one "
+                           f"IOParams per IO ({len(self._io_descs)}); got {len(p.layers)} and {len(p.ios)}")
+        for l, lp in enumerate(p.layers):
+            if not isinstance(lp, LayerParams):
+                raise TypeError(f"params.layers[{l}] must be a LayerParams")
+            if lp.encoder.l_radius < 0:
+                raise NeoError(f"params.layers[{l}].encoder.l_radius must be >= 0")
+        for i in self._c.act_io:
+            a = p.ios[i].actor
+            if a.min_steps < 1:
+                raise NeoError(f"params.ios[{i}].actor.min_steps must be >= 1 (the actor replays samples "
+                               f"at least one step old), got {a.min_steps}")
+            if a.history_iters < 0:
+                raise NeoError(f"params.ios[{i}].actor.history_iters must be >= 0")
+        for i, iop in enumerate(p.ios):
+            if not isinstance(iop, IOParams):
+                raise TypeError(f"params.ios[{i}] must be an IOParams")
+
+    def step(self, input_cis: Sequence[Any], learn_enabled: bool = True, reward: float = 0.0,
+             mimic: float = 0.0) -> None:
+        """Advance one time step: encode the inputs up, learn and predict down (spec §8.2).
+
+        ``input_cis`` holds one CSDR per IO (action ports included: the action
+        actually taken). A bare integer is accepted for a one-column port.
+        """
+        if isinstance(input_cis, np.ndarray) or not isinstance(input_cis, Sequence) or isinstance(input_cis, (str, bytes)):
+            raise TypeError("input_cis must be a list with one CSDR per IO")
+        n = len(self._io_descs)
+        if len(input_cis) != n:
+            raise NeoError(f"step needs one input CSDR per IO: expected {n}, got {len(input_cis)}")
+        inputs = [self._coerce_input(i, x) for i, x in enumerate(input_cis)]
+        for name, v in (("reward", reward), ("mimic", mimic)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{name} must be a number, got {type(v).__name__}")
+            if not math.isfinite(v):
+                raise NeoError(f"{name} must be finite, got {v}")
+        self._check_params()
+        self._c.step(inputs, bool(learn_enabled), float(reward), float(mimic), self.params, get_num_threads())
+
+    def clear_state(self) -> None:
+        """Reset the temporal context (hidden states, predictions, actor history size).
+
+        Weights are untouched. As in pyaogmaneo, decoder ``dend``, the actor ring
+        contents, actor probs and ``td_scale`` are kept (spec Q4).
+        """
+        self._c.clear_state()
+
+    # ------------------------------------------------------------------ queries
+    def _io_index(self, i: Any) -> int:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"IO index must be an integer, got {type(i).__name__}")
+        if not 0 <= i < len(self._io_descs):
+            raise NeoError(f"IO index {i} out of range [0, {len(self._io_descs) - 1}]")
+        return int(i)
+
+    def _layer_index(self, l: Any, lo: int = 0) -> int:
+        if isinstance(l, bool) or not isinstance(l, (int, np.integer)):
+            raise TypeError(f"layer index must be an integer, got {type(l).__name__}")
+        if not lo <= l < len(self._layer_descs):
+            raise NeoError(f"layer index {l} out of range [{lo}, {len(self._layer_descs) - 1}]")
+        return int(l)
+
+    def _predictor(self, i: Any):
+        i = self._io_index(i)
+        if i in self._dec_index:
+            return self._c.decoders[0][self._dec_index[i]]
+        if i in self._act_index:
+            return self._c.actors[self._act_index[i]]
+        raise NeoError(f"IO {i} is of type none: it has no prediction")
+
+    def get_prediction_cis(self, i: int) -> np.ndarray:
+        """The predicted next CSDR of prediction IO ``i``, or the sampled action of action IO ``i``."""
+        p = self._predictor(i)
+        return (p.pred_cis if isinstance(p, _core.Decoder) else p.action_cis).copy()
+
+    def get_prediction_acts(self, i: int) -> np.ndarray:
+        """Per-cell probabilities (float32, ``W*H*Z``) behind ``get_prediction_cis(i)``."""
+        return self._predictor(i).probs.copy()
+
+    def sample_prediction(self, i: int, temperature: float) -> np.ndarray:
+        """Sample a CSDR from the prediction probabilities at ``temperature`` (0 = argmax)."""
+        p = self._predictor(i)
+        t = float(temperature)
+        if not math.isfinite(t) or t < 0:
+            raise NeoError(f"temperature must be a finite number >= 0, got {temperature}")
+        if t == 0.0:
+            return self.get_prediction_cis(i)
+        w, h, z = self._io_descs[i].size
+        return _core.sample_columns(p.probs, w * h, z, t, self._core_rng)
+
+    def get_layer_prediction_cis(self, l: int) -> np.ndarray:
+        """Layer ``l``'s (1 <= l < L) prediction of layer ``l-1``'s next hidden CSDR."""
+        l = self._layer_index(l, 1)
+        return self._c.decoders[l][0].pred_cis.copy()
+
+    def get_hidden_cis(self, l: int) -> np.ndarray:
+        """Layer ``l``'s current hidden CSDR."""
+        return self._c.encoders[self._layer_index(l)].hidden_cis.copy()
+
+    def get_hidden_size(self, l: int) -> tuple[int, int, int]:
+        """Layer ``l``'s hidden size ``(W, H, Z)``."""
+        return tuple(self._layer_descs[self._layer_index(l)].hidden_size)
+
+    def get_num_layers(self) -> int:
+        """Number of layers."""
+        return len(self._layer_descs)
+
+    def get_num_io(self) -> int:
+        """Number of IO ports."""
+        return len(self._io_descs)
+
+    def get_io_size(self, i: int) -> tuple[int, int, int]:
+        """IO ``i``'s size ``(W, H, Z)``."""
+        return tuple(self._io_descs[self._io_index(i)].size)
+
+    def get_io_type(self, i: int) -> IOType:
+        """IO ``i``'s type."""
+        return self._io_descs[self._io_index(i)].io_type
+
+    def get_num_encoder_visible_layers(self, l: int) -> int:
+        """How many inputs layer ``l``'s encoder has (IOs or the layer below, plus recurrence)."""
+        return self._c.encoders[self._layer_index(l)].nv
+
+    def get_up_radius(self, l: int) -> int:
+        """Radius of encoder ``l``'s first visible layer."""
+        return self._c.encoders[self._layer_index(l)].vis_descs[0][3]
+
+    def get_down_radius(self, l: int, i: int) -> int:
+        """Radius of the decoder (or actor, for an action IO ``i`` at layer 0) onto layer ``l``."""
+        l = self._layer_index(l)
+        if l == 0:
+            return self._predictor(i).vis_descs[0][3]
+        if i != 0:
+            raise NeoError(f"layer {l} has one decoder: index must be 0, got {i}")
+        return self._c.decoders[l][0].vis_descs[0][3]
+
+    def get_encoder_receptive_field(self, l: int, v: int, pos: tuple[int, int, int]):
+        """The on-weights ``A`` of one hidden cell as (uint8 array ``d*d*Zv``, ``(d, d, Zv)``)."""
+        enc = self._c.encoders[self._layer_index(l)]
+        if not 0 <= v < enc.nv:
+            raise NeoError(f"visible layer {v} out of range [0, {enc.nv - 1}]")
+        x, y, z = (int(a) for a in pos)
+        if not (0 <= x < enc.hw and 0 <= y < enc.hh and 0 <= z < enc.hz):
+            raise NeoError(f"cell {pos} outside hidden size {(enc.hw, enc.hh, enc.hz)}")
+        vw, vh, vz, r = enc.vis_descs[v]
+        d = 2 * r + 1
+        col = x * enc.hh + y
+        a = enc.weights_a[v].reshape(enc.hw * enc.hh, vz, d, d, enc.hz)[col, :, :, :, z]  # [vc][ox][oy]
+        field = np.ascontiguousarray(a.transpose(1, 2, 0))
+        # Zero the offsets that fall outside the visible layer (never read or written).
+        sx, sy = np.float32(vw) / np.float32(enc.hw), np.float32(vh) / np.float32(enc.hh)
+        cx, cy = int((np.float32(x) + np.float32(0.5)) * sx), int((np.float32(y) + np.float32(0.5)) * sy)
+        ox = np.arange(d) + cx - r
+        oy = np.arange(d) + cy - r
+        field[(ox < 0) | (ox >= vw), :, :] = 0
+        field[:, (oy < 0) | (oy >= vh), :] = 0
+        return field.reshape(-1), (d, d, vz)
+
+    # ------------------------------------------------------------------ sizes and buffers
+    def _section_arrays(self) -> dict[str, list[tuple[str, np.ndarray]]]:
+        """The arrays of the state, weights and persistent sections, in spec §9.1 order."""
+        c = self._c
+        state, weights, persistent = [], [], []
+        persistent.append(("rng", np.array([self._core_rng.state], dtype=np.uint64)))
+        for l, enc in enumerate(c.encoders):
+            state.append((f"l{l}.enc.hidden_cis", enc.hidden_cis))
+            for v in range(enc.nv):
+                weights.append((f"l{l}.enc.v{v}.a", enc.weights_a[v]))
+                weights.append((f"l{l}.enc.v{v}.b", enc.weights_b[v]))
+            persistent.append((f"l{l}.enc.committed", enc.committed))
+            for k, dec in enumerate(c.decoders[l]):
+                state.append((f"l{l}.dec{k}.pred_cis", dec.pred_cis))
+                state.append((f"l{l}.dec{k}.probs", dec.probs))
+                state.append((f"l{l}.dec{k}.dend", dec.dend))
+                for v in range(dec.nv):
+                    weights.append((f"l{l}.dec{k}.v{v}.w", dec.weights[v]))
+        for k, act in enumerate(c.actors):
+            state.append((f"act{k}.action_cis", act.action_cis))
+            state.append((f"act{k}.values", act.values))
+            state.append((f"act{k}.meta", act.meta))
+            # The reference lays the ring out newest first (H[0], H[1], ...); we keep a
+            # physical ring and rotate on the way out and in (see _fill_state).
+            state.append((f"act{k}.ring", np.roll(act.ring.reshape(act.cap, -1), -int(act.meta[1]), axis=0)))
+            for v in range(act.nv):
+                weights.append((f"act{k}.v{v}.value", act.value_weights[v]))
+                weights.append((f"act{k}.v{v}.policy", act.policy_weights[v]))
+            persistent.append((f"act{k}.td_scale", act.td_scale))
+            persistent.append((f"act{k}.probs", act.probs))
+            for v in range(act.nv):
+                persistent.append((f"act{k}.v{v}.policy_delayed", act.policy_delayed[v]))
+        return {"state": state, "weights": weights, "persistent": persistent}
+
+    def get_state_size(self) -> int:
+        """Bytes of the temporal state (what ``serialize_state_to_buffer`` returns)."""
+        return sum(a.nbytes for _, a in self._section_arrays()["state"])
+
+    def get_weights_size(self) -> int:
+        """Bytes of the learned weights (what ``serialize_weights_to_buffer`` returns)."""
+        return sum(a.nbytes for _, a in self._section_arrays()["weights"])
+
+    def get_size(self) -> int:
+        """Bytes of all model data: state + weights + persistent (decisions D5)."""
+        return sum(a.nbytes for s in self._section_arrays().values() for _, a in s)
+
+    def serialize_state_to_buffer(self) -> np.ndarray:
+        """The state as a uint8 array in spec §9.1 layout."""
+        return _concat(self._section_arrays()["state"])
+
+    def serialize_weights_to_buffer(self) -> np.ndarray:
+        """The weights as a uint8 array in spec §9.1 layout (byte-compatible with pyaogmaneo)."""
+        return _concat(self._section_arrays()["weights"])
+
+    def set_state_from_buffer(self, buffer: Any) -> None:
+        """Restore the state from ``serialize_state_to_buffer`` bytes of the same structure."""
+        self._fill_state(self._section_arrays()["state"], _as_bytes_view(buffer, "state buffer"))
+
+    def _fill_state(self, arrays: list[tuple[str, np.ndarray]], data: Any) -> None:
+        """Validate a state buffer completely, then copy it in (no partial update).
+
+        Every CSDR in it is range-checked: these values index weights inside the
+        kernels, which run without bounds checks.
+        """
+        copies = [(n, np.empty_like(a)) for n, a in arrays]
+        _fill(copies, data, "state")
+        got = dict(copies)
+        c = self._c
+
+        def check(name: str, z: int) -> None:
+            a = got[name]
+            if a.size and (a.min() < 0 or a.max() >= z):
+                raise NeoError(f"state buffer: {name} holds a cell index outside [0, {z}): "
+                               "the buffer is corrupt or from another model")
+
+        for l, enc in enumerate(c.encoders):
+            check(f"l{l}.enc.hidden_cis", enc.hz)
+            for k, dec in enumerate(c.decoders[l]):
+                check(f"l{l}.dec{k}.pred_cis", dec.oz)
+        for k, act in enumerate(c.actors):
+            check(f"act{k}.action_cis", act.oz)
+            size, start = (int(x) for x in got[f"act{k}.meta"])
+            if not (0 <= start < act.cap and 0 <= size <= act.cap):
+                raise NeoError(f"state buffer: actor {k} has history size {size} and start {start}, "
+                               f"expected within [0, {act.cap}]")
+            ring = got[f"act{k}.ring"].reshape(act.cap, -1)
+            z0 = c.encoders[0].hz
+            inputs = ring[:, :act.nv * act.in_cols]
+            targets = ring[:, act.nv * act.in_cols:act.nv * act.in_cols + act.ow * act.oh]
+            # Slots past history_size are never read; the reference leaves garbage there.
+            used = np.zeros(act.cap, dtype=bool)
+            used[:size] = True
+            if inputs[used].size and (inputs[used].min() < 0 or inputs[used].max() >= z0 or
+                                      targets[used].min() < 0 or targets[used].max() >= act.oz):
+                raise NeoError(f"state buffer: actor {k}'s history holds out-of-range cell indices")
+            ring[~used] = 0
+        for (n, dst), (_, src) in zip(arrays, copies):
+            if n.endswith(".ring"):
+                continue
+            dst[...] = src
+        for k, act in enumerate(c.actors):
+            act.ring.reshape(act.cap, -1)[...] = np.roll(got[f"act{k}.ring"].reshape(act.cap, -1),
+                                                         int(act.meta[1]), axis=0)
+
+    def set_weights_from_buffer(self, buffer: Any) -> None:
+        """Load weights from ``serialize_weights_to_buffer`` bytes of the same structure.
+
+        Unlike pyaogmaneo (quirk Q3), the encoder committed flags and totals are
+        derived from the weights, so the receiving hierarchy behaves as the trained
+        one did. The actors' delayed policies are reset to the loaded policies.
+        """
+        _fill(self._section_arrays()["weights"], _as_bytes_view(buffer, "weights buffer"), "weights")
+        self._after_weights_change(derive_committed=True)
+
+    def _after_weights_change(self, derive_committed: bool) -> None:
+        for enc in self._c.encoders:
+            enc.recompute_totals()
+            if derive_committed:
+                enc.derive_committed()
+        for act in self._c.actors:
+            act.reset_delayed()
+
+    # ------------------------------------------------------------------ files
+    def _header_meta(self) -> dict[str, Any]:
+        sizes = {k: sum(a.nbytes for _, a in v) for k, v in self._section_arrays().items()}
+        return {
+            "architecture": {
+                "io_descs": [d.to_dict() for d in self._io_descs],
+                "layer_descs": [d.to_dict() for d in self._layer_descs],
+            },
+            "params": self.params.to_dict(),
+            "sizes": {**sizes, "total": sum(sizes.values())},
+        }
+
+    def serialize_to_buffer(self, meta: dict[str, Any] | None = None) -> np.ndarray:
+        """The complete ``.ohr`` bytes (what ``save_to_file`` writes) as a uint8 array."""
+        return np.frombuffer(self._encode(meta), dtype=np.uint8).copy()
+
+    def _encode(self, meta: dict[str, Any] | None = None, include_state: bool = True) -> bytes:
+        m = dict(meta or {})
+        m.update(self._header_meta())
+        secs = self._section_arrays()
+        if not include_state:
+            del secs["state"]
+        return ohr.encode(m, secs)
+
+    def save_to_file(self, file_name: str, meta: dict[str, Any] | None = None) -> None:
+        """Write the model atomically to an ``.ohr`` file.
+
+        ``meta`` may add header keys (``codec``, ``training``, ``user``); a failed
+        write leaves any previous file intact.
+        """
+        if not isinstance(file_name, (str, os.PathLike)):
+            raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
+        ohr.atomic_write(file_name, self._encode(meta))
+
+    def _load(self, header: dict[str, Any], sections: dict[str, dict[str, np.ndarray]]) -> None:
+        arch = header.get("architecture")
+        try:
+            ios = [IODesc.from_dict(d) for d in arch["io_descs"]]
+            layers = [LayerDesc.from_dict(d) for d in arch["layer_descs"]]
+            params = Params.from_dict(header["params"])
+        except (KeyError, TypeError) as e:
+            raise ohr.OhrError(f"model header has no valid architecture/params: {e!r}") from None
+        ios, layers = _check_descs(ios, layers)
+        self._build(ios, layers, None)
+        self.params = params
+        try:
+            self._check_params()
+        except TypeError as e:
+            raise ohr.OhrError(f"model header has invalid params: {e}") from None
+        expected = self._section_arrays()
+        for name in ("weights", "persistent", "state"):
+            if name not in sections:
+                if name == "state":
+                    continue  # a deployable file without temporal context
+                raise ohr.OhrError(f"model file has no {name} section")
+            got = sections[name]
+            want = expected[name]
+            if list(got) != [n for n, _ in want]:
+                raise ohr.OhrError(f"model file's {name} section does not match its architecture")
+            for (n, dst) in want:
+                src = got[n]
+                if src.dtype.newbyteorder("=") != dst.dtype.newbyteorder("=") or src.size != dst.size:
+                    raise ohr.OhrError(f"model file's array {name}/{n} has dtype {src.dtype} and "
+                                       f"{src.size} elements, expected {dst.dtype} and {dst.size}")
+        for name in ("weights", "persistent"):
+            for n, dst in expected[name]:
+                dst.reshape(-1)[...] = sections[name][n].reshape(-1)
+        if "state" in sections:
+            raw = b"".join(np.ascontiguousarray(a).tobytes() for a in sections["state"].values())
+            self._fill_state(expected["state"], memoryview(raw))
+        self._core_rng.state = int(sections["persistent"]["rng"][0])
+        for enc in self._c.encoders:
+            enc.recompute_totals()
+
+    # ------------------------------------------------------------------ merge and copies
+    def _structure(self) -> list[dict[str, Any]]:
+        return [d.to_dict() for d in self._io_descs] + [d.to_dict() for d in self._layer_descs]
+
+    def merge(self, hierarchies: Sequence["Hierarchy"], mode: MergeMode) -> None:
+        """Overwrite this hierarchy's weights with a merge of ``hierarchies`` (spec §9.5).
+
+        ``merge_average`` averages and ``merge_random`` picks a random source per
+        weight, as their names say (pyaogmaneo 2.14.4 swaps them, quirk Q1). All
+        hierarchies must share this one's structure. Committed flags are derived from
+        the merged weights.
+        """
+        try:
+            mode = MergeMode(int(mode))
+        except (ValueError, TypeError):
+            raise NeoError(f"mode must be merge_average or merge_random, got {mode!r}") from None
+        srcs = list(hierarchies)
+        if not srcs:
+            raise NeoError("merge needs at least one hierarchy")
+        mine = self._structure()
+        for k, h in enumerate(srcs):
+            if not isinstance(h, Hierarchy):
+                raise TypeError(f"hierarchies[{k}] must be a Hierarchy, got {type(h).__name__}")
+            theirs = h._structure()
+            if theirs != mine:
+                diff = next((a, b) for a, b in zip(mine + [None], theirs + [None]) if a != b)
+                raise NeoError(f"cannot merge hierarchies[{k}]: its structure differs "
+                               f"(this: {diff[0]}, theirs: {diff[1]})")
+        n = len(srcs)
+        rng = self._core_rng
+        c = self._c
+        groups = []  # (kind, list of destination arrays, per-source arrays) in spec order
+        for l, enc in enumerate(c.encoders):
+            for v in range(enc.nv):
+                groups.append(("enc", [enc.weights_a[v], enc.weights_b[v]],
+                               [[h._c.encoders[l].weights_a[v], h._c.encoders[l].weights_b[v]] for h in srcs]))
+            for k, dec in enumerate(c.decoders[l]):
+                for v in range(dec.nv):
+                    groups.append(("dec", [dec.weights[v]], [[h._c.decoders[l][k].weights[v]] for h in srcs]))
+        for k, act in enumerate(c.actors):
+            for v in range(act.nv):
+                groups.append(("act", [act.value_weights[v]], [[h._c.actors[k].value_weights[v]] for h in srcs]))
+                groups.append(("act", [act.policy_weights[v]], [[h._c.actors[k].policy_weights[v]] for h in srcs]))
+        results = []
+        for kind, dsts, per_src in groups:
+            outs = []
+            if mode == MergeMode.merge_random:
+                pick = rng.draw_mod(dsts[0].size, n) if n > 1 else np.zeros(dsts[0].size, np.int32)
+                idx = np.arange(dsts[0].size)
+                for m in range(len(dsts)):
+                    stack = np.stack([s[m] for s in per_src])
+                    outs.append(stack[pick, idx])
+            else:
+                for m in range(len(dsts)):
+                    stack = np.stack([s[m] for s in per_src])
+                    if kind == "enc":
+                        mean = stack.astype(np.float32).sum(axis=0) / np.float32(n)
+                        outs.append(np.floor(mean + np.float32(0.5)).astype(np.uint8))
+                    elif kind == "dec":
+                        mean = stack.astype(np.float32).sum(axis=0) / np.float32(n)
+                        outs.append(np.trunc(mean + np.float32(0.5)).astype(np.int8))
+                    else:
+                        total = stack[0].copy()
+                        for s in stack[1:]:
+                            total += s
+                        outs.append(total / np.float32(n))
+            results.append((dsts, outs))
+        for dsts, outs in results:
+            for d, o in zip(dsts, outs):
+                d[...] = o
+        self._after_weights_change(derive_committed=True)
+
+    def __copy__(self) -> "Hierarchy":
+        return self.__deepcopy__({})
+
+    def __deepcopy__(self, memo: dict) -> "Hierarchy":
+        """A fully independent copy (weights, state, params, RNG position)."""
+        return Hierarchy(buffer=self._encode())
+
+    def __repr__(self) -> str:
+        ios = ", ".join(f"{d.io_type.name}{tuple(d.size)}" for d in self._io_descs)
+        layers = ", ".join(str(tuple(d.hidden_size)) for d in self._layer_descs)
+        return f"<neocli.Hierarchy ios=[{ios}] layers=[{layers}]>"
+
+
+def _concat(arrays: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    if not arrays:
+        return np.zeros(0, dtype=np.uint8)
+    return np.concatenate([a.reshape(-1).view(np.uint8) for _, a in arrays])
+
+
+def _fill(arrays: list[tuple[str, np.ndarray]], data: memoryview, what: str) -> None:
+    """Copy ``data`` into ``arrays`` in order, after checking its length (no partial update)."""
+    total = sum(a.nbytes for _, a in arrays)
+    if len(data) != total:
+        raise NeoError(f"{what} buffer has {len(data)} bytes but this hierarchy's {what} is {total} bytes: "
+                       "the buffer comes from a hierarchy of a different structure")
+    raw = np.frombuffer(data, dtype=np.uint8)
+    pos = 0
+    for _, a in arrays:
+        a.reshape(-1).view(np.uint8)[...] = raw[pos:pos + a.nbytes]
+        pos += a.nbytes

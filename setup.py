@@ -1,0 +1,44 @@
+"""Build of the Cython kernels (the rest of the metadata lives in pyproject.toml).
+
+Environment switches:
+  NEOCLI_NO_OPENMP=1   build without OpenMP (kernels then run on one thread)
+  NEOCLI_DEBUG=1       bounds/wraparound checks on, -O0 -g (the CI debug build)
+"""
+import os
+import sys
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+openmp = os.environ.get("NEOCLI_NO_OPENMP", "") not in ("1", "true", "yes")
+debug = os.environ.get("NEOCLI_DEBUG", "") in ("1", "true", "yes")
+
+# Decisions D10: no -march=native / -ffast-math; no FMA contraction, which would
+# change float results relative to the reference.
+compile_args = ["-O0", "-g"] if debug else ["-O3"]
+compile_args += ["-ffp-contract=off", "-fno-strict-aliasing", "-fno-math-errno"]
+link_args = []
+if openmp and sys.platform != "win32":
+    compile_args.append("-fopenmp")
+    link_args.append("-fopenmp")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": debug,
+    "wraparound": debug,
+    "initializedcheck": debug,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+extensions = [
+    Extension(
+        "neocli._core",
+        ["cython_core/_core.pyx"],
+        include_dirs=["cython_core"],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["cython_core"]))
