@@ -166,6 +166,8 @@ class Hierarchy:
         cols = w * h
         if isinstance(x, (bool, np.bool_)):
             raise TypeError(f"IO {i}: expected a CSDR of {cols} integer cell indices, got a bool")
+        if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iu":
+            x = x.item()
         if isinstance(x, (int, np.integer)):
             if cols != 1:
                 raise NeoError(f"IO {i}: a bare integer is only accepted for a one-column port; "
@@ -228,7 +230,9 @@ class Hierarchy:
         ``input_cis`` holds one CSDR per IO (action ports included: the action
         actually taken). A bare integer is accepted for a one-column port.
         """
-        if isinstance(input_cis, np.ndarray) or not isinstance(input_cis, Sequence) or isinstance(input_cis, (str, bytes)):
+        if isinstance(input_cis, np.ndarray) and input_cis.ndim >= 1:
+            input_cis = list(input_cis)  # pyaogmaneo accepts a stacked array of rows
+        elif not isinstance(input_cis, Sequence) or isinstance(input_cis, (str, bytes)):
             raise TypeError("input_cis must be a list with one CSDR per IO")
         n = len(self._io_descs)
         if len(input_cis) != n:
@@ -344,7 +348,10 @@ class Hierarchy:
         enc = self._c.encoders[self._layer_index(l)]
         if not 0 <= v < enc.nv:
             raise NeoError(f"visible layer {v} out of range [0, {enc.nv - 1}]")
-        x, y, z = (int(a) for a in pos)
+        try:
+            x, y, z = (int(a) for a in pos)
+        except (TypeError, ValueError):
+            raise NeoError(f"position must be a cell (x, y, z), got {pos!r}") from None
         if not (0 <= x < enc.hw and 0 <= y < enc.hh and 0 <= z < enc.hz):
             raise NeoError(f"cell {pos} outside hidden size {(enc.hw, enc.hh, enc.hz)}")
         vw, vh, vz, r = enc.vis_descs[v]
@@ -604,7 +611,7 @@ class Hierarchy:
         for kind, dsts, per_src in groups:
             outs = []
             if mode == MergeMode.merge_random:
-                pick = rng.draw_mod(dsts[0].size, n) if n > 1 else np.zeros(dsts[0].size, np.int32)
+                pick = rng.draw_mod(dsts[0].size, n)  # one draw per index even for n == 1, as the reference
                 idx = np.arange(dsts[0].size)
                 for m in range(len(dsts)):
                     stack = np.stack([s[m] for s in per_src])
