@@ -25,7 +25,18 @@ cdef float NEG = -999999.0
 # Below this many inner-loop operations a kernel runs on one thread: an OpenMP
 # region costs more than it saves, and on a loaded machine a region whose second
 # thread is descheduled stalls the whole step (measured in benchmarks/).
-cdef long PAR_WORK = 60000
+cdef long PAR_WORK = 4000
+
+
+def set_parallel_threshold(long work):
+    """Set the per-kernel work below which a kernel runs on one thread (tuning aid)."""
+    global PAR_WORK
+    PAR_WORK = work
+
+
+def get_parallel_threshold():
+    """The per-kernel work below which a kernel runs on one thread."""
+    return PAR_WORK
 
 OPENMP_ENABLED = bool(NEO_OPENMP_ENABLED)
 
@@ -145,10 +156,10 @@ cdef inline void softmax_inplace(float* y, int n) noexcept nogil:
         y[k] = y[k] * inv
 
 
-cdef inline int threads_for(int nt, long work) noexcept nogil:
-    if nt <= 1 or work < PAR_WORK:
+cdef inline int threads_for(int nt, long work, int cols) noexcept nogil:
+    if nt <= 1 or work < PAR_WORK or cols < 2:
         return 1
-    return nt
+    return nt if nt < cols else cols
 
 
 cdef inline void* ptr_of(object arr) except NULL:
@@ -439,7 +450,7 @@ cdef class Encoder:
     cdef void step_c(self, int32_t** ins, bint learn, float choice, float vigilance, float lr,
                      float active_ratio, int l_radius, int nt) noexcept nogil:
         cdef int j, cols = self.hw * self.hh
-        nt = threads_for(nt, self.work())
+        nt = threads_for(nt, self.work(), cols)
         if nt == 1:
             for j in range(cols):
                 self.activate_col(j, ins, choice, vigilance)
@@ -600,7 +611,7 @@ cdef class Decoder:
 
     cdef void activate_c(self, int32_t** ins, float scale, int nt) noexcept nogil:
         cdef int j, cols = self.ow * self.oh
-        nt = threads_for(nt, self.work())
+        nt = threads_for(nt, self.work(), cols)
         if nt == 1:
             for j in range(cols):
                 self.activate_col(j, ins, scale)
@@ -611,7 +622,7 @@ cdef class Decoder:
     cdef void learn_c(self, int32_t** ins, const int32_t* target, float lr, uint64_t* rng, int nt) noexcept nogil:
         cdef uint32_t base_draw = pcg_next(rng)
         cdef int j, cols = self.ow * self.oh
-        nt = threads_for(nt, self.work())
+        nt = threads_for(nt, self.work(), cols)
         if nt == 1:
             for j in range(cols):
                 self.learn_col(j, ins, target, lr, base_draw)
@@ -900,7 +911,7 @@ cdef class Actor:
                      float mimic, ActorParamsC* p, uint64_t* rng, int nt) noexcept nogil:
         cdef int j, v, it, t, cols = self.ow * self.oh
         cdef uint32_t base_draw = pcg_next(rng)
-        cdef int ntw = threads_for(nt, self.work())
+        cdef int ntw = threads_for(nt, self.work(), cols)
         if ntw == 1:
             for j in range(cols):
                 self.forward_col(j, ins, base_draw)

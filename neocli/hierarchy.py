@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy as _copy
 import math
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from . import _core, ohr
 from ._errors import NeoError
-from ._threads import get_num_threads
+from ._threads import ThreadTuner, get_num_threads
 from .params import (
     ActorParams, DecoderParams, EncoderParams, IODesc, IOParams, IOType, LayerDesc, LayerParams,
     MergeMode, Params,
@@ -154,6 +155,7 @@ class Hierarchy:
                 vis = vis + [(*hs, ld.recurrent_radius)]
             encoders.append(_core.Encoder(hs, vis, rng))
         self._core_rng = _core.Rng(0)
+        self._tuner = ThreadTuner()
         self._c = _core.Core(encoders, decoders, actors, dec_io, act_io, recurrent, self._core_rng)
         self._dec_index = {io: k for k, io in enumerate(dec_io)}
         self._act_index = {io: k for k, io in enumerate(act_io)}
@@ -244,7 +246,15 @@ class Hierarchy:
             if not math.isfinite(v):
                 raise NeoError(f"{name} must be finite, got {v}")
         self._check_params()
-        self._c.step(inputs, bool(learn_enabled), float(reward), float(mimic), self.params, get_num_threads())
+        learn = bool(learn_enabled)
+        n = get_num_threads()
+        if n == 1:
+            self._c.step(inputs, learn, float(reward), float(mimic), self.params, 1)
+            return
+        nt = self._tuner.choose(learn, n)
+        start = time.perf_counter()
+        self._c.step(inputs, learn, float(reward), float(mimic), self.params, nt)
+        self._tuner.record(learn, nt, time.perf_counter() - start)
 
     def clear_state(self) -> None:
         """Reset the temporal context (hidden states, predictions, actor history size).
