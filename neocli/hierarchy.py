@@ -512,9 +512,12 @@ class Hierarchy:
             "sizes": {**sizes, "total": sum(sizes.values())},
         }
 
-    def serialize_to_buffer(self, meta: dict[str, Any] | None = None) -> np.ndarray:
-        """The complete ``.ohr`` bytes (what ``save_to_file`` writes) as a uint8 array."""
-        return np.frombuffer(self._encode(meta), dtype=np.uint8).copy()
+    def serialize_to_buffer(self, meta: dict[str, Any] | None = None, include_state: bool = True) -> np.ndarray:
+        """The complete ``.ohr`` bytes (what ``save_to_file`` writes) as a uint8 array.
+
+        ``meta`` and ``include_state`` are neocli extensions, as for ``save_to_file``.
+        """
+        return np.frombuffer(self._encode(meta, include_state), dtype=np.uint8).copy()
 
     def _encode(self, meta: dict[str, Any] | None = None, include_state: bool = True) -> bytes:
         m = dict(meta or {})
@@ -524,15 +527,27 @@ class Hierarchy:
             del secs["state"]
         return ohr.encode(m, secs)
 
-    def save_to_file(self, file_name: str, meta: dict[str, Any] | None = None) -> None:
+    def save_to_file(self, file_name: str, meta: dict[str, Any] | None = None, include_state: bool = True) -> None:
         """Write the model atomically to an ``.ohr`` file.
 
-        ``meta`` may add header keys (``codec``, ``training``, ``user``); a failed
-        write leaves any previous file intact.
+        neocli extensions: ``meta`` adds JSON header keys (``codec``, ``training``,
+        ``user``); ``include_state=False`` leaves the temporal state out (a
+        deployable file; loading it gives a cleared state). A failed write leaves
+        any previous file intact.
         """
         if not isinstance(file_name, (str, os.PathLike)):
             raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
-        ohr.atomic_write(file_name, self._encode(meta))
+        ohr.atomic_write(file_name, self._encode(meta, include_state))
+
+    def get_rng_state(self) -> int:
+        """The position of this hierarchy's own random stream (neocli extension, decisions D2)."""
+        return int(self._core_rng.state)
+
+    def set_rng_state(self, state: int) -> None:
+        """Set this hierarchy's own random stream, e.g. to seed ``sample_prediction`` (neocli extension)."""
+        if isinstance(state, bool) or not isinstance(state, (int, np.integer)):
+            raise TypeError(f"state must be an integer, got {type(state).__name__}")
+        self._core_rng.state = int(state) % _U64
 
     def _load(self, header: dict[str, Any], sections: dict[str, dict[str, np.ndarray]]) -> None:
         arch = header.get("architecture")

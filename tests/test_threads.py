@@ -18,8 +18,8 @@ def test_tuner_tries_both_then_keeps_the_faster_and_keeps_exploring():
         nt = t.choose(True, 2)
         picks.append(nt)
         t.record(True, nt, 0.001 if nt == 1 else 0.0015)
-    # mostly the fast one, still exploring the other (every 8 * 1.5**2 = 18 steps)
-    assert picks.count(1) > 170 and picks.count(2) >= 10
+    # mostly the fast one, still exploring the other (every max(8, 200 * 0.5) = 100 steps)
+    assert picks.count(1) > 190 and picks.count(2) >= 2
 
 
 def test_tuner_follows_a_change_in_load():
@@ -28,7 +28,7 @@ def test_tuner_follows_a_change_in_load():
         nt = t.choose(False, 2)
         t.record(False, nt, 0.001 if nt == 1 else 0.010)   # loaded: 1 thread is faster
     picks = []
-    for _ in range(1000):
+    for _ in range(4000):
         nt = t.choose(False, 2)
         picks.append(nt)
         t.record(False, nt, 0.004 if nt == 1 else 0.002)   # idle: 2 threads are faster

@@ -1,0 +1,4 @@
+"""``python -m neocli`` runs the command line."""
+from neocli.cli import main
+
+main()

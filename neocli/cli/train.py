@@ -1,0 +1,329 @@
+"""``neocli train``: stream data through a hierarchy and save the model."""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import sys
+import time
+from typing import Annotated, Any, Optional
+
+import numpy as np
+import typer
+from tqdm import tqdm
+
+from .. import Hierarchy, IODesc, LayerDesc, prediction, set_global_state, set_num_threads
+from ..codecs import RESET, make_codec
+from ..ohr import read_header
+from ._common import Interrupt, Score, fmt_metrics, load_model, parse_meta, parse_sizes, utc_now
+from ._data import HashingReader, check_writable, open_sources
+from .app import CliError, app, command, echo_err
+
+# Defaults chosen by measurement on datasets/ (see README "Choosing the defaults").
+DEFAULT_HIDDEN = "5x5x32"
+DEFAULT_LAYERS = 2
+ARCH_DEFAULTS = {"up_radius": 2, "down_radius": 2, "recurrent_radius": 0, "dendrites": 4}
+
+
+def _parse_every(text: str | None) -> tuple[int, int]:
+    """``--checkpoint-every``: ``N`` steps, or ``Ne`` epochs. Returns (steps, epochs)."""
+    if text is None:
+        return 0, 0
+    t = text.strip().lower()
+    try:
+        if t.endswith("e"):
+            n = int(t[:-1])
+            if n < 1:
+                raise ValueError
+            return 0, n
+        n = int(t)
+        if n < 1:
+            raise ValueError
+        return n, 0
+    except ValueError:
+        raise CliError(f"--checkpoint-every expects a number of steps (e.g. 5000) or epochs (e.g. 1e), got {text!r}") from None
+
+
+def _architecture(sizes, io_size, up, down, rec, dend) -> tuple[list[IODesc], list[LayerDesc]]:
+    ios = [IODesc(io_size, prediction, num_dendrites_per_cell=dend, up_radius=up, down_radius=down)]
+    layers = [LayerDesc(s, num_dendrites_per_cell=dend, up_radius=up, recurrent_radius=rec, down_radius=down)
+              for s in sizes]
+    return ios, layers
+
+
+class _Trainer:
+    """The training loop with its bookkeeping, checkpoints and resume position."""
+
+    def __init__(self, h: Hierarchy, codec, sources, opts: dict[str, Any], training: dict[str, Any]):
+        self.h = h
+        self.codec = codec
+        self.sources = sources
+        self.opts = opts
+        self.t = training
+        self.interrupt: Interrupt | None = None
+
+    # -- persistence -------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        """The header keys of a model or checkpoint written now."""
+        self.t["updated_utc"] = utc_now()
+        return {"codec": self.codec.to_dict(), "training": self.t, "user": self.opts["user"]}
+
+    def save(self, path: str) -> None:
+        """Write the model (state, weights, RNG, counters) atomically."""
+        self.h.save_to_file(path, meta=self.meta())
+
+    def checkpoint(self) -> str | None:
+        """Write a checkpoint into the checkpoint directory and rotate old ones."""
+        d = self.opts["checkpoint_dir"]
+        if not d:
+            return None
+        name = f"ckpt-e{self.t['epoch']:04d}-s{self.t['steps']:010d}.ohr"
+        path = os.path.join(d, name)
+        self.save(path)
+        keep = self.opts["keep"]
+        if keep:
+            files = sorted(glob.glob(os.path.join(d, "ckpt-e*-s*.ohr")))
+            for old in files[:-keep]:
+                try:
+                    os.remove(old)
+                except OSError as e:
+                    echo_err(f"warning: could not remove old checkpoint '{old}': {e.strerror}")
+        return path
+
+    # -- the loop ------------------------------------------------------------
+    def run(self) -> None:
+        """Train for the remaining epochs; on Ctrl-C save a checkpoint and exit 130."""
+        every_steps, every_epochs = self.opts["every"]
+        quiet = self.opts["quiet"]
+        with Interrupt() as self.interrupt:
+            while self.t["epoch"] < self.t["epochs"]:
+                score = Score.from_dict(self.t.get("partial"))
+                skip = int(self.t.get("position", 0))
+                event = 0
+                start = time.perf_counter() - score.seconds
+                bar = tqdm(desc=f"epoch {self.t['epoch'] + 1}/{self.t['epochs']}", unit="sym", file=sys.stderr,
+                           disable=True if quiet else None, mininterval=0.5, leave=False,
+                           initial=score.symbols)
+                pending = 0
+                digest = hashlib.sha256() if self.sources.streamed else None
+                try:
+                    for src in self.sources.items:
+                        stream = src.open()
+                        if digest is not None and src.path is None:
+                            stream = HashingReader(stream, digest)
+                        try:
+                            events = self.codec.symbols(stream, self.opts["reset_on"] == "blank", where=src.name)
+                            # A file boundary is an event, so a resume position is exact.
+                            for sym in _with_boundary(events):
+                                event += 1
+                                if event <= skip:
+                                    continue
+                                if self.interrupt.flag:
+                                    self._interrupted(score, event - 1, start)
+                                if sym is _BOUNDARY:
+                                    if self.opts["reset_on"] != "none":
+                                        self.h.clear_state()
+                                        self.t["fresh"] = True
+                                    continue
+                                if sym is RESET:
+                                    self.h.clear_state()
+                                    self.t["fresh"] = True
+                                    continue
+                                cis = self.codec.encode(sym)
+                                if not self.t["fresh"]:
+                                    score.add(self.h, self.codec, cis)
+                                self.h.step([cis], True)
+                                self.t["fresh"] = False
+                                self.t["steps"] += 1
+                                score.symbols += 1
+                                pending += 1
+                                if pending >= 256:
+                                    bar.update(pending)
+                                    pending = 0
+                                if every_steps and self.t["steps"] % every_steps == 0:
+                                    self._mid_epoch_checkpoint(score, event, start)
+                        finally:
+                            if src.path is not None:
+                                stream.close()
+                finally:
+                    bar.update(pending)
+                    bar.close()
+                score.seconds = time.perf_counter() - start
+                if score.symbols == 0 and self.t["epoch"] == 0:
+                    raise CliError("the data is empty: nothing to train on")
+                summary = {"epoch": self.t["epoch"] + 1, **score.summary()}
+                self.t["metrics"].append(summary)
+                self.t["epoch"] += 1
+                self.t["position"] = 0
+                self.t.pop("partial", None)
+                if digest is not None:
+                    self.t["data_sha256"] = digest.hexdigest()
+                if not quiet:
+                    echo_err(f"epoch {summary['epoch']}/{self.t['epochs']}: {fmt_metrics(summary)}")
+                if every_epochs and self.t["epoch"] % every_epochs == 0 and self.t["epoch"] < self.t["epochs"]:
+                    self.checkpoint()
+
+    def _mid_epoch_checkpoint(self, score: Score, event: int, start: float) -> None:
+        score.seconds = time.perf_counter() - start
+        self.t["position"] = event
+        self.t["partial"] = score.to_dict()
+        self.checkpoint()
+        self.t["position"] = 0
+        self.t.pop("partial", None)
+
+    def _interrupted(self, score: Score, event: int, start: float) -> None:
+        score.seconds = time.perf_counter() - start
+        self.t["position"] = event
+        self.t["partial"] = score.to_dict()
+        path = self.checkpoint() or self.opts["output"]
+        if path == self.opts["output"]:
+            self.save(path)
+        echo_err(f"interrupted: checkpoint written to '{path}' (epoch {self.t['epoch'] + 1}, "
+                 f"{self.t['steps']} steps); continue with --resume {path}")
+        raise typer.Exit(130)
+
+
+_BOUNDARY = object()
+
+
+def _with_boundary(events):
+    yield _BOUNDARY
+    yield from events
+
+
+@app.command("train")
+@command
+def train(
+    data: Annotated[list[str], typer.Argument(help="Data files, or - for stdin.", show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", help="Model file to write (.ohr).", show_default=False)],
+    codec: Annotated[Optional[str], typer.Option("--codec", "-c", help="bytes | chars | words | tokens | csv (default bytes).")] = None,
+    byte_layout: Annotated[Optional[str], typer.Option("--byte-layout", help="bytes codec: nibbles (two 16-cell columns) or byte (one 256-cell column).")] = None,
+    bins: Annotated[Optional[int], typer.Option("--bins", help="csv codec: cells (bins) per numeric column.")] = None,
+    max_vocab: Annotated[Optional[int], typer.Option("--max-vocab", help="chars/words codec: largest vocabulary kept.")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", "-e", help="Passes over the data.")] = 1,
+    layers: Annotated[Optional[int], typer.Option("--layers", "-l", help="Number of layers (default 2).")] = None,
+    hidden: Annotated[Optional[str], typer.Option("--hidden", help="Layer size WxHxZ, or one size per layer: A,B,C (default 5x5x32).")] = None,
+    up_radius: Annotated[Optional[int], typer.Option("--up-radius", help="Encoder field radius (default 2).")] = None,
+    down_radius: Annotated[Optional[int], typer.Option("--down-radius", help="Decoder field radius (default 2).")] = None,
+    recurrent_radius: Annotated[Optional[int], typer.Option("--recurrent-radius", help="Recurrent radius; -1 disables recurrence (default 0).")] = None,
+    dendrites: Annotated[Optional[int], typer.Option("--dendrites", help="Dendrites per decoder cell (default 4).")] = None,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the initial weights.")] = 0,
+    threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Maximum threads (default: OMP_NUM_THREADS or all cores).")] = None,
+    meta: Annotated[Optional[list[str]], typer.Option("--meta", "-m", help="KEY=VALUE stored in the model header (repeatable).")] = None,
+    checkpoint_dir: Annotated[Optional[str], typer.Option("--checkpoint-dir", help="Directory for checkpoints.")] = None,
+    checkpoint_every: Annotated[Optional[str], typer.Option("--checkpoint-every", help="Checkpoint every N steps, or every Ne epochs (e.g. 2e).")] = None,
+    keep: Annotated[Optional[int], typer.Option("--keep", help="Keep only the N newest checkpoints.")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a model or checkpoint: state, weights, RNG, epoch and position.")] = None,
+    init: Annotated[Optional[str], typer.Option("--init", help="Start from a model's weights only (fresh state).")] = None,
+    reset_on: Annotated[str, typer.Option("--reset-on", help="clear_state() at: file | blank (blank lines) | none.")] = "file",
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.")] = False,
+) -> None:
+    """Train a model on DATA (files or - for stdin) and write it to -o MODEL.ohr."""
+    if reset_on not in ("file", "blank", "none"):
+        raise CliError(f"--reset-on must be file, blank or none, got {reset_on!r}")
+    if epochs < 1:
+        raise CliError(f"--epochs must be >= 1, got {epochs}")
+    if keep is not None and keep < 1:
+        raise CliError(f"--keep must be >= 1, got {keep}")
+    if resume and init:
+        raise CliError("--resume and --init cannot be used together")
+    every = _parse_every(checkpoint_every)
+    if (every != (0, 0) or keep) and not checkpoint_dir:
+        raise CliError("--checkpoint-every and --keep need --checkpoint-dir")
+    if threads is not None:
+        if threads < 1:
+            raise CliError(f"--threads must be >= 1, got {threads}")
+        set_num_threads(threads)
+    check_writable(output)
+    if checkpoint_dir:
+        os.makedirs(checkpoint_dir, exist_ok=True)
+        if not os.access(checkpoint_dir, os.W_OK | os.X_OK):
+            raise CliError(f"checkpoint directory '{checkpoint_dir}' is not writable")
+    arch_given = {k: v for k, v in {"up_radius": up_radius, "down_radius": down_radius,
+                                    "recurrent_radius": recurrent_radius, "dendrites": dendrites,
+                                    "layers": layers, "hidden": hidden}.items() if v is not None}
+    codec_given = {k: v for k, v in {"codec": codec, "byte_layout": byte_layout, "bins": bins,
+                                     "max_vocab": max_vocab}.items() if v is not None}
+    user = parse_meta(meta)
+
+    if resume:
+        h, header, cdc = load_model(resume)
+        t = header.get("training")
+        if not isinstance(t, dict) or "options" not in t:
+            raise CliError(f"'{resume}' has no training record to resume from")
+        prev = t["options"]
+        for k, v in {**arch_given, **codec_given}.items():
+            if prev.get(k) != v:
+                raise CliError(f"--resume: the model was trained with {k}={prev.get(k)!r}, "
+                               f"but this run asks for {k}={v!r}")
+        if int(t.get("epochs", 0)) != epochs and t.get("complete"):
+            t["epochs"] = epochs  # extend a finished run with more epochs
+        elif int(t.get("epochs", 0)) != epochs:
+            raise CliError(f"--resume: the interrupted run was for {t.get('epochs')} epochs, not {epochs}")
+        t["complete"] = False
+        sources = open_sources(data, need_multiple_passes=True)
+        if t.get("data_sha256") and sources.sha256() != t["data_sha256"]:
+            sources.close()
+            raise CliError("--resume: the data differs from the data the model was trained on "
+                           f"(sha256 {sources.sha256()[:12]}… vs {t['data_sha256'][:12]}…)")
+        user = {**header.get("user", {}), **user}
+    else:
+        kind = codec or "bytes"
+        opts: dict[str, Any] = {}
+        if byte_layout is not None:
+            if kind != "bytes":
+                raise CliError("--byte-layout applies to --codec bytes only")
+            opts["layout"] = byte_layout
+        if bins is not None:
+            if kind != "csv":
+                raise CliError("--bins applies to --codec csv only")
+            opts["bins"] = bins
+        if max_vocab is not None:
+            if kind not in ("chars", "words"):
+                raise CliError("--max-vocab applies to --codec chars or words only")
+            opts["max_vocab"] = max_vocab
+        cdc = make_codec(kind, **opts)
+        sources = open_sources(data, need_multiple_passes=epochs > 1 or cdc.needs_fit or init is not None)
+        if cdc.needs_fit:
+            cdc.fit(sources.paths())
+        arch = {"layers": layers, "hidden": hidden or DEFAULT_HIDDEN,
+                **{k: arch_given.get(k, v) for k, v in ARCH_DEFAULTS.items()}}
+        sizes = parse_sizes(arch["hidden"], layers if layers is not None else (None if hidden and "," in hidden else DEFAULT_LAYERS))
+        ios, lds = _architecture(sizes, cdc.io_size, arch["up_radius"], arch["down_radius"],
+                                 arch["recurrent_radius"], arch["dendrites"])
+        set_global_state(seed)
+        h = Hierarchy(ios, lds)
+        if init:
+            src, _, init_codec = load_model(init)
+            if init_codec.to_dict() != cdc.to_dict():
+                raise CliError(f"--init: '{init}' uses codec {init_codec.describe()}, this run {cdc.describe()}")
+            try:
+                h.set_weights_from_buffer(src.serialize_weights_to_buffer())
+            except Exception as e:  # noqa: BLE001 - report the structure mismatch clearly
+                raise CliError(f"--init: '{init}' has a different architecture: {e}") from None
+        t = {
+            "epoch": 0, "epochs": epochs, "steps": 0, "position": 0, "fresh": True, "complete": False,
+            "seed": seed, "data_sha256": sources.sha256(), "data_files": [s.name for s in sources.items],
+            "metrics": [], "started_utc": utc_now(), "updated_utc": utc_now(),
+            "options": {"codec": cdc.kind, **codec_given, **arch_given, "reset_on": reset_on,
+                        **({"init": os.path.basename(init)} if init else {})},
+        }
+    trainer = _Trainer(h, cdc, sources, {"output": output, "checkpoint_dir": checkpoint_dir, "keep": keep,
+                                         "every": every, "quiet": quiet, "reset_on": t["options"].get("reset_on", reset_on),
+                                         "user": user}, t)
+    try:
+        trainer.run()
+        t["complete"] = True
+        t["finished_utc"] = utc_now()
+        trainer.save(output)
+    finally:
+        sources.close()
+    if not quiet:
+        echo_err(f"saved '{output}' ({h.get_weights_size()} bytes of weights, {t['steps']} steps)")
+    if json_out:
+        print(json.dumps({"model": output, "epochs": t["epoch"], "steps": t["steps"], "metrics": t["metrics"],
+                          "sizes": {"state": h.get_state_size(), "weights": h.get_weights_size(),
+                                    "total": h.get_size()},
+                          "codec": cdc.describe(), "seed": t["seed"]}, indent=2))

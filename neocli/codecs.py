@@ -1,0 +1,556 @@
+"""Codecs: how the CLI turns data into CSDRs and back.
+
+A codec reads symbols from a file (streamed), encodes each symbol as one CSDR for a
+single prediction IO, decodes predicted CSDRs back into symbols, and writes symbols
+as output data. Its description (``to_dict``) is stored in the ``.ohr`` header so
+``generate`` and ``eval`` decode exactly as training encoded.
+
+Kinds:
+
+* ``bytes``: any file, byte by byte; a byte is two 16-cell columns (high and low
+  nibble) by default, or one 256-cell column (``layout="byte"``).
+* ``chars``: UTF-8 text, one Unicode character per step; vocabulary from the data.
+* ``words``: whitespace-separated tokens; vocabulary of the most frequent words plus
+  an unknown token.
+* ``tokens``: integer ids separated by whitespace or newlines.
+* ``csv``: numeric columns, one CSDR column per data column, each value binned
+  into ``bins`` cells over a range learned from the data (or given).
+
+Vocabulary ids above one column's size are spread over several columns as digits
+(base ``radix``), so a 5,000-word vocabulary is 2 columns of 128 cells, not one
+column of 5,000.
+"""
+from __future__ import annotations
+
+import codecs as _pycodecs
+import collections
+import csv as _csv
+import io
+import math
+from typing import Any, BinaryIO, Iterable, Iterator
+
+import numpy as np
+
+from ._errors import NeoError
+
+__all__ = ["Codec", "BytesCodec", "CharsCodec", "WordsCodec", "TokensCodec", "CsvCodec",
+           "RESET", "make_codec", "codec_from_dict", "CODEC_KINDS"]
+
+
+class _Reset:
+    """Marks a sequence boundary inside a symbol stream (``--reset-on blank``)."""
+
+    def __repr__(self) -> str:
+        return "RESET"
+
+
+RESET = _Reset()
+FLOOR = 1e-6
+_CHUNK = 1 << 16
+
+
+def _digits_layout(n: int, radix: int) -> tuple[int, int]:
+    """(columns, cells per column) to hold ids 0..n-1: one column if it fits, else digits."""
+    if n <= radix:
+        return 1, max(n, 2)
+    cols = 1
+    while radix ** cols < n:
+        cols += 1
+    return cols, radix
+
+
+class Codec:
+    """Base class: symbols <-> CSDRs for one prediction IO of size ``io_size``."""
+
+    kind = ""
+
+    @property
+    def io_size(self) -> tuple[int, int, int]:
+        """The CSDR size ``(1, columns, cells)`` of the data port."""
+        raise NotImplementedError
+
+    @property
+    def needs_fit(self) -> bool:
+        """Whether ``fit`` must read the data first (a vocabulary or value range)."""
+        return False
+
+    def fit(self, paths: Iterable[str]) -> None:
+        """Learn what the codec needs from the data files (one full pass)."""
+
+    def symbols(self, stream: BinaryIO, reset_on_blank: bool = False, where: str = "") -> Iterator[Any]:
+        """Stream the symbols of a binary file object, with ``RESET`` at blank lines if asked."""
+        raise NotImplementedError
+
+    def encode(self, symbol: Any) -> np.ndarray:
+        """The int32 CSDR of a symbol."""
+        raise NotImplementedError
+
+    def decode(self, cis: np.ndarray) -> Any:
+        """The symbol a CSDR stands for."""
+        raise NotImplementedError
+
+    def format(self, symbol: Any) -> bytes:
+        """The output bytes of one symbol (what ``generate`` writes to stdout)."""
+        raise NotImplementedError
+
+    def parse_prompt(self, data: bytes) -> list[Any]:
+        """The symbols of a prompt; symbols the codec cannot encode are an error."""
+        out = []
+        for s in self.symbols(io.BytesIO(data), where="prompt"):
+            if s is RESET:
+                continue
+            self.check_known(s, "prompt")
+            out.append(s)
+        return out
+
+    def check_known(self, symbol: Any, where: str) -> None:
+        """Raise if ``symbol`` has no code (an unknown character, say)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description, stored in the model header."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for ``inspect``."""
+        return f"{self.kind} {self.io_size}"
+
+    def bits(self, probs: np.ndarray, cis: np.ndarray) -> float:
+        """-log2 of the probability given to ``cis``: per column, floored at 1e-6 (decisions D14)."""
+        z = self.io_size[2]
+        p = probs.reshape(-1, z)[np.arange(cis.shape[0]), cis]
+        return float(-np.log2(np.maximum(p, FLOOR)).sum())
+
+
+# ---------------------------------------------------------------------------- text helpers
+
+def _lines(stream: BinaryIO) -> Iterator[bytes]:
+    for line in stream:
+        yield line
+
+
+def _decode_utf8(stream: BinaryIO, where: str) -> Iterator[str]:
+    """Stream a binary file as text, with a clear error naming the byte offset of bad UTF-8."""
+    dec = _pycodecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    while True:
+        chunk = stream.read(_CHUNK)
+        final = not chunk
+        try:
+            text = dec.decode(chunk, final=final)
+        except UnicodeDecodeError as e:
+            raise NeoError(f"{where}: invalid UTF-8 at byte {offset + e.start}: use --codec bytes for binary data") from None
+        offset += len(chunk)
+        if text:
+            yield text
+        if final:
+            return
+
+
+class BytesCodec(Codec):
+    """Bytes: two 16-cell nibble columns (default) or one 256-cell column."""
+
+    kind = "bytes"
+
+    def __init__(self, layout: str = "nibbles") -> None:
+        if layout not in ("nibbles", "byte"):
+            raise NeoError(f"bytes layout must be 'nibbles' or 'byte', got {layout!r}")
+        self.layout = layout
+
+    @property
+    def io_size(self) -> tuple[int, int, int]:
+        return (1, 2, 16) if self.layout == "nibbles" else (1, 1, 256)
+
+    def symbols(self, stream, reset_on_blank=False, where=""):
+        prev_newline = False
+        while True:
+            chunk = stream.read(_CHUNK)
+            if not chunk:
+                return
+            for b in chunk:
+                if reset_on_blank and b == 10 and prev_newline:
+                    yield RESET
+                prev_newline = b == 10
+                yield b
+
+    def encode(self, symbol):
+        if self.layout == "nibbles":
+            return np.array([symbol >> 4, symbol & 15], dtype=np.int32)
+        return np.array([symbol], dtype=np.int32)
+
+    def decode(self, cis):
+        return int(cis[0]) << 4 | int(cis[1]) if self.layout == "nibbles" else int(cis[0])
+
+    def format(self, symbol):
+        return bytes((symbol,))
+
+    def to_dict(self):
+        return {"kind": self.kind, "layout": self.layout}
+
+
+class _VocabCodec(Codec):
+    """Shared machinery of codecs with a vocabulary of string symbols."""
+
+    UNK: str | None = None
+
+    def __init__(self, vocab: list[str] | None = None, radix: int = 256, max_vocab: int = 65536) -> None:
+        self.vocab: list[str] = list(vocab) if vocab is not None else []
+        self.radix = int(radix)
+        self.max_vocab = int(max_vocab)
+        self.index = {s: i for i, s in enumerate(self.vocab)}
+
+    @property
+    def needs_fit(self):
+        return not self.vocab
+
+    @property
+    def io_size(self):
+        cols, z = _digits_layout(max(len(self.vocab), 2), self.radix)
+        return (1, cols, z)
+
+    def fit(self, paths):
+        counts: collections.Counter[str] = collections.Counter()
+        for p in paths:
+            with open(p, "rb") as f:
+                for s in self.symbols(f, where=p):
+                    if s is not RESET:
+                        counts[s] += 1
+        if not counts:
+            raise NeoError("the data is empty: nothing to learn a vocabulary from")
+        room = self.max_vocab - (1 if self.UNK is not None else 0)
+        common = [s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:room]]
+        self.vocab = ([self.UNK] if self.UNK is not None else []) + sorted(common)
+        self.index = {s: i for i, s in enumerate(self.vocab)}
+
+    def _id(self, symbol: str) -> int:
+        i = self.index.get(symbol)
+        if i is None:
+            if self.UNK is None:
+                raise NeoError(f"symbol {symbol!r} is not in the model's vocabulary")
+            return 0
+        return i
+
+    def check_known(self, symbol, where):
+        if symbol not in self.index:
+            raise NeoError(f"{where}: {symbol!r} is not in the model's vocabulary "
+                           f"({len(self.vocab)} symbols)")
+
+    def encode(self, symbol):
+        i = self._id(symbol)
+        cols, z = self.io_size[1], self.io_size[2]
+        out = np.empty(cols, dtype=np.int32)
+        for c in range(cols - 1, -1, -1):
+            out[c] = i % z
+            i //= z
+        return out
+
+    def decode(self, cis):
+        z = self.io_size[2]
+        i = 0
+        for c in cis:
+            i = i * z + int(c)
+        return self.vocab[i] if i < len(self.vocab) else (self.vocab[0] if self.vocab else "")
+
+    def to_dict(self):
+        return {"kind": self.kind, "vocab": self.vocab, "radix": self.radix, "max_vocab": self.max_vocab}
+
+    def describe(self):
+        return f"{self.kind}, vocabulary {len(self.vocab)}, io {self.io_size}"
+
+
+class CharsCodec(_VocabCodec):
+    """UTF-8 text, one Unicode character per step."""
+
+    kind = "chars"
+
+    def symbols(self, stream, reset_on_blank=False, where=""):
+        prev_newline = False
+        for text in _decode_utf8(stream, where or "data"):
+            for ch in text:
+                if reset_on_blank and ch == "\n" and prev_newline:
+                    yield RESET
+                prev_newline = ch == "\n"
+                yield ch
+
+    def format(self, symbol):
+        return symbol.encode("utf-8")
+
+
+class WordsCodec(_VocabCodec):
+    """Whitespace-separated words; words outside the vocabulary map to ``<unk>``."""
+
+    kind = "words"
+    UNK = "<unk>"
+
+    def __init__(self, vocab=None, radix=256, max_vocab=8192):
+        super().__init__(vocab, radix, max_vocab)
+
+    def symbols(self, stream, reset_on_blank=False, where=""):
+        pending = ""
+        newlines = 0
+        for text in _decode_utf8(stream, where or "data"):
+            text = pending + text
+            # Keep a trailing partial word for the next chunk.
+            cut = len(text)
+            while cut > 0 and not text[cut - 1].isspace():
+                cut -= 1
+            pending = text[cut:]
+            for tok in _split_keep_newlines(text[:cut]):
+                if tok == "\n":
+                    newlines += 1
+                    if reset_on_blank and newlines == 2:
+                        yield RESET
+                    continue
+                newlines = 0
+                yield tok
+        if pending:
+            yield pending
+
+    def check_known(self, symbol, where):
+        pass  # unknown words are encoded as <unk>, by design
+
+    def format(self, symbol):
+        return (symbol + " ").encode("utf-8")
+
+
+def _split_keep_newlines(text: str) -> Iterator[str]:
+    word = []
+    for ch in text:
+        if ch.isspace():
+            if word:
+                yield "".join(word)
+                word = []
+            if ch == "\n":
+                yield "\n"
+        else:
+            word.append(ch)
+    if word:
+        yield "".join(word)
+
+
+class TokensCodec(Codec):
+    """Integer token ids separated by whitespace or newlines."""
+
+    kind = "tokens"
+
+    def __init__(self, vocab_size: int = 0, radix: int = 256) -> None:
+        self.vocab_size = int(vocab_size)
+        self.radix = int(radix)
+
+    @property
+    def needs_fit(self):
+        return self.vocab_size <= 0
+
+    @property
+    def io_size(self):
+        cols, z = _digits_layout(max(self.vocab_size, 2), self.radix)
+        return (1, cols, z)
+
+    def fit(self, paths):
+        top = -1
+        for p in paths:
+            with open(p, "rb") as f:
+                for s in self.symbols(f, where=p):
+                    if s is not RESET and s > top:
+                        top = s
+        if top < 0:
+            raise NeoError("the data is empty: no token ids found")
+        self.vocab_size = top + 1
+
+    def symbols(self, stream, reset_on_blank=False, where=""):
+        for lineno, raw in enumerate(stream, 1):
+            line = raw.strip()
+            if not line:
+                if reset_on_blank:
+                    yield RESET
+                continue
+            for tok in line.split():
+                try:
+                    v = int(tok)
+                except ValueError:
+                    raise NeoError(f"{where or 'data'}:{lineno}: token {tok.decode('utf-8', 'replace')!r} "
+                                   "is not an integer id") from None
+                if v < 0:
+                    raise NeoError(f"{where or 'data'}:{lineno}: token id {v} is negative")
+                if self.vocab_size > 0 and v >= self.vocab_size:
+                    raise NeoError(f"{where or 'data'}:{lineno}: token id {v} is outside the model's "
+                                   f"vocabulary [0, {self.vocab_size})")
+                yield v
+
+    def encode(self, symbol):
+        cols, z = self.io_size[1], self.io_size[2]
+        out = np.empty(cols, dtype=np.int32)
+        i = symbol
+        for c in range(cols - 1, -1, -1):
+            out[c] = i % z
+            i //= z
+        return out
+
+    def decode(self, cis):
+        z = self.io_size[2]
+        i = 0
+        for c in cis:
+            i = i * z + int(c)
+        return min(i, self.vocab_size - 1)
+
+    def format(self, symbol):
+        return f"{symbol}\n".encode()
+
+    def to_dict(self):
+        return {"kind": self.kind, "vocab_size": self.vocab_size, "radix": self.radix}
+
+    def describe(self):
+        return f"tokens, vocabulary {self.vocab_size}, io {self.io_size}"
+
+
+class CsvCodec(Codec):
+    """Numeric CSV: each data column becomes one CSDR column of ``bins`` cells."""
+
+    kind = "csv"
+
+    def __init__(self, bins: int = 32, columns: list[str] | None = None, lows: list[float] | None = None,
+                 highs: list[float] | None = None, header: bool | None = None, delimiter: str = ",") -> None:
+        if bins < 2:
+            raise NeoError(f"--bins must be >= 2, got {bins}")
+        self.bins = int(bins)
+        self.columns = list(columns) if columns is not None else []
+        self.lows = list(lows) if lows is not None else []
+        self.highs = list(highs) if highs is not None else []
+        self.header = header
+        self.delimiter = delimiter
+
+    @property
+    def needs_fit(self):
+        return not self.lows
+
+    @property
+    def io_size(self):
+        return (1, max(len(self.lows), 1), self.bins)
+
+    def _rows(self, stream: BinaryIO, where: str) -> Iterator[tuple[int, list[float] | None]]:
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+        reader = _csv.reader(text, delimiter=self.delimiter)
+        first = True
+        try:
+            for row in reader:
+                lineno = reader.line_num
+                if not row or all(not c.strip() for c in row):
+                    yield lineno, None
+                    continue
+                if first:
+                    first = False
+                    is_header = self.header
+                    if is_header is None:
+                        is_header = not all(_is_number(c) for c in row)
+                    if is_header:
+                        if not self.columns:
+                            self.columns = [c.strip() for c in row]
+                        continue
+                vals = []
+                for j, cell in enumerate(row):
+                    try:
+                        vals.append(float(cell))
+                    except ValueError:
+                        raise NeoError(f"{where or 'data'}: line {lineno}, column {j + 1}: "
+                                       f"{cell!r} is not a number") from None
+                    if not math.isfinite(vals[-1]):
+                        raise NeoError(f"{where or 'data'}: line {lineno}, column {j + 1}: "
+                                       f"{cell!r} is not a finite number")
+                yield lineno, vals
+        except UnicodeDecodeError as e:
+            raise NeoError(f"{where or 'data'}: invalid UTF-8 in CSV data ({e.reason})") from None
+        finally:
+            text.detach()
+
+    def fit(self, paths):
+        lows: list[float] = []
+        highs: list[float] = []
+        for p in paths:
+            with open(p, "rb") as f:
+                for lineno, vals in self._rows(f, p):
+                    if vals is None:
+                        continue
+                    if not lows:
+                        lows, highs = list(vals), list(vals)
+                    if len(vals) != len(lows):
+                        raise NeoError(f"{p}: line {lineno}: {len(vals)} columns, expected {len(lows)}")
+                    lows = [min(a, b) for a, b in zip(lows, vals)]
+                    highs = [max(a, b) for a, b in zip(highs, vals)]
+        if not lows:
+            raise NeoError("the data is empty: no numeric rows found")
+        self.lows, self.highs = lows, highs
+
+    def symbols(self, stream, reset_on_blank=False, where=""):
+        n = len(self.lows)
+        for lineno, vals in self._rows(stream, where):
+            if vals is None:
+                if reset_on_blank:
+                    yield RESET
+                continue
+            if n and len(vals) != n:
+                raise NeoError(f"{where or 'data'}: line {lineno}: {len(vals)} columns, expected {n}")
+            yield tuple(vals)
+
+    def encode(self, symbol):
+        lo = np.asarray(self.lows, dtype=np.float64)
+        hi = np.asarray(self.highs, dtype=np.float64)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        x = (np.asarray(symbol, dtype=np.float64) - lo) / span
+        return np.clip((x * self.bins).astype(np.int64), 0, self.bins - 1).astype(np.int32)
+
+    def decode(self, cis):
+        lo = np.asarray(self.lows, dtype=np.float64)
+        hi = np.asarray(self.highs, dtype=np.float64)
+        return tuple(float(v) for v in lo + (np.asarray(cis, dtype=np.float64) + 0.5) / self.bins * (hi - lo))
+
+    def format(self, symbol):
+        return (self.delimiter.join(f"{v:.6g}" for v in symbol) + "\n").encode()
+
+    def parse_prompt(self, data):
+        header, self.header = self.header, False
+        try:
+            return [s for s in self.symbols(io.BytesIO(data), where="prompt") if s is not RESET]
+        finally:
+            self.header = header
+
+    def to_dict(self):
+        return {"kind": self.kind, "bins": self.bins, "columns": self.columns, "lows": self.lows,
+                "highs": self.highs, "header": self.header, "delimiter": self.delimiter}
+
+    def describe(self):
+        names = ", ".join(self.columns) if self.columns else f"{len(self.lows)} columns"
+        return f"csv, {self.bins} bins, {names}, io {self.io_size}"
+
+    def bits(self, probs, cis):
+        return super().bits(probs, cis)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+CODEC_KINDS = {c.kind: c for c in (BytesCodec, CharsCodec, WordsCodec, TokensCodec, CsvCodec)}
+
+
+def make_codec(kind: str, **options: Any) -> Codec:
+    """A new codec of ``kind`` with options (``layout``, ``bins``, ``max_vocab``, ...)."""
+    if kind not in CODEC_KINDS:
+        raise NeoError(f"unknown codec {kind!r}; choose one of {', '.join(CODEC_KINDS)}")
+    return CODEC_KINDS[kind](**{k: v for k, v in options.items() if v is not None})
+
+
+def codec_from_dict(data: Any) -> Codec:
+    """Rebuild a codec from a model header's ``codec`` object, validating it."""
+    if not isinstance(data, dict) or data.get("kind") not in CODEC_KINDS:
+        raise NeoError("the model has no valid codec description (was it trained with the CLI?)")
+    opts = {k: v for k, v in data.items() if k != "kind"}
+    try:
+        codec = CODEC_KINDS[data["kind"]](**opts)
+    except TypeError as e:
+        raise NeoError(f"the model's codec description is invalid: {e}") from None
+    if isinstance(codec, _VocabCodec) and not all(isinstance(s, str) for s in codec.vocab):
+        raise NeoError("the model's codec vocabulary is invalid")
+    return codec

@@ -1,0 +1,318 @@
+"""CLI tests for train, generate and eval: happy paths, errors, pipelines, resume."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import neocli as neo
+from neocli import ohr
+from neocli.cli.app import app
+import neocli.cli.train  # noqa: F401  (registers the command)
+import neocli.cli.generate  # noqa: F401
+import neocli.cli.eval  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = ("the cat sat on the mat. the dog sat on the log. a bird sat on the wire.\n" * 6).encode()
+SMALL = ["--hidden", "3x3x16", "--layers", "2", "--quiet"]
+
+
+def run(*args, input=None):
+    """Invoke the CLI in-process; stdout and stderr are kept apart."""
+    return CliRunner().invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def text(tmp_path):
+    p = tmp_path / "text.txt"
+    p.write_bytes(TEXT)
+    return p
+
+
+def sections(path):
+    _, secs = ohr.read_file(path)
+    return {k: {n: a.tobytes() for n, a in v.items()} for k, v in secs.items()}
+
+
+def test_train_generate_eval_roundtrip(tmp_path, text):
+    model = tmp_path / "m.ohr"
+    r = run("train", text, "-o", model, "--epochs", "3", *SMALL, "--json", "--meta", "who=test")
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["epochs"] == 3 and len(summary["metrics"]) == 3
+    assert summary["metrics"][-1]["accuracy"] > summary["metrics"][0]["accuracy"]
+    header = ohr.read_header(model)
+    assert header["codec"]["kind"] == "bytes" and header["user"] == {"who": "test"}
+    assert header["training"]["complete"] and header["training"]["steps"] == 3 * len(TEXT)
+    h = neo.Hierarchy(file_name=str(model))
+    assert h.get_io_size(0) == (1, 2, 16) and h.get_num_layers() == 2
+
+    r = run("generate", model, "--prompt", "the cat", "--length", "40")
+    assert r.exit_code == 0 and len(r.stdout_bytes) == 40
+    r2 = run("generate", model, "--prompt", "the cat", "--length", "40")
+    assert r2.stdout_bytes == r.stdout_bytes  # argmax is deterministic
+    s1 = run("generate", model, "--prompt", "the", "--length", "60", "--temperature", "1", "--seed", "3").stdout_bytes
+    s2 = run("generate", model, "--prompt", "the", "--length", "60", "--temperature", "1", "--seed", "3").stdout_bytes
+    assert s1 == s2 and len(s1) == 60
+
+    r = run("eval", model, text, "--json")
+    assert r.exit_code == 0
+    ev = json.loads(r.stdout)
+    assert ev["symbols"] == len(TEXT) and ev["scored"] == len(TEXT) - 1
+    assert 0.0 <= ev["accuracy"] <= 1.0 and ev["bits_per_symbol"] > 0
+    # eval learns nothing: the model file is unchanged and a second eval agrees
+    assert json.loads(run("eval", model, text, "--json").stdout)["accuracy"] == ev["accuracy"]
+
+
+def test_metrics_follow_decision_d14(tmp_path):
+    """Accuracy and bits/symbol computed by hand from the library match the CLI's."""
+    data = tmp_path / "d.txt"
+    data.write_bytes(b"abcabcabd" * 5)
+    model = tmp_path / "m.ohr"
+    assert run("train", data, "-o", model, *SMALL, "--seed", "4").exit_code == 0
+    got = json.loads(run("eval", model, data, "--json").stdout)
+    h = neo.Hierarchy(file_name=str(model))
+    h.clear_state()
+    correct = scored = 0
+    bits = 0.0
+    for i, b in enumerate(data.read_bytes()):
+        cis = np.array([b >> 4, b & 15], dtype=np.int32)
+        if i:
+            correct += np.array_equal(h.get_prediction_cis(0), cis)
+            p = h.get_prediction_acts(0).reshape(2, 16)[[0, 1], cis]
+            bits += float(-np.log2(np.maximum(p, 1e-6)).sum())
+            scored += 1
+        h.step([cis], False)
+    assert got["accuracy"] == pytest.approx(correct / scored)
+    assert got["bits_per_symbol"] == pytest.approx(bits / scored)
+
+
+@pytest.mark.parametrize("codec,content,extra", [
+    ("chars", "héllo wörld, héllo wörld\n" * 4, []),
+    ("words", "the cat sat on the mat\nthe dog sat on the log\n" * 4, []),
+    ("tokens", "1 2 3 4 5\n1 2 3 4 6\n" * 4, []),
+    ("csv", "a,b\n" + "".join(f"{i % 7},{(i * 3) % 5}\n" for i in range(60)), ["--bins", "8"]),
+    ("bytes", "abcdefgh" * 10, ["--byte-layout", "byte"]),
+])
+def test_every_codec_trains_and_generates(tmp_path, codec, content, extra):
+    data = tmp_path / "d.txt"
+    data.write_text(content, encoding="utf-8")
+    model = tmp_path / "m.ohr"
+    r = run("train", data, "-o", model, "--codec", codec, *extra, "--epochs", "2", *SMALL)
+    assert r.exit_code == 0, r.stderr
+    prompt = {"chars": "hé", "words": "the cat", "tokens": "1 2", "csv": "1,2\n2,3\n", "bytes": "abc"}[codec]
+    r = run("generate", model, "--prompt", prompt, "--length", "10")
+    assert r.exit_code == 0, r.stderr
+    out = r.stdout_bytes.decode("utf-8")
+    if codec == "csv":
+        rows = out.strip().splitlines()
+        assert len(rows) == 10 and all(len(row.split(",")) == 2 for row in rows)
+        assert all(-1 <= float(v) <= 8 for row in rows for v in row.split(","))
+    elif codec == "tokens":
+        assert len(out.split()) == 10 and all(0 <= int(x) <= 6 for x in out.split())
+    elif codec == "words":
+        assert len(out.split()) == 10
+    else:
+        assert len(out) == 10
+    assert json.loads(run("eval", model, data, "--json").stdout)["accuracy"] is not None
+
+
+def test_stdin_streaming_and_shell_pipeline(tmp_path):
+    model = tmp_path / "m.ohr"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cli = f"{sys.executable} -m neocli"
+    cmd = (f"cat text.txt | {cli} train - -o m.ohr --hidden 3x3x16 --quiet && "
+           f"{cli} generate m.ohr --length 50 | wc -c")
+    (tmp_path / "text.txt").write_bytes(TEXT)
+    r = subprocess.run(cmd, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "50"
+    assert ohr.read_header(model)["training"]["data_sha256"] is not None
+    # a closed pipe ends generation cleanly
+    r = subprocess.run(f"{cli} generate m.ohr --length 100000 | head -c 10", shell=True, cwd=tmp_path, env=env,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0 and len(r.stdout) == 10 and b"Traceback" not in r.stderr and b"Broken" not in r.stderr
+
+
+def test_stdin_spooled_for_several_epochs_matches_file(tmp_path, text):
+    a, b = tmp_path / "a.ohr", tmp_path / "b.ohr"
+    assert run("train", text, "-o", a, "--epochs", "2", *SMALL).exit_code == 0
+    assert run("train", "-", "-o", b, "--epochs", "2", *SMALL, input=TEXT).exit_code == 0
+    assert sections(a)["weights"] == sections(b)["weights"]
+
+
+def test_resume_equals_uninterrupted(tmp_path, text):
+    full = tmp_path / "full.ohr"
+    ck = tmp_path / "ck"
+    r = run("train", text, "-o", full, "--epochs", "2", *SMALL, "--checkpoint-dir", ck, "--checkpoint-every", "150")
+    assert r.exit_code == 0, r.stderr
+    ckpts = sorted(ck.glob("*.ohr"))
+    assert len(ckpts) >= 4
+    mid = ckpts[len(ckpts) // 2]  # somewhere inside an epoch
+    assert ohr.read_header(mid)["training"]["position"] > 0
+    resumed = tmp_path / "resumed.ohr"
+    r = run("train", text, "-o", resumed, "--epochs", "2", "--quiet", "--resume", mid)
+    assert r.exit_code == 0, r.stderr
+    assert sections(resumed) == sections(full)
+    t_full, t_res = ohr.read_header(full)["training"], ohr.read_header(resumed)["training"]
+    for m_full, m_res in zip(t_full["metrics"], t_res["metrics"]):
+        assert m_full["accuracy"] == m_res["accuracy"] and m_full["bits_per_symbol"] == pytest.approx(m_res["bits_per_symbol"])
+
+
+def test_keep_rotates_checkpoints(tmp_path, text):
+    ck = tmp_path / "ck"
+    r = run("train", text, "-o", tmp_path / "m.ohr", *SMALL, "--checkpoint-dir", ck, "--checkpoint-every", "50",
+            "--keep", "2")
+    assert r.exit_code == 0
+    assert len(list(ck.glob("*.ohr"))) == 2
+
+
+def test_ctrl_c_writes_a_checkpoint_and_resume_finishes_identically(tmp_path):
+    data = tmp_path / "big.txt"
+    data.write_bytes(TEXT * 40)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "neocli", "train", str(data), "--hidden", "3x3x16", "--quiet"]
+    p = subprocess.Popen(args + ["-o", str(tmp_path / "int.ohr")], env=env, stderr=subprocess.PIPE)
+    time.sleep(2.5)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    if p.returncode == 0:
+        pytest.skip("training finished before the interrupt")
+    assert p.returncode == 130, err
+    assert b"Traceback" not in err and b"--resume" in err
+    t = ohr.read_header(tmp_path / "int.ohr")["training"]
+    assert not t["complete"] and t["steps"] > 0
+    r = subprocess.run(args + ["-o", str(tmp_path / "res.ohr"), "--resume", str(tmp_path / "int.ohr")], env=env,
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(args + ["-o", str(tmp_path / "full.ohr")], env=env, capture_output=True, timeout=300)
+    assert r.returncode == 0
+    assert sections(tmp_path / "res.ohr") == sections(tmp_path / "full.ohr")
+
+
+def test_init_takes_weights_only(tmp_path, text):
+    a = tmp_path / "a.ohr"
+    assert run("train", text, "-o", a, *SMALL).exit_code == 0
+    b = tmp_path / "b.ohr"
+    r = run("train", text, "-o", b, "--init", a, "--epochs", "1", *SMALL)
+    assert r.exit_code == 0, r.stderr
+    m_a = json.loads(run("eval", a, text, "--json").stdout)["accuracy"]
+    m_b = ohr.read_header(b)["training"]["metrics"][0]["accuracy"]
+    assert m_b >= m_a - 0.05  # it starts from what a learned
+
+
+def test_reset_on_blank_clears_between_paragraphs(tmp_path):
+    data = tmp_path / "p.txt"
+    data.write_text("abc\n\nabc\n\nabc\n")
+    m1, m2 = tmp_path / "1.ohr", tmp_path / "2.ohr"
+    assert run("train", data, "-o", m1, *SMALL, "--reset-on", "blank", "--json").exit_code == 0
+    assert run("train", data, "-o", m2, *SMALL, "--reset-on", "none", "--json").exit_code == 0
+    s1 = ohr.read_header(m1)["training"]["metrics"][0]["scored"]
+    s2 = ohr.read_header(m2)["training"]["metrics"][0]["scored"]
+    assert s1 == s2 - 2  # two more sequence starts are not scored
+
+
+# ---------------------------------------------------------------- errors
+
+
+def assert_user_error(r, phrase):
+    assert r.exit_code == 1, (r.exit_code, r.stdout, r.stderr)
+    assert "error:" in r.stderr and phrase in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_error_missing_and_directory_and_empty(tmp_path):
+    assert_user_error(run("train", tmp_path / "nope.txt", "-o", tmp_path / "m.ohr"), "does not exist")
+    assert_user_error(run("train", tmp_path, "-o", tmp_path / "m.ohr"), "is a directory")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert_user_error(run("train", empty, "-o", tmp_path / "m.ohr"), "empty")
+    assert not (tmp_path / "m.ohr").exists()
+
+
+def test_error_unreadable_file(tmp_path, text, monkeypatch):
+    # Tests run as root in CI, where chmod cannot make a file unreadable: fake the check.
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(text) else real_access(p, mode))
+    assert_user_error(run("train", text, "-o", tmp_path / "m.ohr"), "not readable")
+
+
+def test_error_invalid_utf8(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"hello \xff\xfe world")
+    for codec in ("chars", "words"):
+        assert_user_error(run("train", bad, "-o", tmp_path / "m.ohr", "--codec", codec), "invalid UTF-8")
+
+
+def test_error_non_numeric_csv_names_line_and_column(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n3,x\n")
+    assert_user_error(run("train", bad, "-o", tmp_path / "m.ohr", "--codec", "csv"), "line 3, column 2")
+
+
+def test_error_not_an_ohr_and_corrupt_and_newer(tmp_path, text):
+    junk = tmp_path / "junk.ohr"
+    junk.write_bytes(b"hello world, not a model")
+    assert_user_error(run("generate", junk), "not an .ohr file")
+    model = tmp_path / "m.ohr"
+    assert run("train", text, "-o", model, *SMALL).exit_code == 0
+    raw = bytearray(model.read_bytes())
+    (tmp_path / "trunc.ohr").write_bytes(bytes(raw[: len(raw) // 2]))
+    r = run("generate", tmp_path / "trunc.ohr")
+    assert r.exit_code == 1 and "error:" in r.stderr and "Traceback" not in r.stderr
+    flipped = bytearray(raw)
+    flipped[-100] ^= 0xFF
+    (tmp_path / "flip.ohr").write_bytes(bytes(flipped))
+    assert_user_error(run("eval", tmp_path / "flip.ohr", text), "checksum mismatch")
+    newer = bytearray(raw)
+    newer[8:12] = (99).to_bytes(4, "little")
+    (tmp_path / "new.ohr").write_bytes(bytes(newer))
+    assert_user_error(run("generate", tmp_path / "new.ohr"), "newer")
+
+
+def test_error_unwritable_output_fails_before_training(tmp_path, text):
+    r = run("train", text, "-o", tmp_path / "no" / "such" / "dir" / "m.ohr")
+    assert_user_error(r, "does not exist")
+    assert "epoch" not in r.stderr
+
+
+def test_error_prompt_with_unknown_symbols(tmp_path):
+    data = tmp_path / "d.txt"
+    data.write_text("abcabc" * 10)
+    model = tmp_path / "m.ohr"
+    assert run("train", data, "-o", model, "--codec", "chars", *SMALL).exit_code == 0
+    assert_user_error(run("generate", model, "--prompt", "abz"), "'z' is not in the model's vocabulary")
+
+
+def test_error_resume_with_different_architecture_or_data(tmp_path, text):
+    model = tmp_path / "m.ohr"
+    assert run("train", text, "-o", model, *SMALL).exit_code == 0
+    assert_user_error(run("train", text, "-o", tmp_path / "r.ohr", "--resume", model, "--hidden", "4x4x16"),
+                      "hidden")
+    other = tmp_path / "other.txt"
+    other.write_bytes(TEXT + b"!")
+    assert_user_error(run("train", other, "-o", tmp_path / "r.ohr", "--resume", model), "data differs")
+
+
+def test_failed_write_keeps_previous_model(tmp_path, text, monkeypatch):
+    model = tmp_path / "m.ohr"
+    assert run("train", text, "-o", model, *SMALL).exit_code == 0
+    before = model.read_bytes()
+
+    def boom(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    r = run("train", text, "-o", model, *SMALL, "--seed", "9")
+    assert_user_error(r, "No space left")
+    monkeypatch.undo()
+    assert model.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
