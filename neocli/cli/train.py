@@ -15,7 +15,6 @@ from tqdm import tqdm
 
 from .. import Hierarchy, IODesc, LayerDesc, prediction, set_global_state, set_num_threads
 from ..codecs import RESET, make_codec
-from ..ohr import read_header
 from ._common import Interrupt, Score, fmt_metrics, load_model, parse_meta, parse_sizes, utc_now
 from ._data import HashingReader, check_writable, open_sources
 from .app import CliError, app, command, echo_err
