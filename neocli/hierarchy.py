@@ -558,6 +558,15 @@ class Hierarchy:
         except (KeyError, TypeError) as e:
             raise ohr.OhrError(f"model header has no valid architecture/params: {e!r}") from None
         ios, layers = _check_descs(ios, layers)
+        # Check the claimed architecture against the arrays actually in the file
+        # before allocating it: a hostile header must not make us allocate gigabytes.
+        want = _section_sizes(ios, layers)
+        for name, nbytes in want.items():
+            if name in sections:
+                got = sum(a.nbytes for a in sections[name].values())
+                if got != nbytes:
+                    raise ohr.OhrError(f"model file's {name} section has {got} bytes, but its architecture "
+                                       f"needs {nbytes}: the file is corrupt or inconsistent")
         self._build(ios, layers, None)
         self.params = params
         try:
@@ -672,6 +681,44 @@ class Hierarchy:
         ios = ", ".join(f"{d.io_type.name}{tuple(d.size)}" for d in self._io_descs)
         layers = ", ".join(str(tuple(d.hidden_size)) for d in self._layer_descs)
         return f"<neocli.Hierarchy ios=[{ios}] layers=[{layers}]>"
+
+
+def _section_sizes(ios: list[IODesc], layers: list[LayerDesc]) -> dict[str, int]:
+    """Bytes of the state, weights and persistent sections, computed from descriptors only."""
+    L = len(layers)
+    nfb = 2 if L > 1 else 1
+    state = weights = 0
+    persistent = 8  # the RNG state
+    for l, ld in enumerate(layers):
+        hw, hh, hz = ld.hidden_size
+        cols, cells = hw * hh, hw * hh * hz
+        vis = ([(io.size, io.up_radius) for io in ios] if l == 0
+               else [(layers[l - 1].hidden_size, ld.up_radius)])
+        if ld.recurrent_radius >= 0:
+            vis.append((ld.hidden_size, ld.recurrent_radius))
+        state += 4 * cols
+        persistent += cells
+        weights += sum(2 * cells * (2 * r + 1) ** 2 * size[2] for size, r in vis)
+        if l == 0:
+            decs = [(io.size, io.num_dendrites_per_cell, io.down_radius) for io in ios
+                    if io.io_type == IOType.prediction]
+        else:
+            decs = [(layers[l - 1].hidden_size, ld.num_dendrites_per_cell, ld.down_radius)]
+        n_vis = nfb if l == 0 else (2 if l < L - 1 else 1)
+        for size, d, r in decs:
+            ocols, ocells = size[0] * size[1], size[0] * size[1] * size[2]
+            state += 4 * ocols + 4 * ocells + 4 * ocells * d
+            weights += n_vis * ocells * d * (2 * r + 1) ** 2 * hz
+    hw, hh, hz = layers[0].hidden_size
+    for io in ios:
+        if io.io_type != IOType.action:
+            continue
+        ocols, ocells = io.size[0] * io.size[1], io.size[0] * io.size[1] * io.size[2]
+        area = (2 * io.down_radius + 1) ** 2
+        state += 8 * ocols + 8 + io.history_capacity * (nfb * 4 * hw * hh + 8 * ocols + 4)
+        weights += nfb * 4 * (ocols * io.value_num_dendrites_per_cell + ocells * io.num_dendrites_per_cell) * area * hz
+        persistent += 4 * ocols + 4 * ocells + nfb * 4 * ocells * io.num_dendrites_per_cell * area * hz
+    return {"state": state, "weights": weights, "persistent": persistent}
 
 
 def _concat(arrays: list[tuple[str, np.ndarray]]) -> np.ndarray:

@@ -1148,3 +1148,39 @@ def test_encoder_receptive_field_matches_pyaogmaneo():
                 assert not f[0].any() and not f[:, 0].any() and f[1:, 1:].any()
                 seen_zero_border = True
     assert seen_zero_border
+
+
+def test_section_sizes_formula_matches_built_hierarchies():
+    """The size check done before allocating on load agrees with real hierarchies."""
+    from neocli.hierarchy import _section_sizes
+
+    configs = [
+        ([neo.IODesc((1, 1, 16))], [neo.LayerDesc((4, 4, 16))]),
+        ([neo.IODesc((2, 2, 32), neo.none), neo.IODesc((1, 1, 2), neo.action, history_capacity=16)],
+         [neo.LayerDesc((3, 3, 8)), neo.LayerDesc((2, 2, 4), recurrent_radius=-1)]),
+        ([neo.IODesc((2, 3, 5), up_radius=1, down_radius=0), neo.IODesc((1, 1, 3), neo.none)],
+         [neo.LayerDesc((3, 2, 6), up_radius=1, down_radius=1, recurrent_radius=1)] * 3),
+    ]
+    for ios, layers in configs:
+        h = neo.Hierarchy(ios, layers)
+        got = {k: sum(a.nbytes for _, a in v) for k, v in h._section_arrays().items()}
+        assert _section_sizes(h._io_descs, h._layer_descs) == got
+
+
+def test_hostile_header_architecture_is_refused_before_allocation(tmp_path):
+    """A header that claims a huge architecture over a small file is refused cleanly."""
+    import json as _json
+    import struct
+    import zlib
+
+    h = neo.Hierarchy([neo.IODesc((1, 1, 4))], [neo.LayerDesc((2, 2, 4))])
+    raw = bytes(h.serialize_to_buffer())
+    hlen = struct.unpack("<Q", raw[16:24])[0]
+    header = _json.loads(raw[24:24 + hlen])
+    header["architecture"]["layer_descs"][0]["hidden_size"] = [4000, 4000, 64]
+    body = _json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    body += b" " * (hlen - len(body))
+    assert len(body) == hlen
+    forged = raw[:12] + struct.pack("<I", zlib.crc32(body)) + raw[16:24] + body + raw[24 + hlen:]
+    with pytest.raises(neo.NeoError, match="architecture"):
+        neo.Hierarchy(buffer=forged)

@@ -177,11 +177,11 @@ def test_keep_rotates_checkpoints(tmp_path, text):
 
 def test_ctrl_c_writes_a_checkpoint_and_resume_finishes_identically(tmp_path):
     data = tmp_path / "big.txt"
-    data.write_bytes(TEXT * 40)
+    data.write_bytes(TEXT * 200)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = [sys.executable, "-m", "neocli", "train", str(data), "--hidden", "3x3x16", "--quiet"]
     p = subprocess.Popen(args + ["-o", str(tmp_path / "int.ohr")], env=env, stderr=subprocess.PIPE)
-    time.sleep(2.5)
+    time.sleep(3.0)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     if p.returncode == 0:

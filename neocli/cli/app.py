@@ -67,6 +67,11 @@ def command(func: F) -> F:
             where = f" '{e.filename}'" if getattr(e, "filename", None) else ""
             echo_err(f"error: {e.strerror or e}{where}")
             raise typer.Exit(1) from None
+        except MemoryError:
+            if _DEBUG:
+                raise
+            echo_err("error: out of memory (the model or data is too large for this machine)")
+            raise typer.Exit(1) from None
         except (NeoError, ValueError, UnicodeDecodeError) as e:
             if _DEBUG:
                 raise

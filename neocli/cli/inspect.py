@@ -1,0 +1,321 @@
+"""``neocli inspect MODEL.ohr``: describe a model from its header alone.
+
+Only the 24-byte prefix and the JSON header are read (the header CRC is checked,
+decisions D6), so inspecting a 1 GB model is instant; ``neocli checkpoint verify``
+checks the arrays. The report is the command's data and goes to stdout.
+
+The header is treated as untrusted: every key except the ones the reader itself
+validates may be missing or of the wrong JSON type, and the report then says so
+instead of failing.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Annotated, Any
+
+import typer
+
+from .. import ohr
+from .._errors import NeoError
+from ..codecs import codec_from_dict
+from .app import CliError, app, command
+
+__all__ = [
+    "inspect",
+    "load_header",
+    "section_summary",
+    "human_bytes",
+    "training_of",
+    "last_metrics",
+    "render_report",
+]
+
+
+# --------------------------------------------------------------------------
+# helpers shared with ``checkpoint``
+
+
+def load_header(path: str) -> dict[str, Any]:
+    """Read and validate the header of the model file at ``path`` (arrays are not read).
+
+    A directory gets its own message (``open`` on a directory reports a confusing
+    "Is a directory"/"Permission denied" depending on the platform).
+    """
+    if os.path.isdir(path):
+        raise CliError(f"'{path}' is a directory, not a model file")
+    return ohr.read_header(path)
+
+
+def section_summary(header: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """``{section: {"arrays": n, "bytes": total}}`` for the sections present in ``header``."""
+    out: dict[str, dict[str, int]] = {}
+    for name, entries in header.get("sections", {}).items():
+        out[name] = {"arrays": len(entries), "bytes": sum(e["nbytes"] for e in entries)}
+    return out
+
+
+def human_bytes(n: Any) -> str:
+    """``n`` bytes in binary units (``"82.4 KiB"``); ``"?"`` for a value that is not a size."""
+    if not _is_int(n) or n < 0:
+        return "?"
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        value /= 1024.0
+        if value < 1024.0 or unit == "PiB":
+            return f"{value:.1f} {unit}"
+    return f"{n} B"  # pragma: no cover - unreachable
+
+
+def training_of(header: dict[str, Any]) -> dict[str, Any]:
+    """The header's ``training`` object, or ``{}`` when absent or not an object."""
+    t = header.get("training")
+    return t if isinstance(t, dict) else {}
+
+
+def last_metrics(training: dict[str, Any]) -> dict[str, Any]:
+    """The last entry of ``training["metrics"]`` (``{}`` when there is none)."""
+    metrics = training.get("metrics")
+    if isinstance(metrics, list) and metrics and isinstance(metrics[-1], dict):
+        return metrics[-1]
+    return {}
+
+
+def _is_int(x: Any) -> bool:
+    return type(x) is int
+
+
+def _is_num(x: Any) -> bool:
+    return type(x) in (int, float) and math.isfinite(x)
+
+
+def _fmt_int(x: Any) -> str:
+    return f"{x:,}" if _is_int(x) else ("?" if x is None else str(x))
+
+
+def _fmt_float(x: Any, spec: str) -> str:
+    return format(x, spec) if _is_num(x) else "n/a"
+
+
+def _fmt_size3(x: Any) -> str:
+    if isinstance(x, list) and x and all(_is_int(d) for d in x):
+        return "x".join(str(d) for d in x)
+    return "?"
+
+
+def _bytes_line(n: Any) -> str:
+    if not _is_int(n):
+        return "?"
+    return f"{n:,} bytes" if n < 1024 else f"{n:,} bytes ({human_bytes(n)})"
+
+
+# --------------------------------------------------------------------------
+# the report
+
+
+def _architecture_lines(header: dict[str, Any]) -> list[str]:
+    arch = header.get("architecture")
+    if not isinstance(arch, dict):
+        return ["  (missing or invalid)"]
+    lines = []
+    ios = arch.get("io_descs")
+    for i, d in enumerate(ios if isinstance(ios, list) else []):
+        if not isinstance(d, dict):
+            lines.append(f"  io {i}     (invalid)")
+            continue
+        kind = d.get("io_type", "?")
+        parts = [f"up radius {d.get('up_radius', '?')}"]
+        if kind in ("prediction", "action"):
+            parts.append(f"down radius {d.get('down_radius', '?')}")
+            parts.append(f"dendrites {d.get('num_dendrites_per_cell', '?')}")
+        if kind == "action":
+            parts.append(f"value dendrites {d.get('value_num_dendrites_per_cell', '?')}")
+            parts.append(f"history {d.get('history_capacity', '?')}")
+        lines.append(f"  io {i:<5} {str(kind):<10} {_fmt_size3(d.get('size')):<10} {', '.join(parts)}")
+    layers = arch.get("layer_descs")
+    for l, d in enumerate(layers if isinstance(layers, list) else []):
+        if not isinstance(d, dict):
+            lines.append(f"  layer {l}  (invalid)")
+            continue
+        rec = d.get("recurrent_radius")
+        parts = []
+        if l == 0:
+            # Layer 0's up/down radii and dendrites are unused: each IO carries its own.
+            parts.append("radii per IO")
+        else:
+            parts.append(f"up radius {d.get('up_radius', '?')}")
+            parts.append(f"down radius {d.get('down_radius', '?')}")
+            parts.append(f"dendrites {d.get('num_dendrites_per_cell', '?')}")
+        if _is_int(rec) and rec < 0:
+            parts.append("no recurrence")
+        else:
+            parts.append(f"recurrent radius {rec if rec is not None else '?'}")
+        lines.append(f"  layer {l:<2} {'':<10} {_fmt_size3(d.get('hidden_size')):<10} {', '.join(parts)}")
+    return lines or ["  (empty)"]
+
+
+def _params_lines(header: dict[str, Any]) -> list[str]:
+    p = header.get("params")
+    if not isinstance(p, dict):
+        return ["  (missing or invalid)"]
+    lines = []
+    if "anticipation" in p:
+        lines.append(f"  anticipation  {'on' if p['anticipation'] else 'off'}")
+    arch = header.get("architecture") if isinstance(header.get("architecture"), dict) else {}
+    io_descs = arch.get("io_descs") if isinstance(arch.get("io_descs"), list) else []
+
+    def g(obj: Any, *keys: str) -> Any:
+        for k in keys:
+            if not isinstance(obj, dict):
+                return None
+            obj = obj.get(k)
+        return obj
+
+    layers = p.get("layers")
+    for l, lp in enumerate(layers if isinstance(layers, list) else []):
+        parts = [f"encoder lr {_fmt_float(g(lp, 'encoder', 'lr'), '.6g')}",
+                 f"vigilance {_fmt_float(g(lp, 'encoder', 'vigilance'), '.6g')}"]
+        if l > 0:
+            parts.append(f"decoder lr {_fmt_float(g(lp, 'decoder', 'lr'), '.6g')}")
+        lines.append(f"  layer {l:<7} {', '.join(parts)}")
+    ios = p.get("ios")
+    for i, ip in enumerate(ios if isinstance(ios, list) else []):
+        kind = g(io_descs[i], "io_type") if i < len(io_descs) else None
+        if kind == "action":
+            text = (f"actor vlr {_fmt_float(g(ip, 'actor', 'vlr'), '.6g')}, "
+                    f"plr {_fmt_float(g(ip, 'actor', 'plr'), '.6g')}")
+        elif kind == "none":
+            text = "input only"
+        else:
+            text = f"decoder lr {_fmt_float(g(ip, 'decoder', 'lr'), '.6g')}"
+        lines.append(f"  io {i:<10} {text}, importance {_fmt_float(g(ip, 'importance'), '.6g')}")
+    return lines or ["  (empty)"]
+
+
+def _codec_line(header: dict[str, Any]) -> str:
+    if "codec" not in header:
+        return "none (not trained with the neocli CLI)"
+    try:
+        return codec_from_dict(header["codec"]).describe()
+    except (NeoError, TypeError, ValueError) as e:
+        return f"invalid codec ({e})"
+
+
+def _training_lines(header: dict[str, Any]) -> list[str]:
+    if "training" not in header:
+        return ["  none"]
+    t = header["training"]
+    if not isinstance(t, dict):
+        return ["  (invalid: not an object)"]
+    lines = []
+    epoch, epochs = t.get("epoch"), t.get("epochs")
+    if "epoch" in t or "epochs" in t:
+        lines.append(f"  epochs     {_fmt_int(epoch)} of {_fmt_int(epochs)} completed")
+    if t.get("complete") is True:
+        lines.append("  status     complete")
+    elif "complete" in t or "position" in t:
+        at = f"epoch {epoch + 1}" if _is_int(epoch) else "epoch ?"
+        lines.append(f"  status     incomplete: resumable at {at}, position {_fmt_int(t.get('position', 0))}")
+    if "steps" in t:
+        lines.append(f"  steps      {_fmt_int(t['steps'])}")
+    if "seed" in t:
+        lines.append(f"  seed       {t['seed']}")
+    sha = t.get("data_sha256")
+    files = t.get("data_files")
+    if sha is not None or files is not None:
+        data = f"sha256 {str(sha)[:16]}…" if isinstance(sha, str) and len(sha) > 16 else f"sha256 {sha}"
+        if isinstance(files, list) and files:
+            data += f"  ({', '.join(str(f) for f in files)})"
+        lines.append(f"  data       {data}")
+    if isinstance(t.get("merged_from"), list):
+        lines.append(f"  merged     from {', '.join(str(f) for f in t['merged_from'])} ({t.get('mode', '?')})")
+    for key, label in (("started_utc", "started"), ("updated_utc", "updated"), ("finished_utc", "finished")):
+        if key in t:
+            lines.append(f"  {label:<10} {t[key]}")
+    metrics = t.get("metrics")
+    if isinstance(metrics, list) and metrics:
+        lines.append("  metrics")
+        lines.append(f"    {'epoch':>5}  {'accuracy':>8}  {'bits/sym':>8}  {'symbols/s':>10}  {'symbols':>12}")
+        for m in metrics:
+            if not isinstance(m, dict):
+                lines.append("    (invalid entry)")
+                continue
+            sps = m.get("symbols_per_s")
+            lines.append(
+                f"    {_fmt_int(m.get('epoch')):>5}  {_fmt_float(m.get('accuracy'), '.4f'):>8}  "
+                f"{_fmt_float(m.get('bits_per_symbol'), '.3f'):>8}  "
+                f"{(f'{sps:,.0f}' if _is_num(sps) else 'n/a'):>10}  {_fmt_int(m.get('symbols')):>12}"
+            )
+    return lines or ["  (empty)"]
+
+
+def _user_lines(header: dict[str, Any]) -> list[str]:
+    u = header.get("user")
+    if not isinstance(u, dict):
+        return [f"  {json.dumps(u)}"]
+    width = min(max(len(k) for k in u), 24)
+    return [f"  {k:<{width}}  {v if isinstance(v, str) else json.dumps(v)}" for k, v in u.items()]
+
+
+def render_report(path: str, header: dict[str, Any]) -> str:
+    """The human-readable ``inspect`` report of the model at ``path`` with ``header``."""
+    secs = section_summary(header)
+    sizes = header.get("sizes") if isinstance(header.get("sizes"), dict) else {}
+    try:
+        on_disk = os.path.getsize(path)
+    except OSError:
+        on_disk = None
+    out = [
+        f"file            {path}",
+        f"format          {header.get('format')} version {header.get('format_version')}",
+        f"neocli version  {header.get('neocli_version', '?')}",
+        f"created         {header.get('created_utc', '?')}",
+        "",
+        "architecture",
+        *_architecture_lines(header),
+        "",
+        "sizes",
+    ]
+    for key in ("state", "weights", "persistent", "total"):
+        out.append(f"  {key:<14} {_bytes_line(sizes.get(key))}")
+    if on_disk is not None:
+        out.append(f"  {'on disk':<14} {_bytes_line(on_disk)}")
+    if "state" in secs:
+        out.append(f"  {'state section':<14} present")
+    else:
+        out.append(f"  {'state section':<14} absent (the model loads with a cleared state)")
+    out += ["", "params", *_params_lines(header), "", f"codec           {_codec_line(header)}", "",
+            "training", *_training_lines(header)]
+    if header.get("user") not in (None, {}):
+        out += ["", "user", *_user_lines(header)]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# the command
+
+
+@app.command("inspect")
+@command
+def inspect(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model file (.ohr) to describe.", show_default=False)],
+    json_out: Annotated[bool, typer.Option("--json", "-j", help="Print one JSON object instead of the report.")] = False,
+) -> None:
+    """Describe a model from its header alone: architecture, sizes, codec, training, metadata.
+
+    Only the header is read (its CRC is checked), so this is instant on large
+    models; use 'neocli checkpoint verify' to check the arrays.
+    """
+    header = load_header(model)
+    if json_out:
+        obj = {
+            "file": model,
+            "header": {k: v for k, v in header.items() if k != "sections"},
+            "sections": section_summary(header),
+        }
+        typer.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_report(model, header))
