@@ -43,6 +43,10 @@ def get_num_threads() -> int:
     return _num_threads
 
 
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
 class _Arm:
     """Step-time estimates for one learn flag: one thread vs the maximum."""
 
@@ -62,17 +66,21 @@ class ThreadTuner:
     OpenMP's fork-join regions pay off on an idle machine but stall when another
     process holds a core (a descheduled worker holds up every region's barrier).
     Results never depend on the thread count, so the tuner times whole steps and
-    keeps the faster setting. It starts with three steps of each (taking the
-    median, since a first step pays for thread start-up), then tries the other
-    setting for two steps now and then: every ``max(base_interval, 200 * (ratio - 1))``
-    steps, where ``ratio`` is how much slower it was, so exploring costs under 1 %
-    of the run. It switches only on a clear (10 %) difference.
+    keeps the faster setting. It starts with three steps of each, then tries the
+    other setting for five steps now and then: every ``500 * (ratio - 1)`` steps,
+    where ``ratio`` is how much slower it was (so exploring costs about 1 % of the
+    run), but at least every 5 seconds, so a stray slow step costs at most that.
+    It switches only on a clear (10 %) difference. Times are plain means: under
+    load a descheduled worker makes some steps stall for milliseconds, and those
+    stalls are the cost that matters.
     """
 
     __slots__ = ("_arms", "base_interval")
 
     INIT = 3
-    TRIAL = 2
+    TRIAL = 5
+    WINDOW = 9
+    MAX_GAP = 5.0
 
     def __init__(self, base_interval: int = 32) -> None:
         self._arms: dict[bool, _Arm] = {}
@@ -101,8 +109,8 @@ class ThreadTuner:
         if a.one is None or a.many is None:
             a.samples[many].append(seconds)
             if min(len(a.samples[True]), len(a.samples[False])) >= self.INIT:
-                # The median skips the first step's thread start-up without hiding stalls.
-                a.many, a.one = sorted(a.samples[True])[1], sorted(a.samples[False])[1]
+                # The first multi-threaded step pays for starting the threads: skip it.
+                a.many, a.one = _mean(a.samples[True][1:]), _mean(a.samples[False])
                 a.samples = {True: [], False: []}
                 a.use_many = a.many < a.one
                 self._schedule(a)
@@ -112,23 +120,28 @@ class ThreadTuner:
             trial.append(seconds)
             if len(trial) < self.TRIAL:
                 return
-            # The mean, not the best: under load a few steps stall for milliseconds,
-            # and those stalls are the cost that matters.
-            mean = sum(trial) / len(trial)
+            mid = _mean(trial)
             trial.clear()
             if many:
-                a.many = 0.5 * a.many + 0.5 * mean
+                a.many = 0.5 * a.many + 0.5 * mid
             else:
-                a.one = 0.5 * a.one + 0.5 * mean
+                a.one = 0.5 * a.one + 0.5 * mid
             if (a.many if many else a.one) < 0.9 * (a.one if many else a.many):
                 a.use_many = many
+                a.samples[not many].clear()  # a partial window of the old setting
             self._schedule(a)
             return
-        if many:
-            a.many = 0.9 * a.many + 0.1 * seconds
-        else:
-            a.one = 0.9 * a.one + 0.1 * seconds
         a.countdown -= 1
+        window = a.samples[many]
+        window.append(seconds)
+        if len(window) < self.WINDOW:
+            return
+        mid = _mean(window)
+        window.clear()
+        if many:
+            a.many = 0.7 * a.many + 0.3 * mid
+        else:
+            a.one = 0.7 * a.one + 0.3 * mid
         current, other = (a.many, a.one) if a.use_many else (a.one, a.many)
         if other < 0.9 * current:
             a.countdown = 0  # the current setting got slower: measure the other one now
@@ -136,6 +149,10 @@ class ThreadTuner:
     def _schedule(self, a: _Arm) -> None:
         current, other = (a.many, a.one) if a.use_many else (a.one, a.many)
         ratio = other / current if current > 0 else 1.0
-        # Two trial steps cost 2 * (ratio - 1) extra step-times; spacing them at least
-        # 200 * (ratio - 1) steps apart keeps exploring under 1 % of the run.
-        a.countdown = int(max(self.base_interval, 200.0 * (ratio - 1.0)))
+        # TRIAL trial steps cost TRIAL * (ratio - 1) extra step-times; spacing them
+        # 100 * TRIAL * (ratio - 1) steps apart keeps exploring near 1 % of the run,
+        # and at most MAX_GAP seconds apart so a change in load is noticed.
+        steps = max(self.base_interval, 100.0 * self.TRIAL * (ratio - 1.0))
+        if current > 0:
+            steps = min(steps, self.MAX_GAP / current)
+        a.countdown = int(max(self.base_interval, steps))

@@ -417,6 +417,11 @@ class CsvCodec(Codec):
         self.highs = list(highs) if highs is not None else []
         self.header = header
         self.delimiter = delimiter
+        self.fixed_range: tuple[float, float] | None = None
+
+    def set_range(self, low: float, high: float) -> None:
+        """Use ``[low, high]`` for every column instead of learning ranges from the data."""
+        self.fixed_range = (float(low), float(high))
 
     @property
     def needs_fit(self):
@@ -477,6 +482,9 @@ class CsvCodec(Codec):
                     highs = [max(a, b) for a, b in zip(highs, vals)]
         if not lows:
             raise NeoError("the data is empty: no numeric rows found")
+        if self.fixed_range is not None:
+            lows = [self.fixed_range[0]] * len(lows)
+            highs = [self.fixed_range[1]] * len(highs)
         self.lows, self.highs = lows, highs
 
     def symbols(self, stream, reset_on_blank=False, where=""):

@@ -316,3 +316,15 @@ def test_failed_write_keeps_previous_model(tmp_path, text, monkeypatch):
     monkeypatch.undo()
     assert model.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_csv_given_range_and_header_option(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("".join(f"{i % 5},{i % 3}\n" for i in range(40)))
+    model = tmp_path / "m.ohr"
+    r = run("train", data, "-o", model, "--codec", "csv", "--bins", "10", "--csv-range", "0:10", "--no-csv-header", *SMALL)
+    assert r.exit_code == 0, r.stderr
+    codec = ohr.read_header(model)["codec"]
+    assert codec["lows"] == [0.0, 0.0] and codec["highs"] == [10.0, 10.0] and codec["header"] is False
+    assert_user_error(run("train", data, "-o", model, "--codec", "csv", "--csv-range", "5:1"), "LO < HI")
+    assert_user_error(run("train", data, "-o", model, "--csv-range", "0:1"), "csv only")

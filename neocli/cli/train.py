@@ -44,6 +44,17 @@ def _parse_every(text: str | None) -> tuple[int, int]:
         raise CliError(f"--checkpoint-every expects a number of steps (e.g. 5000) or epochs (e.g. 1e), got {text!r}") from None
 
 
+def _parse_range(text: str) -> tuple[float, float]:
+    """``--csv-range LO:HI``."""
+    try:
+        lo, hi = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise CliError(f"--csv-range expects LO:HI, e.g. 0:200, got {text!r}") from None
+    if not lo < hi:
+        raise CliError(f"--csv-range needs LO < HI, got {text!r}")
+    return lo, hi
+
+
 def _architecture(sizes, io_size, up, down, rec, dend) -> tuple[list[IODesc], list[LayerDesc]]:
     ios = [IODesc(io_size, prediction, num_dendrites_per_cell=dend, up_radius=up, down_radius=down)]
     layers = [LayerDesc(s, num_dendrites_per_cell=dend, up_radius=up, recurrent_radius=rec, down_radius=down)
@@ -200,6 +211,8 @@ def train(
     byte_layout: Annotated[Optional[str], typer.Option("--byte-layout", help="bytes codec: nibbles (two 16-cell columns) or byte (one 256-cell column).")] = None,
     bins: Annotated[Optional[int], typer.Option("--bins", help="csv codec: cells (bins) per numeric column.")] = None,
     max_vocab: Annotated[Optional[int], typer.Option("--max-vocab", help="chars/words codec: largest vocabulary kept.")] = None,
+    csv_range: Annotated[Optional[str], typer.Option("--csv-range", help="csv codec: LO:HI value range for every column (default: learned from the data).")] = None,
+    csv_header: Annotated[Optional[bool], typer.Option("--csv-header/--no-csv-header", help="csv codec: the first row is (not) a header (default: detected).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", "-e", help="Passes over the data.")] = 1,
     layers: Annotated[Optional[int], typer.Option("--layers", "-l", help="Number of layers (default 2).")] = None,
     hidden: Annotated[Optional[str], typer.Option("--hidden", help="Layer size WxHxZ, or one size per layer: A,B,C (default 5x5x32).")] = None,
@@ -244,7 +257,8 @@ def train(
                                     "recurrent_radius": recurrent_radius, "dendrites": dendrites,
                                     "layers": layers, "hidden": hidden}.items() if v is not None}
     codec_given = {k: v for k, v in {"codec": codec, "byte_layout": byte_layout, "bins": bins,
-                                     "max_vocab": max_vocab}.items() if v is not None}
+                                     "max_vocab": max_vocab, "csv_range": csv_range,
+                                     "csv_header": csv_header}.items() if v is not None}
     user = parse_meta(meta)
 
     if resume:
@@ -283,7 +297,13 @@ def train(
             if kind not in ("chars", "words"):
                 raise CliError("--max-vocab applies to --codec chars or words only")
             opts["max_vocab"] = max_vocab
+        if (csv_range is not None or csv_header is not None) and kind != "csv":
+            raise CliError("--csv-range and --csv-header apply to --codec csv only")
+        if csv_header is not None:
+            opts["header"] = csv_header
         cdc = make_codec(kind, **opts)
+        if csv_range is not None:
+            cdc.set_range(*_parse_range(csv_range))
         sources = open_sources(data, need_multiple_passes=epochs > 1 or cdc.needs_fit or init is not None)
         if cdc.needs_fit:
             cdc.fit(sources.paths())
