@@ -1037,8 +1037,11 @@ cdef class Core:
                 p[n] = <int32_t*>ptr_of(self.prev_hidden[l])
                 enc.imp[n] = <float>lp.recurrent_importance
             ep = lp.encoder
+            # A radius past the grid's extent reaches no further columns: clamping
+            # keeps results identical and the loop bounds far from int overflow.
+            l_radius = min(int(ep.l_radius), max(enc.hw, enc.hh))
             enc.step_c(p, learn, <float>ep.choice, <float>ep.vigilance, <float>ep.lr,
-                       <float>ep.active_ratio, <int>ep.l_radius, nt)
+                       <float>ep.active_ratio, <int>l_radius, nt)
         # down pass
         for l in range(L - 1, -1, -1):
             enc = <Encoder>self.encoders[l]
@@ -1055,9 +1058,7 @@ cdef class Core:
                     p[0] = <int32_t*>ptr_of(self.prev_hidden[l])
                     if l < L - 1:
                         p[1] = <int32_t*>ptr_of(self.prev_feedback[l])
-                        dec.learn_c(p, target, <float>dp.lr, &self.rng.state, nt)
-                    else:
-                        dec.learn_c(p, target, <float>dp.lr, &self.rng.state, nt)
+                    dec.learn_c(p, target, <float>dp.lr, &self.rng.state, nt)
             if learn and anticipation and l < L - 1:
                 for i in range(len(decs)):
                     dec = <Decoder>decs[i]
@@ -1111,7 +1112,8 @@ def sample_columns(const float[::1] probs, int cols, int z, float temperature, R
     """Spec §8.4 sample_prediction: one draw per column from ``rng``.
 
     A column where rounding leaves no candidate gets ``z - 1`` (the reference
-    leaves it unset, quirk Q8).
+    leaves it unset, quirk Q8); a column where every ``p**(1/T)`` underflows to 0
+    (very low temperature) gets its most likely cell.
     """
     out = np.empty(cols, dtype=np.int32)
     cdef int32_t[::1] o = out
@@ -1123,6 +1125,14 @@ def sample_columns(const float[::1] probs, int cols, int z, float temperature, R
         for k in range(z):
             total = total + powf(probs[j * z + k], inv_t)
         cusp = pcg_randf(&rng.state) * total
+        if not total > <float>0.0:
+            # Every p**(1/T) underflowed (a very low temperature): the limit of the
+            # distribution is the most likely cell, not cell 0.
+            o[j] = 0
+            for k in range(1, z):
+                if probs[j * z + k] > probs[j * z + o[j]]:
+                    o[j] = k
+            continue
         o[j] = z - 1
         cum = <float>0.0
         for k in range(z):

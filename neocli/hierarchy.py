@@ -84,6 +84,7 @@ def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[La
             raise NeoError(f"layer {l}: up_radius and down_radius must be >= 0")
         if d.recurrent_radius < -1:
             raise NeoError(f"layer {l}: recurrent_radius must be >= -1 (-1 = no recurrence), got {d.recurrent_radius}")
+    _check_array_sizes(ios, layers)
     # Quirk Q8: with only one-cell columns an encoder's inactive-input count is 0.
     z0 = [d.size[2] for d in ios] + ([layers[0].hidden_size[2]] if layers[0].recurrent_radius >= 0 else [])
     if max(z0) < 2:
@@ -94,6 +95,58 @@ def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[La
         if max(zl) < 2:
             raise NeoError(f"layer {l}'s encoder sees only columns of size 1: use a column size >= 2")
     return [_copy.deepcopy(d) for d in ios], [_copy.deepcopy(d) for d in layers]
+
+
+# Kernels index every array with C ints: no single array may reach 2**31 elements.
+_MAX_ELEMENTS = 2**31 - 1
+
+
+def _check_array_sizes(ios: list[IODesc], layers: list[LayerDesc]) -> None:
+    """Refuse descriptors whose largest array would not fit the kernels' C int indices.
+
+    Every product is computed with Python integers, so nothing overflows here; the
+    check runs before anything is allocated (a hostile or mistyped size must give a
+    clear error, not a wrapped-around allocation that the nogil kernels overrun).
+    """
+    def need(what: str, *factors: int) -> None:
+        n = 1
+        for f in factors:
+            n *= int(f)
+        if n > _MAX_ELEMENTS:
+            raise NeoError(f"{what} would need an array of {n:,} elements; the limit is {_MAX_ELEMENTS:,} "
+                           "(reduce the sizes, radii or dendrite counts)")
+
+    nfb = 2 if len(layers) > 1 else 1
+    for l, ld in enumerate(layers):
+        hw, hh, hz = ld.hidden_size
+        need(f"layer {l}: hidden_size {tuple(ld.hidden_size)}", hw, hh, hz, 4)
+        vis = ([(f"IO {i}", io.size, io.up_radius) for i, io in enumerate(ios)] if l == 0
+               else [(f"layer {l - 1}", layers[l - 1].hidden_size, ld.up_radius)])
+        if ld.recurrent_radius >= 0:
+            vis.append((f"layer {l} (recurrent)", ld.hidden_size, ld.recurrent_radius))
+        for name, size, r in vis:
+            need(f"layer {l}: encoder weights from {name} (radius {r})", hw, hh, hz, (2 * r + 1) ** 2, size[2])
+        if l > 0:
+            pw, ph, pz = layers[l - 1].hidden_size
+            need(f"layer {l}: decoder (num_dendrites_per_cell {ld.num_dendrites_per_cell}, "
+                 f"down_radius {ld.down_radius})", pw, ph, pz, ld.num_dendrites_per_cell,
+                 (2 * ld.down_radius + 1) ** 2, hz)
+    hw, hh, hz = layers[0].hidden_size
+    for i, io in enumerate(ios):
+        w, h, z = io.size
+        area = (2 * io.down_radius + 1) ** 2
+        if io.io_type == IOType.prediction:
+            need(f"IO {i}: decoder (num_dendrites_per_cell {io.num_dendrites_per_cell}, "
+                 f"down_radius {io.down_radius})", w, h, z, io.num_dendrites_per_cell, area, hz)
+        elif io.io_type == IOType.action:
+            need(f"IO {i}: actor value weights (value_num_dendrites_per_cell "
+                 f"{io.value_num_dendrites_per_cell})", w, h, io.value_num_dendrites_per_cell, area, hz)
+            need(f"IO {i}: actor policy weights (num_dendrites_per_cell {io.num_dendrites_per_cell})",
+                 w, h, z, io.num_dendrites_per_cell, area, hz)
+            need(f"IO {i}: actor scratch", w, h, io.value_num_dendrites_per_cell
+                 + 2 * z * io.num_dendrites_per_cell + 2 * z)
+            need(f"IO {i}: actor history (history_capacity {io.history_capacity})",
+                 io.history_capacity, nfb * hw * hh + 2 * w * h + 1)
 
 
 class Hierarchy:
@@ -195,10 +248,10 @@ class Hierarchy:
             if lo < 0 or hi >= z:
                 bad = int(np.flatnonzero((a.reshape(-1) < 0) | (a.reshape(-1) >= z))[0])
                 raise NeoError(f"IO {i}: cell index {a.reshape(-1)[bad]} at column {bad} is out of range [0, {z})")
-            a = a.astype(np.int32)
-        a = np.ascontiguousarray(a.reshape(-1))
-        if a is x:
-            a = a.copy()
+        # Always a private copy, validated after copying: the kernels read it without
+        # the GIL, so no other thread may change it between the check and the step
+        # (and read-only or strided arrays are fine as input).
+        a = np.array(a.reshape(-1), dtype=np.int32, order="C", copy=True)
         bad = _core.first_out_of_range(a, z)
         if bad >= 0:
             raise NeoError(f"IO {i}: cell index {a[bad]} at column {bad} is out of range [0, {z})")
@@ -299,6 +352,8 @@ class Hierarchy:
     def sample_prediction(self, i: int, temperature: float) -> np.ndarray:
         """Sample a CSDR from the prediction probabilities at ``temperature`` (0 = argmax)."""
         p = self._predictor(i)
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.integer, np.floating)):
+            raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
         t = float(temperature)
         if not math.isfinite(t) or t < 0:
             raise NeoError(f"temperature must be a finite number >= 0, got {temperature}")
@@ -467,13 +522,14 @@ class Hierarchy:
             z0 = c.encoders[0].hz
             inputs = ring[:, :act.nv * act.in_cols]
             targets = ring[:, act.nv * act.in_cols:act.nv * act.in_cols + act.ow * act.oh]
-            # Slots past history_size are never read; the reference leaves garbage there.
+            # Slots past history_size are never read (a slot is written before it is
+            # counted), so they are kept as given: a state round trip is byte-exact
+            # even after clear_state, and their values cannot reach the kernels.
             used = np.zeros(act.cap, dtype=bool)
             used[:size] = True
             if inputs[used].size and (inputs[used].min() < 0 or inputs[used].max() >= z0 or
                                       targets[used].min() < 0 or targets[used].max() >= act.oz):
                 raise NeoError(f"state buffer: actor {k}'s history holds out-of-range cell indices")
-            ring[~used] = 0
         for (n, dst), (_, src) in zip(arrays, copies):
             if n.endswith(".ring"):
                 continue
@@ -557,7 +613,10 @@ class Hierarchy:
             params = Params.from_dict(header["params"])
         except (KeyError, TypeError) as e:
             raise ohr.OhrError(f"model header has no valid architecture/params: {e!r}") from None
-        ios, layers = _check_descs(ios, layers)
+        try:
+            ios, layers = _check_descs(ios, layers)
+        except (NeoError, TypeError) as e:
+            raise ohr.OhrError(f"model header's architecture is invalid: {e}") from None
         # Check the claimed architecture against the arrays actually in the file
         # before allocating it: a hostile header must not make us allocate gigabytes.
         want = _section_sizes(ios, layers)
