@@ -28,6 +28,15 @@ cdef float NEG = -999999.0
 cdef long PAR_WORK = 4000
 
 
+def seed_state(uint64_t seed):
+    """The generator state a user-facing seed maps to (a PCG seeding step).
+
+    Raw small states such as 0 or 1 give poor first draws; seeds given on the
+    command line go through this first.
+    """
+    return pcg_seed(seed)
+
+
 def set_parallel_threshold(long work):
     """Set the per-kernel work below which a kernel runs on one thread (tuning aid)."""
     global PAR_WORK

@@ -18,7 +18,7 @@ def _default_threads() -> int:
             n = 0
         if n >= 1:
             return n
-    return max(1, int(_core.omp_max_threads()), 1)
+    return max(1, int(_core.omp_max_threads()))
 
 
 _num_threads = _default_threads()

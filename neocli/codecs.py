@@ -51,6 +51,9 @@ _CHUNK = 1 << 16
 
 def _digits_layout(n: int, radix: int) -> tuple[int, int]:
     """(columns, cells per column) to hold ids 0..n-1: one column if it fits, else digits."""
+    if radix < 2:
+        # A radix read from a hostile model header would make the loop below spin forever.
+        raise NeoError(f"codec radix must be >= 2, got {radix}")
     if n <= radix:
         return 1, max(n, 2)
     cols = 1
@@ -123,11 +126,6 @@ class Codec:
 
 # ---------------------------------------------------------------------------- text helpers
 
-def _lines(stream: BinaryIO) -> Iterator[bytes]:
-    for line in stream:
-        yield line
-
-
 def _decode_utf8(stream: BinaryIO, where: str) -> Iterator[str]:
     """Stream a binary file as text, with a clear error naming the byte offset of bad UTF-8."""
     dec = _pycodecs.getincrementaldecoder("utf-8")()
@@ -135,15 +133,22 @@ def _decode_utf8(stream: BinaryIO, where: str) -> Iterator[str]:
     while True:
         chunk = stream.read(_CHUNK)
         final = not chunk
+        # The decoder may hold the start of a character from the previous chunk;
+        # e.start counts from there, not from this chunk.
+        held = len(dec.getstate()[0])
         try:
             text = dec.decode(chunk, final=final)
         except UnicodeDecodeError as e:
-            raise NeoError(f"{where}: invalid UTF-8 at byte {offset + e.start}: use --codec bytes for binary data") from None
+            raise NeoError(f"{where}: invalid UTF-8 at byte {offset - held + e.start}: "
+                           "use --codec bytes for binary data") from None
         offset += len(chunk)
         if text:
             yield text
         if final:
             return
+
+
+_BLANK_BYTES = frozenset(b" \t\r\v\f")
 
 
 class BytesCodec(Codec):
@@ -161,15 +166,20 @@ class BytesCodec(Codec):
         return (1, 2, 16) if self.layout == "nibbles" else (1, 1, 256)
 
     def symbols(self, stream, reset_on_blank=False, where=""):
-        prev_newline = False
+        # A blank line holds only whitespace (so CRLF files and lines of spaces
+        # count), the same rule as every other codec.
+        seen_newline = line_blank = False
         while True:
             chunk = stream.read(_CHUNK)
             if not chunk:
                 return
             for b in chunk:
-                if reset_on_blank and b == 10 and prev_newline:
-                    yield RESET
-                prev_newline = b == 10
+                if b == 10:
+                    if reset_on_blank and seen_newline and line_blank:
+                        yield RESET
+                    seen_newline = line_blank = True
+                elif b not in _BLANK_BYTES:
+                    line_blank = False
                 yield b
 
     def encode(self, symbol):
@@ -216,6 +226,12 @@ class _VocabCodec(Codec):
                         counts[s] += 1
         if not counts:
             raise NeoError("the data is empty: nothing to learn a vocabulary from")
+        if self.UNK is not None:
+            counts.pop(self.UNK, None)  # a literal "<unk>" in the data is the unknown token
+        elif len(counts) > self.max_vocab:
+            # Without an unknown symbol, a character left out could not be encoded.
+            raise NeoError(f"the data has {len(counts)} distinct symbols, more than --max-vocab "
+                           f"{self.max_vocab}: raise --max-vocab (or use --codec bytes)")
         room = self.max_vocab - (1 if self.UNK is not None else 0)
         common = [s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:room]]
         self.vocab = ([self.UNK] if self.UNK is not None else []) + sorted(common)
@@ -263,12 +279,15 @@ class CharsCodec(_VocabCodec):
     kind = "chars"
 
     def symbols(self, stream, reset_on_blank=False, where=""):
-        prev_newline = False
+        seen_newline = line_blank = False
         for text in _decode_utf8(stream, where or "data"):
             for ch in text:
-                if reset_on_blank and ch == "\n" and prev_newline:
-                    yield RESET
-                prev_newline = ch == "\n"
+                if ch == "\n":
+                    if reset_on_blank and seen_newline and line_blank:
+                        yield RESET
+                    seen_newline = line_blank = True
+                elif not ch.isspace():
+                    line_blank = False
                 yield ch
 
     def format(self, symbol):
@@ -463,6 +482,8 @@ class CsvCodec(Codec):
                 yield lineno, vals
         except UnicodeDecodeError as e:
             raise NeoError(f"{where or 'data'}: invalid UTF-8 in CSV data ({e.reason})") from None
+        except _csv.Error as e:
+            raise NeoError(f"{where or 'data'}: line {reader.line_num}: malformed CSV ({e})") from None
         finally:
             text.detach()
 
@@ -501,9 +522,15 @@ class CsvCodec(Codec):
     def encode(self, symbol):
         lo = np.asarray(self.lows, dtype=np.float64)
         hi = np.asarray(self.highs, dtype=np.float64)
-        span = np.where(hi > lo, hi - lo, 1.0)
-        x = (np.asarray(symbol, dtype=np.float64) - lo) / span
-        return np.clip((x * self.bins).astype(np.int64), 0, self.bins - 1).astype(np.int32)
+        # Halving every term is exact in binary floating point (the ratio is
+        # unchanged) and keeps hi - lo finite even for ranges like +-1e308.
+        with np.errstate(over="ignore", invalid="ignore"):
+            span = np.where(hi > lo, hi * 0.5 - lo * 0.5, 1.0)
+            x = (np.asarray(symbol, dtype=np.float64) * 0.5 - lo * 0.5) / span
+        # Clip before converting: values far outside the range (or an infinite span)
+        # must land in the edge bins, not overflow the integer conversion.
+        x = np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0)
+        return np.minimum((x * self.bins).astype(np.int64), self.bins - 1).astype(np.int32)
 
     def decode(self, cis):
         lo = np.asarray(self.lows, dtype=np.float64)
@@ -527,9 +554,6 @@ class CsvCodec(Codec):
     def describe(self):
         names = ", ".join(self.columns) if self.columns else f"{len(self.lows)} columns"
         return f"csv, {self.bins} bins, {names}, io {self.io_size}"
-
-    def bits(self, probs, cis):
-        return super().bits(probs, cis)
 
 
 def _is_number(cell: str) -> bool:
@@ -555,10 +579,57 @@ def codec_from_dict(data: Any) -> Codec:
     if not isinstance(data, dict) or data.get("kind") not in CODEC_KINDS:
         raise NeoError("the model has no valid codec description (was it trained with the CLI?)")
     opts = {k: v for k, v in data.items() if k != "kind"}
+    problem = _codec_problem(data["kind"], opts)
+    if problem:
+        raise NeoError(f"the model's codec description is invalid: {problem}")
     try:
         codec = CODEC_KINDS[data["kind"]](**opts)
     except TypeError as e:
         raise NeoError(f"the model's codec description is invalid: {e}") from None
-    if isinstance(codec, _VocabCodec) and not all(isinstance(s, str) for s in codec.vocab):
-        raise NeoError("the model's codec vocabulary is invalid")
     return codec
+
+
+# Largest vocabulary / bin count a header may claim: beyond it the IO would not be
+# something this CLI trains, and checking it keeps hostile headers cheap.
+_MAX_SYMBOLS = 1 << 24
+
+
+def _codec_problem(kind: str, opts: dict[str, Any]) -> str:
+    """Why a header's codec options are unusable, or '' (headers come from strangers)."""
+    def is_int(v: Any, lo: int, hi: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+    def is_num(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if kind == "bytes":
+        if opts.get("layout", "nibbles") not in ("nibbles", "byte"):
+            return "layout must be 'nibbles' or 'byte'"
+    elif kind in ("chars", "words", "tokens"):
+        if "radix" in opts and not is_int(opts["radix"], 2, 65536):
+            return "radix must be an integer in [2, 65536]"
+        if kind == "tokens":
+            if not is_int(opts.get("vocab_size", 0), 0, _MAX_SYMBOLS):
+                return f"vocab_size must be an integer in [0, {_MAX_SYMBOLS}]"
+        else:
+            vocab = opts.get("vocab", [])
+            if "max_vocab" in opts and not is_int(opts["max_vocab"], 1, _MAX_SYMBOLS):
+                return f"max_vocab must be an integer in [1, {_MAX_SYMBOLS}]"
+            if (not isinstance(vocab, list) or len(vocab) > _MAX_SYMBOLS
+                    or not all(isinstance(v, str) for v in vocab) or len(set(vocab)) != len(vocab)):
+                return "vocab must be a list of distinct strings"
+    elif kind == "csv":
+        if not is_int(opts.get("bins", 32), 2, _MAX_SYMBOLS):
+            return f"bins must be an integer in [2, {_MAX_SYMBOLS}]"
+        lows, highs = opts.get("lows", []), opts.get("highs", [])
+        if (not isinstance(lows, list) or not isinstance(highs, list) or len(lows) != len(highs)
+                or len(lows) > _MAX_SYMBOLS or not all(is_num(v) for v in lows + highs)):
+            return "lows and highs must be lists of finite numbers of the same length"
+        if not isinstance(opts.get("columns", []), list) or not all(isinstance(c, str) for c in opts.get("columns", [])):
+            return "columns must be a list of strings"
+        if opts.get("header") not in (None, True, False):
+            return "header must be true, false or null"
+        d = opts.get("delimiter", ",")
+        if not isinstance(d, str) or len(d) != 1 or d in "\r\n\"":
+            return "delimiter must be one character"
+    return ""

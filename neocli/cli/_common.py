@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import datetime
-import math
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,7 @@ import numpy as np
 from .. import Hierarchy, NeoError
 from ..codecs import RESET, Codec, codec_from_dict
 from ..ohr import read_header
-from .app import CliError
+from .app import CliError, UsageError
 
 
 def utc_now() -> str:
@@ -113,10 +112,10 @@ def parse_meta(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise CliError(f"--meta expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"--meta expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         if not k:
-            raise CliError(f"--meta expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"--meta expects KEY=VALUE, got {item!r}")
         out[k] = v
     return out
 
@@ -130,25 +129,20 @@ def parse_sizes(hidden: str, layers: int | None) -> list[tuple[int, int, int]]:
         try:
             w, h, z = (int(d) for d in dims)
         except ValueError:
-            raise CliError(f"--hidden expects WxHxZ sizes like 5x5x32, got {p!r}") from None
+            raise UsageError(f"--hidden expects WxHxZ sizes like 5x5x32, got {p!r}") from None
         if min(w, h, z) < 1:
-            raise CliError(f"--hidden sizes must be >= 1, got {p!r}")
+            raise UsageError(f"--hidden sizes must be >= 1, got {p!r}")
         sizes.append((w, h, z))
     if not sizes:
-        raise CliError("--hidden is empty")
+        raise UsageError("--hidden is empty")
     if len(sizes) == 1:
         n = 2 if layers is None else layers
         if n < 1:
-            raise CliError(f"--layers must be >= 1, got {n}")
+            raise UsageError(f"--layers must be >= 1, got {n}")
         return sizes * n
     if layers is not None and layers != len(sizes):
-        raise CliError(f"--layers {layers} disagrees with the {len(sizes)} sizes given to --hidden")
+        raise UsageError(f"--layers {layers} disagrees with the {len(sizes)} sizes given to --hidden")
     return sizes
-
-
-def bad_prob(x: float) -> bool:
-    """True for NaN/inf values that should not be printed as metrics."""
-    return x is None or not math.isfinite(x)
 
 
 __all__ = ["utc_now", "load_model", "Score", "fmt_metrics", "Interrupt", "parse_meta", "parse_sizes",

@@ -33,6 +33,10 @@ class CliError(NeoError):
     """A user-facing failure of a command (exit code 1)."""
 
 
+class UsageError(CliError):
+    """A bad option value or combination (exit code 2, like click's own usage errors)."""
+
+
 def echo_err(message: str) -> None:
     """Write a message line to stderr (never to stdout, which carries data)."""
     try:
@@ -72,6 +76,11 @@ def command(func: F) -> F:
                 raise
             echo_err("error: out of memory (the model or data is too large for this machine)")
             raise typer.Exit(1) from None
+        except UsageError as e:
+            if _DEBUG:
+                raise
+            echo_err(f"error: {e}")
+            raise typer.Exit(2) from None
         except (NeoError, ValueError, UnicodeDecodeError) as e:
             if _DEBUG:
                 raise

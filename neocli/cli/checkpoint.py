@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import Hierarchy, MergeMode, ohr
+from .. import Hierarchy, MergeMode, _core, ohr
 from .._errors import NeoError
 from .app import CliError, app, command, echo_err
 from .inspect import human_bytes, last_metrics, load_header, training_of
@@ -488,7 +488,7 @@ def merge(
     target = models[0]
     if seed is not None:
         if mode is MergeChoice.random:
-            target.set_rng_state(seed)
+            target.set_rng_state(_core.seed_state(seed))
         else:
             echo_err("warning: --seed only affects --mode random; ignored")
     lib_mode = MergeMode.merge_random if mode is MergeChoice.random else MergeMode.merge_average

@@ -11,7 +11,7 @@ from .. import set_num_threads
 from ..codecs import RESET
 from ._common import Score, fmt_metrics, load_model
 from ._data import open_sources
-from .app import CliError, app, command, echo_err
+from .app import CliError, UsageError, app, command, echo_err
 
 
 @app.command("eval")
@@ -25,10 +25,10 @@ def evaluate(
 ) -> None:
     """Score MODEL on DATA with learning off: accuracy and bits per symbol (decisions D14)."""
     if reset_on not in ("file", "blank", "none"):
-        raise CliError(f"--reset-on must be file, blank or none, got {reset_on!r}")
+        raise UsageError(f"--reset-on must be file, blank or none, got {reset_on!r}")
     if threads is not None:
         if threads < 1:
-            raise CliError(f"--threads must be >= 1, got {threads}")
+            raise UsageError(f"--threads must be >= 1, got {threads}")
         set_num_threads(threads)
     h, header, codec = load_model(model)
     sources = open_sources(data, need_multiple_passes=False)

@@ -7,10 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import set_num_threads
+from .. import _core, set_num_threads
 from ..codecs import CsvCodec
 from ._common import load_model
-from .app import CliError, app, command
+from .app import CliError, UsageError, app, command
 
 
 @app.command("generate")
@@ -21,7 +21,7 @@ def generate(
     prompt_file: Annotated[Optional[str], typer.Option("--prompt-file", "-f", help="Read the prompt from a file, or - for stdin.")] = None,
     length: Annotated[int, typer.Option("--length", "-n", help="Symbols to generate.")] = 200,
     temperature: Annotated[float, typer.Option("--temperature", "-T", help="Sampling temperature; 0 = most likely symbol.")] = 0.0,
-    seed: Annotated[Optional[int], typer.Option("--seed", "-s", help="Seed of the sampling.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", "-s", min=0, max=2**64 - 1, help="Seed of the sampling (default: the model's own random stream).", show_default=False)] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Maximum threads.")] = None,
     echo_prompt: Annotated[bool, typer.Option("--echo-prompt", help="Write the prompt before the generated data.")] = False,
 ) -> None:
@@ -31,14 +31,14 @@ def generate(
     models forecast the next rows in closed loop.
     """
     if length < 0:
-        raise CliError(f"--length must be >= 0, got {length}")
+        raise UsageError(f"--length must be >= 0, got {length}")
     if not (temperature >= 0.0) or temperature == float("inf"):
-        raise CliError(f"--temperature must be a finite number >= 0, got {temperature}")
+        raise UsageError(f"--temperature must be a finite number >= 0, got {temperature}")
     if prompt is not None and prompt_file is not None:
-        raise CliError("give either --prompt or --prompt-file, not both")
+        raise UsageError("give either --prompt or --prompt-file, not both")
     if threads is not None:
         if threads < 1:
-            raise CliError(f"--threads must be >= 1, got {threads}")
+            raise UsageError(f"--threads must be >= 1, got {threads}")
         set_num_threads(threads)
     h, header, codec = load_model(model)
     data: bytes | None = None
@@ -56,7 +56,7 @@ def generate(
     if data is not None and not symbols and not isinstance(codec, CsvCodec):
         raise CliError("the prompt is empty")
     if seed is not None:
-        h.set_rng_state(seed)
+        h.set_rng_state(_core.seed_state(seed))
     out = sys.stdout.buffer
     if symbols:
         h.clear_state()

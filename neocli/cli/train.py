@@ -17,7 +17,7 @@ from .. import Hierarchy, IODesc, LayerDesc, prediction, set_global_state, set_n
 from ..codecs import RESET, make_codec
 from ._common import Interrupt, Score, fmt_metrics, load_model, parse_meta, parse_sizes, utc_now
 from ._data import HashingReader, check_writable, open_sources
-from .app import CliError, app, command, echo_err
+from .app import CliError, UsageError, app, command, echo_err
 
 # Defaults chosen by measurement on datasets/ (see README "Choosing the defaults").
 DEFAULT_HIDDEN = "5x5x32"
@@ -41,7 +41,7 @@ def _parse_every(text: str | None) -> tuple[int, int]:
             raise ValueError
         return n, 0
     except ValueError:
-        raise CliError(f"--checkpoint-every expects a number of steps (e.g. 5000) or epochs (e.g. 1e), got {text!r}") from None
+        raise UsageError(f"--checkpoint-every expects a number of steps (e.g. 5000) or epochs (e.g. 1e), got {text!r}") from None
 
 
 def _parse_range(text: str) -> tuple[float, float]:
@@ -49,10 +49,91 @@ def _parse_range(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(x) for x in text.split(":"))
     except ValueError:
-        raise CliError(f"--csv-range expects LO:HI, e.g. 0:200, got {text!r}") from None
+        raise UsageError(f"--csv-range expects LO:HI, e.g. 0:200, got {text!r}") from None
     if not lo < hi:
-        raise CliError(f"--csv-range needs LO < HI, got {text!r}")
+        raise UsageError(f"--csv-range needs LO < HI, got {text!r}")
     return lo, hi
+
+
+def _resume_conflicts(h: Hierarchy, cdc, arch_given: dict[str, Any],
+                      codec_given: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Options given to a ``--resume`` run that disagree with the model, as
+    ``{option: (model's value, asked value)}``. Values are compared as resolved
+    (``--hidden 5x5x32`` equals a model trained with the default), not as typed."""
+    out: dict[str, tuple[Any, Any]] = {}
+    sizes = [tuple(h.get_hidden_size(l)) for l in range(h.get_num_layers())]
+    fmt = ",".join("x".join(map(str, sz)) for sz in sizes)
+    if "hidden" in arch_given:
+        asked = parse_sizes(arch_given["hidden"], arch_given.get("layers", len(sizes) if "," not in arch_given["hidden"] else None))
+        if asked != sizes:
+            out["--hidden"] = (fmt, arch_given["hidden"])
+    if "layers" in arch_given and arch_given["layers"] != len(sizes):
+        out["--layers"] = (len(sizes), arch_given["layers"])
+    io, l0 = h._io_descs[0], h._layer_descs[0]
+    model_arch = {"up_radius": io.up_radius, "down_radius": io.down_radius,
+                  "recurrent_radius": l0.recurrent_radius, "dendrites": io.num_dendrites_per_cell}
+    for k, v in model_arch.items():
+        if k in arch_given and arch_given[k] != v:
+            out["--" + k.replace("_", "-")] = (v, arch_given[k])
+    model_codec = {"codec": cdc.kind, "byte_layout": getattr(cdc, "layout", None),
+                   "bins": getattr(cdc, "bins", None), "max_vocab": getattr(cdc, "max_vocab", None),
+                   "csv_header": getattr(cdc, "header", None)}
+    for k, v in model_codec.items():
+        if k in codec_given and codec_given[k] != v:
+            out["--" + k.replace("_", "-")] = (v, codec_given[k])
+    if "csv_range" in codec_given:
+        lo, hi = _parse_range(codec_given["csv_range"])
+        lows, highs = getattr(cdc, "lows", []), getattr(cdc, "highs", [])
+        if not lows or any(a != lo for a in lows) or any(b != hi for b in highs):
+            out["--csv-range"] = ("learned from the data" if lows else None, codec_given["csv_range"])
+    return out
+
+
+def _check_resume_data(sources, t: dict[str, Any]) -> None:
+    """Refuse to resume on data other than the run's own (decisions D13).
+
+    A run that streamed stdin only knows the hash of what it had read when it
+    stopped, so that prefix is compared instead of the whole data.
+    """
+    want = t.get("data_sha256")
+    if want:
+        got = sources.sha256()
+        if got != want:
+            raise CliError("--resume: the data differs from the data the model was trained on "
+                           f"(sha256 {got[:12]}… vs {want[:12]}…)")
+        return
+    prefix = t.get("data_prefix")
+    if not isinstance(prefix, dict) or not isinstance(prefix.get("bytes"), int) or not isinstance(prefix.get("sha256"), str):
+        raise CliError("--resume: the model records no hash of its training data, so the data cannot be checked")
+    digest, left = hashlib.sha256(), prefix["bytes"]
+    for path in sources.paths():
+        with open(path, "rb") as f:
+            while left > 0:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                digest.update(chunk)
+                left -= len(chunk)
+    if left > 0 or digest.hexdigest() != prefix["sha256"]:
+        raise CliError("--resume: the data differs from the data the model was trained on "
+                       f"(its first {prefix['bytes']} bytes do not match)")
+
+
+class _CountingDigest:
+    """A sha256 that also counts the bytes it has seen (for a streamed stdin)."""
+
+    def __init__(self) -> None:
+        self.h = hashlib.sha256()
+        self.n = 0
+
+    def update(self, data: bytes) -> None:
+        """Hash and count ``data``."""
+        self.h.update(data)
+        self.n += len(data)
+
+    def hexdigest(self) -> str:
+        """The hash of everything seen so far."""
+        return self.h.hexdigest()
 
 
 def _architecture(sizes, io_size, up, down, rec, dend) -> tuple[list[IODesc], list[LayerDesc]]:
@@ -116,7 +197,8 @@ class _Trainer:
                            disable=True if quiet else None, mininterval=0.5, leave=False,
                            initial=score.symbols)
                 pending = 0
-                digest = hashlib.sha256() if self.sources.streamed else None
+                digest = _CountingDigest() if self.sources.streamed else None
+                self._digest = digest
                 try:
                     for src in self.sources.items:
                         stream = src.open()
@@ -169,12 +251,19 @@ class _Trainer:
                 self.t.pop("partial", None)
                 if digest is not None:
                     self.t["data_sha256"] = digest.hexdigest()
+                    self.t.pop("data_prefix", None)
                 if not quiet:
                     echo_err(f"epoch {summary['epoch']}/{self.t['epochs']}: {fmt_metrics(summary)}")
                 if every_epochs and self.t["epoch"] % every_epochs == 0 and self.t["epoch"] < self.t["epochs"]:
                     self.checkpoint()
 
+    def _record_prefix(self) -> None:
+        d = getattr(self, "_digest", None)
+        if d is not None:
+            self.t["data_prefix"] = {"bytes": d.n, "sha256": d.hexdigest()}
+
     def _mid_epoch_checkpoint(self, score: Score, event: int, start: float) -> None:
+        self._record_prefix()
         score.seconds = time.perf_counter() - start
         self.t["position"] = event
         self.t["partial"] = score.to_dict()
@@ -183,6 +272,7 @@ class _Trainer:
         self.t.pop("partial", None)
 
     def _interrupted(self, score: Score, event: int, start: float) -> None:
+        self._record_prefix()
         score.seconds = time.perf_counter() - start
         self.t["position"] = event
         self.t["partial"] = score.to_dict()
@@ -234,19 +324,19 @@ def train(
 ) -> None:
     """Train a model on DATA (files or - for stdin) and write it to -o MODEL.ohr."""
     if reset_on not in ("file", "blank", "none"):
-        raise CliError(f"--reset-on must be file, blank or none, got {reset_on!r}")
+        raise UsageError(f"--reset-on must be file, blank or none, got {reset_on!r}")
     if epochs < 1:
-        raise CliError(f"--epochs must be >= 1, got {epochs}")
+        raise UsageError(f"--epochs must be >= 1, got {epochs}")
     if keep is not None and keep < 1:
-        raise CliError(f"--keep must be >= 1, got {keep}")
+        raise UsageError(f"--keep must be >= 1, got {keep}")
     if resume and init:
-        raise CliError("--resume and --init cannot be used together")
+        raise UsageError("--resume and --init cannot be used together")
     every = _parse_every(checkpoint_every)
     if (every != (0, 0) or keep) and not checkpoint_dir:
-        raise CliError("--checkpoint-every and --keep need --checkpoint-dir")
+        raise UsageError("--checkpoint-every and --keep need --checkpoint-dir")
     if threads is not None:
         if threads < 1:
-            raise CliError(f"--threads must be >= 1, got {threads}")
+            raise UsageError(f"--threads must be >= 1, got {threads}")
         set_num_threads(threads)
     check_writable(output)
     if checkpoint_dir:
@@ -266,45 +356,53 @@ def train(
         t = header.get("training")
         if not isinstance(t, dict) or "options" not in t:
             raise CliError(f"'{resume}' has no training record to resume from")
-        prev = t["options"]
-        for k, v in {**arch_given, **codec_given}.items():
-            if prev.get(k) != v:
-                raise CliError(f"--resume: the model was trained with {k}={prev.get(k)!r}, "
-                               f"but this run asks for {k}={v!r}")
+        for k, (had, asked) in _resume_conflicts(h, cdc, arch_given, codec_given).items():
+            raise CliError(f"--resume: the model was trained with {k}={had}, but this run asks for {k}={asked}")
         if int(t.get("epochs", 0)) != epochs and t.get("complete"):
             t["epochs"] = epochs  # extend a finished run with more epochs
         elif int(t.get("epochs", 0)) != epochs:
             raise CliError(f"--resume: the interrupted run was for {t.get('epochs')} epochs, not {epochs}")
         t["complete"] = False
         sources = open_sources(data, need_multiple_passes=True)
-        if t.get("data_sha256") and sources.sha256() != t["data_sha256"]:
+        try:
+            _check_resume_data(sources, t)
+        except CliError:
             sources.close()
-            raise CliError("--resume: the data differs from the data the model was trained on "
-                           f"(sha256 {sources.sha256()[:12]}… vs {t['data_sha256'][:12]}…)")
+            raise
         user = {**header.get("user", {}), **user}
+    elif init:
+        # Start from another model's weights: its codec and architecture come with
+        # them; options given must agree (compared as resolved values).
+        src, _, cdc = load_model(init)
+        for k, (had, asked) in _resume_conflicts(src, cdc, arch_given, codec_given).items():
+            raise CliError(f"--init: '{init}' was trained with {k}={had}, but this run asks for {k}={asked}")
+        sources = open_sources(data, need_multiple_passes=epochs > 1)
+        set_global_state(seed)
+        h = Hierarchy(src._io_descs, src._layer_descs)
+        h.set_weights_from_buffer(src.serialize_weights_to_buffer())
     else:
         kind = codec or "bytes"
         opts: dict[str, Any] = {}
         if byte_layout is not None:
             if kind != "bytes":
-                raise CliError("--byte-layout applies to --codec bytes only")
+                raise UsageError("--byte-layout applies to --codec bytes only")
             opts["layout"] = byte_layout
         if bins is not None:
             if kind != "csv":
-                raise CliError("--bins applies to --codec csv only")
+                raise UsageError("--bins applies to --codec csv only")
             opts["bins"] = bins
         if max_vocab is not None:
             if kind not in ("chars", "words"):
-                raise CliError("--max-vocab applies to --codec chars or words only")
+                raise UsageError("--max-vocab applies to --codec chars or words only")
             opts["max_vocab"] = max_vocab
         if (csv_range is not None or csv_header is not None) and kind != "csv":
-            raise CliError("--csv-range and --csv-header apply to --codec csv only")
+            raise UsageError("--csv-range and --csv-header apply to --codec csv only")
         if csv_header is not None:
             opts["header"] = csv_header
         cdc = make_codec(kind, **opts)
         if csv_range is not None:
             cdc.set_range(*_parse_range(csv_range))
-        sources = open_sources(data, need_multiple_passes=epochs > 1 or cdc.needs_fit or init is not None)
+        sources = open_sources(data, need_multiple_passes=epochs > 1 or cdc.needs_fit)
         if cdc.needs_fit:
             cdc.fit(sources.paths())
         arch = {"layers": layers, "hidden": hidden or DEFAULT_HIDDEN,
@@ -314,14 +412,7 @@ def train(
                                  arch["recurrent_radius"], arch["dendrites"])
         set_global_state(seed)
         h = Hierarchy(ios, lds)
-        if init:
-            src, _, init_codec = load_model(init)
-            if init_codec.to_dict() != cdc.to_dict():
-                raise CliError(f"--init: '{init}' uses codec {init_codec.describe()}, this run {cdc.describe()}")
-            try:
-                h.set_weights_from_buffer(src.serialize_weights_to_buffer())
-            except Exception as e:  # noqa: BLE001 - report the structure mismatch clearly
-                raise CliError(f"--init: '{init}' has a different architecture: {e}") from None
+    if not resume:
         t = {
             "epoch": 0, "epochs": epochs, "steps": 0, "position": 0, "fresh": True, "complete": False,
             "seed": seed, "data_sha256": sources.sha256(), "data_files": [s.name for s in sources.items],

@@ -1,0 +1,104 @@
+"""Codecs: how data becomes CSDRs, and how hostile codec descriptions are refused."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from neocli import NeoError
+from neocli.codecs import RESET, BytesCodec, CharsCodec, CsvCodec, TokensCodec, WordsCodec, codec_from_dict
+
+
+def _resets(codec, data: bytes) -> int:
+    return sum(s is RESET for s in codec.symbols(io.BytesIO(data), reset_on_blank=True))
+
+
+@pytest.mark.parametrize("make", [BytesCodec, CharsCodec, WordsCodec])
+@pytest.mark.parametrize("data, n", [
+    (b"ab\n\ncd\n", 1),
+    (b"ab\r\n\r\ncd\r\n", 1),        # CRLF
+    (b"ab\n  \t\ncd\n", 1),          # a line of spaces is blank
+    (b"ab\n x\ncd\n", 0),            # not blank
+    (b"ab\ncd\n", 0),
+])
+def test_blank_lines_reset_the_same_way_in_every_text_codec(make, data, n):
+    assert _resets(make(), data) == n
+
+
+def test_tokens_and_csv_follow_the_same_blank_line_rule():
+    assert _resets(TokensCodec(), b"1 2\n  \r\n3\n") == 1
+    c = CsvCodec(header=False)
+    assert _resets(c, b"1,2\n  \n3,4\n") == 1
+
+
+def test_invalid_utf8_offset_is_exact_across_chunk_boundaries(monkeypatch):
+    import neocli.codecs as codecs
+
+    monkeypatch.setattr(codecs, "_CHUNK", 4)
+    # "aé" is 3 bytes; then a valid 2-byte char split across the chunk edge, then bad.
+    data = "abé".encode() + "é".encode() + b"\xff" + b"zz"
+    bad_at = data.index(b"\xff")
+    with pytest.raises(NeoError, match=f"byte {bad_at}"):
+        list(CharsCodec().symbols(io.BytesIO(data), where="x"))
+
+
+def test_literal_unk_in_words_data_is_not_a_second_vocabulary_entry(tmp_path):
+    p = tmp_path / "w.txt"
+    p.write_text("a b <unk> a c <unk>\n")
+    c = WordsCodec()
+    c.fit([str(p)])
+    assert c.vocab.count("<unk>") == 1 and c.vocab[0] == "<unk>"
+
+
+def test_chars_with_more_symbols_than_max_vocab_fails_at_fit_time(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_text("abcdef")
+    with pytest.raises(NeoError, match="max-vocab"):
+        CharsCodec(max_vocab=3).fit([str(p)])
+
+
+def test_csv_values_far_outside_the_range_land_in_the_edge_bins():
+    c = CsvCodec(bins=8, lows=[0.0, -1e308], highs=[10.0, 1e308], header=False)
+    assert c.encode((1e300, 0.0)).tolist()[0] == 7
+    assert c.encode((-1e300, 1e308)).tolist() == [0, 7]
+
+
+def test_malformed_csv_is_a_clean_error_with_the_line():
+    import csv
+
+    old = csv.field_size_limit(10)
+    try:
+        with pytest.raises(NeoError, match="line 2"):
+            list(CsvCodec(header=False).symbols(io.BytesIO(b"1,2\n3," + b"4" * 50 + b"\n")))
+    finally:
+        csv.field_size_limit(old)
+
+
+@pytest.mark.parametrize("desc", [
+    {"kind": "tokens", "vocab_size": 10, "radix": 1},
+    {"kind": "tokens", "vocab_size": -1},
+    {"kind": "tokens", "vocab_size": 10**12},
+    {"kind": "words", "vocab": ["a", "a"]},
+    {"kind": "words", "vocab": ["a", 3]},
+    {"kind": "chars", "vocab": "abc"},
+    {"kind": "chars", "vocab": ["a"], "radix": True},
+    {"kind": "csv", "bins": 1, "lows": [0], "highs": [1]},
+    {"kind": "csv", "bins": 8, "lows": [0], "highs": [1, 2]},
+    {"kind": "csv", "bins": 8, "lows": [0], "highs": [float("nan")]},
+    {"kind": "csv", "bins": 8, "lows": [0], "highs": [1], "delimiter": ""},
+    {"kind": "csv", "bins": 8, "lows": [0], "highs": [1], "header": "yes"},
+    {"kind": "bytes", "layout": "bits"},
+    {"kind": "bytes", "colour": 3},
+])
+def test_hostile_codec_descriptions_are_refused(desc):
+    with pytest.raises(NeoError, match="codec"):
+        codec_from_dict(desc)
+
+
+def test_valid_codec_descriptions_round_trip():
+    for c in (BytesCodec("byte"), WordsCodec(["<unk>", "a"]), TokensCodec(300, 16),
+              CsvCodec(8, ["x"], [0.0], [1.0], True)):
+        d = c.to_dict()
+        assert codec_from_dict(d).to_dict() == d
+    assert np.array_equal(TokensCodec(300, 16).encode(299), codec_from_dict(TokensCodec(300, 16).to_dict()).encode(299))
