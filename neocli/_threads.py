@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -22,6 +23,7 @@ def _default_threads() -> int:
 
 
 _num_threads = _default_threads()
+_warned_no_openmp = False
 
 
 def set_num_threads(n: int) -> None:
@@ -35,6 +37,13 @@ def set_num_threads(n: int) -> None:
         raise TypeError(f"number of threads must be an integer, got {type(n).__name__}")
     if n < 1:
         raise NeoError(f"number of threads must be >= 1, got {n}")
+    if n > 1 and not _core.OPENMP_ENABLED:
+        # Say so once rather than silently ignoring the request (decisions D9).
+        global _warned_no_openmp
+        if not _warned_no_openmp:
+            _warned_no_openmp = True
+            warnings.warn("neocli was built without OpenMP: kernels run on one thread "
+                          f"(set_num_threads({n}) has no effect)", RuntimeWarning, stacklevel=2)
     _num_threads = int(n) if _core.OPENMP_ENABLED else 1
 
 

@@ -117,11 +117,57 @@ class Codec:
         """One line for ``inspect``."""
         return f"{self.kind} {self.io_size}"
 
+    def candidates(self) -> tuple[list[Any], np.ndarray] | None:
+        """The symbols ``generate`` may emit with their CSDRs (an ``(n, columns)`` array),
+        or None when each column is a separate value (CSV) and is sampled on its own."""
+        return None
+
+    def choose(self, probs: np.ndarray, temperature: float, rng: np.random.Generator) -> Any:
+        """Pick the next symbol from the model's per-column probabilities.
+
+        A symbol spread over several columns (two nibbles of a byte, digits of a
+        vocabulary id) is chosen from the joint distribution — the product of its
+        columns' probabilities — over the symbols the codec knows, so columns are
+        never combined into a symbol the data never had (a nibble model would
+        otherwise write bytes such as ``\x60`` that occur nowhere in English text).
+        Temperature 0 takes the most likely symbol.
+        """
+        z = self.io_size[2]
+        p = np.asarray(probs, dtype=np.float64).reshape(-1, z)
+        cand = self.candidates()
+        if cand is None:
+            return self.decode(_sample_rows(np.log(np.maximum(p, 1e-30)), temperature, rng))
+        symbols, codes = cand
+        logp = np.log(np.maximum(p, 1e-30))[np.arange(codes.shape[1]), codes].sum(axis=1)
+        return symbols[int(_sample_rows(logp[None, :], temperature, rng)[0])]
+
     def bits(self, probs: np.ndarray, cis: np.ndarray) -> float:
         """-log2 of the probability given to ``cis``: per column, floored at 1e-6 (decisions D14)."""
         z = self.io_size[2]
         p = probs.reshape(-1, z)[np.arange(cis.shape[0]), cis]
         return float(-np.log2(np.maximum(p, FLOOR)).sum())
+
+
+def _sample_rows(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """One index per row of ``logits`` (log-probabilities) at ``temperature`` (0 = argmax)."""
+    if temperature <= 0.0:
+        return logits.argmax(axis=1)
+    # In log space, so a low temperature does not underflow to all-zero weights.
+    z = logits / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    cum = np.cumsum(z, axis=1)
+    u = rng.random(logits.shape[0]) * cum[:, -1]
+    return np.minimum((cum < u[:, None]).sum(axis=1), logits.shape[1] - 1)
+
+
+def _digit_codes(ids: np.ndarray, cols: int, z: int) -> np.ndarray:
+    """Codes of ids written in base ``z`` over ``cols`` columns (most significant first)."""
+    out = np.empty((ids.shape[0], cols), dtype=np.int64)
+    rest = ids.astype(np.int64)
+    for c in range(cols - 1, -1, -1):
+        out[:, c] = rest % z
+        rest //= z
+    return out
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -156,10 +202,14 @@ class BytesCodec(Codec):
 
     kind = "bytes"
 
-    def __init__(self, layout: str = "nibbles") -> None:
+    def __init__(self, layout: str = "nibbles", seen: str | None = None) -> None:
         if layout not in ("nibbles", "byte"):
             raise NeoError(f"bytes layout must be 'nibbles' or 'byte', got {layout!r}")
         self.layout = layout
+        # The byte values met in training (a 256-bit set, hex in the header): what
+        # generate may write. Absent (an older model) means every byte.
+        self._seen = bytearray.fromhex(seen) if seen else bytearray(32)
+        self._seen_given = bool(seen)
 
     @property
     def io_size(self) -> tuple[int, int, int]:
@@ -183,9 +233,16 @@ class BytesCodec(Codec):
                 yield b
 
     def encode(self, symbol):
+        self._seen[symbol >> 3] |= 1 << (symbol & 7)
         if self.layout == "nibbles":
             return np.array([symbol >> 4, symbol & 15], dtype=np.int32)
         return np.array([symbol], dtype=np.int32)
+
+    def candidates(self):
+        bits = np.unpackbits(np.frombuffer(bytes(self._seen), dtype=np.uint8), bitorder="little")
+        ids = np.flatnonzero(bits) if bits.any() else np.arange(256)
+        codes = _digit_codes(ids, 2, 16) if self.layout == "nibbles" else ids[:, None]
+        return [int(i) for i in ids], codes
 
     def decode(self, cis):
         return int(cis[0]) << 4 | int(cis[1]) if self.layout == "nibbles" else int(cis[0])
@@ -194,7 +251,10 @@ class BytesCodec(Codec):
         return bytes((symbol,))
 
     def to_dict(self):
-        return {"kind": self.kind, "layout": self.layout}
+        d: dict[str, Any] = {"kind": self.kind, "layout": self.layout}
+        if any(self._seen):
+            d["seen"] = bytes(self._seen).hex()
+        return d
 
 
 class _VocabCodec(Codec):
@@ -265,6 +325,15 @@ class _VocabCodec(Codec):
         for c in cis:
             i = i * z + int(c)
         return self.vocab[i] if i < len(self.vocab) else (self.vocab[0] if self.vocab else "")
+
+    def candidates(self):
+        if not self.vocab:
+            return None
+        _, cols, z = self.io_size
+        ids = np.arange(len(self.vocab))
+        if self.UNK is not None and len(self.vocab) > 1:
+            ids = ids[1:]  # never generate the unknown token itself
+        return [self.vocab[i] for i in ids], _digit_codes(ids, cols, z)
 
     def to_dict(self):
         return {"kind": self.kind, "vocab": self.vocab, "radix": self.radix, "max_vocab": self.max_vocab}
@@ -413,6 +482,12 @@ class TokensCodec(Codec):
 
     def format(self, symbol):
         return f"{symbol}\n".encode()
+
+    def candidates(self):
+        if self.vocab_size <= 0:
+            return None
+        _, cols, z = self.io_size
+        return list(range(self.vocab_size)), _digit_codes(np.arange(self.vocab_size), cols, z)
 
     def to_dict(self):
         return {"kind": self.kind, "vocab_size": self.vocab_size, "radix": self.radix}
@@ -605,6 +680,10 @@ def _codec_problem(kind: str, opts: dict[str, Any]) -> str:
     if kind == "bytes":
         if opts.get("layout", "nibbles") not in ("nibbles", "byte"):
             return "layout must be 'nibbles' or 'byte'"
+        seen = opts.get("seen")
+        if seen is not None and not (isinstance(seen, str) and len(seen) == 64
+                                     and all(c in "0123456789abcdef" for c in seen)):
+            return "seen must be 64 lowercase hex digits"
     elif kind in ("chars", "words", "tokens"):
         if "radix" in opts and not is_int(opts["radix"], 2, 65536):
             return "radix must be an integer in [2, 65536]"

@@ -45,9 +45,16 @@ def _as_bytes_view(buffer: Any, what: str) -> memoryview:
         if buffer.dtype != np.uint8:
             raise TypeError(f"{what} must be a uint8 array or a bytes-like object, got dtype {buffer.dtype}")
         return memoryview(np.ascontiguousarray(buffer).reshape(-1)).cast("B")
-    if isinstance(buffer, (bytes, bytearray, memoryview)):
-        return memoryview(buffer).cast("B")
-    raise TypeError(f"{what} must be bytes, bytearray, memoryview or a uint8 array, got {type(buffer).__name__}")
+    if isinstance(buffer, (str, int, float)) or buffer is None:
+        raise TypeError(f"{what} must be bytes, bytearray, memoryview or a uint8 array, got {type(buffer).__name__}")
+    try:
+        view = memoryview(buffer)  # any buffer-protocol object: array.array, mmap, ...
+    except TypeError:
+        raise TypeError(f"{what} must be bytes, bytearray, memoryview or a uint8 array, "
+                        f"got {type(buffer).__name__}") from None
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    return view.cast("B")
 
 
 def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[LayerDesc]]:
@@ -606,13 +613,19 @@ class Hierarchy:
         self._core_rng.state = int(state) % _U64
 
     def _load(self, header: dict[str, Any], sections: dict[str, dict[str, np.ndarray]]) -> None:
+        kind = header.get("kind", "hierarchy")
+        if kind != "hierarchy":
+            what = "an ImageEncoder (load it with neocli.ImageEncoder)" if kind == "image_encoder" else f"a {kind!r}"
+            raise ohr.OhrError(f"this .ohr file holds {what}, not a Hierarchy")
         arch = header.get("architecture")
         try:
             ios = [IODesc.from_dict(d) for d in arch["io_descs"]]
             layers = [LayerDesc.from_dict(d) for d in arch["layer_descs"]]
             params = Params.from_dict(header["params"])
-        except (KeyError, TypeError) as e:
-            raise ohr.OhrError(f"model header has no valid architecture/params: {e!r}") from None
+        except (KeyError, TypeError, NeoError) as e:
+            # Records raise NeoError for bad values ("size must have 3 entries"); say which file part.
+            what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
+            raise ohr.OhrError(f"model header has no valid architecture/params: {what}") from None
         try:
             ios, layers = _check_descs(ios, layers)
         except (NeoError, TypeError) as e:
@@ -621,11 +634,16 @@ class Hierarchy:
         # before allocating it: a hostile header must not make us allocate gigabytes.
         want = _section_sizes(ios, layers)
         for name, nbytes in want.items():
-            if name in sections:
-                got = sum(a.nbytes for a in sections[name].values())
-                if got != nbytes:
-                    raise ohr.OhrError(f"model file's {name} section has {got} bytes, but its architecture "
-                                       f"needs {nbytes}: the file is corrupt or inconsistent")
+            if name not in sections:
+                # A missing section must be refused here too: otherwise nothing backs
+                # the claimed sizes and _build would allocate them (found by fuzzing).
+                if name == "state":
+                    continue  # a deployable file without temporal context
+                raise ohr.OhrError(f"model file has no {name} section")
+            got = sum(a.nbytes for a in sections[name].values())
+            if got != nbytes:
+                raise ohr.OhrError(f"model file's {name} section has {got} bytes, but its architecture "
+                                   f"needs {nbytes}: the file is corrupt or inconsistent")
         self._build(ios, layers, None)
         self.params = params
         try:
@@ -653,7 +671,8 @@ class Hierarchy:
         if "state" in sections:
             raw = b"".join(np.ascontiguousarray(a).tobytes() for a in sections["state"].values())
             self._fill_state(expected["state"], memoryview(raw))
-        self._core_rng.state = int(sections["persistent"]["rng"][0])
+        # reshape: the file may store the one-element array with any shape (found by fuzzing).
+        self._core_rng.state = int(sections["persistent"]["rng"].reshape(-1)[0])
         for enc in self._c.encoders:
             enc.recompute_totals()
 

@@ -102,3 +102,59 @@ def test_valid_codec_descriptions_round_trip():
         d = c.to_dict()
         assert codec_from_dict(d).to_dict() == d
     assert np.array_equal(TokensCodec(300, 16).encode(299), codec_from_dict(TokensCodec(300, 16).to_dict()).encode(299))
+
+
+def _nibble_probs(hi: dict[int, float], lo: dict[int, float]) -> np.ndarray:
+    p = np.full((2, 16), 1e-4, dtype=np.float32)
+    for k, v in hi.items():
+        p[0, k] = v
+    for k, v in lo.items():
+        p[1, k] = v
+    return p.reshape(-1)
+
+
+def test_bytes_generation_picks_the_most_likely_known_byte_not_per_column_maxima():
+    c = BytesCodec()
+    for b in b"ap":  # 0x61, 0x70 seen in training
+        c.encode(b)
+    # Column maxima would give 0x60 ("`"), a byte never seen; of the known bytes
+    # "a" has 0.6*0.45 = 0.27 and "p" 0.4*0.55 = 0.22.
+    probs = _nibble_probs({6: 0.6, 7: 0.4}, {0: 0.55, 1: 0.45})
+    rng = np.random.default_rng(0)
+    assert c.choose(probs, 0.0, rng) == ord("a")
+    assert {c.choose(probs, 1.0, rng) for _ in range(200)} == {ord("a"), ord("p")}
+
+
+def test_joint_choice_is_the_argmax_of_the_product():
+    c = BytesCodec()
+    for b in (0x61, 0x70):
+        c.encode(b)
+    probs = _nibble_probs({6: 0.6, 7: 0.4}, {1: 0.3, 0: 0.7})
+    # a = 0.6*0.3 = 0.18, p = 0.4*0.7 = 0.28
+    assert c.choose(probs, 0.0, np.random.default_rng(0)) == 0x70
+
+
+def test_seen_bytes_survive_the_header_round_trip_and_low_temperatures_do_not_underflow():
+    c = BytesCodec()
+    for b in b"hello":
+        c.encode(b)
+    d = c.to_dict()
+    c2 = codec_from_dict(d)
+    assert c2.to_dict() == d
+    probs = np.full(32, 1.0 / 16, dtype=np.float32)
+    picks = {c2.choose(probs, 1e-6, np.random.default_rng(s)) for s in range(20)}
+    assert picks <= set(b"helo")
+
+
+def test_vocab_generation_never_emits_unk_and_covers_digit_layouts():
+    words = ["<unk>"] + [f"w{i}" for i in range(299)]
+    c = WordsCodec(words, radix=16)  # 300 ids over 3 columns of 16
+    assert c.io_size == (1, 3, 16)
+    probs = np.full(3 * 16, 1.0 / 16, dtype=np.float32)
+    rng = np.random.default_rng(1)
+    picks = [c.choose(probs, 1.0, rng) for _ in range(300)]
+    assert "<unk>" not in picks and all(p in c.index for p in picks)
+    target = c.encode("w123")
+    sharp = np.full((3, 16), 1e-3, dtype=np.float32)
+    sharp[np.arange(3), target] = 0.9
+    assert c.choose(sharp.reshape(-1), 0.0, rng) == "w123"

@@ -128,3 +128,17 @@ def test_actor_state_round_trip_is_byte_exact_after_clear_state():
 
 def copy_of(h):
     return neo.Hierarchy(buffer=h.serialize_to_buffer())
+
+
+def test_buffers_may_be_any_buffer_protocol_object():
+    import array
+
+    h = neo.Hierarchy(*_small())
+    h.step([[1, 2, 3, 4]])
+    full = array.array("B", h.serialize_to_buffer().tobytes())
+    g = neo.Hierarchy(buffer=full)
+    g.set_state_from_buffer(array.array("B", h.serialize_state_to_buffer().tobytes()))
+    g.set_weights_from_buffer(memoryview(h.serialize_weights_to_buffer().tobytes())[::1])
+    assert g.serialize_to_buffer().tobytes() == h.serialize_to_buffer().tobytes()
+    with pytest.raises(TypeError, match="state buffer"):
+        g.set_state_from_buffer("not bytes")

@@ -5,9 +5,10 @@ import os
 import sys
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
-from .. import _core, set_num_threads
+from .. import set_num_threads
 from ..codecs import CsvCodec
 from ._common import load_model
 from .app import CliError, UsageError, app, command
@@ -55,8 +56,9 @@ def generate(
     symbols = codec.parse_prompt(data) if data is not None else []
     if data is not None and not symbols and not isinstance(codec, CsvCodec):
         raise CliError("the prompt is empty")
-    if seed is not None:
-        h.set_rng_state(_core.seed_state(seed))
+    # Sampling has its own generator: seeded by --seed, else by the model's RNG
+    # position, so the same command gives the same output.
+    rng = np.random.default_rng(seed if seed is not None else h.get_rng_state())
     out = sys.stdout.buffer
     if symbols:
         h.clear_state()
@@ -65,8 +67,7 @@ def generate(
         if echo_prompt:
             out.write(b"".join(codec.format(s) for s in symbols))
     for _ in range(length):
-        cis = h.sample_prediction(0, temperature)
-        sym = codec.decode(cis)
+        sym = codec.choose(h.get_prediction_acts(0), temperature, rng)
         out.write(codec.format(sym))
         out.flush()
         h.step([codec.encode(sym)], False)
