@@ -502,11 +502,17 @@ class CsvCodec(Codec):
     kind = "csv"
 
     def __init__(self, bins: int = 32, columns: list[str] | None = None, lows: list[float] | None = None,
-                 highs: list[float] | None = None, header: bool | None = None, delimiter: str = ",") -> None:
+                 highs: list[float] | None = None, header: bool | None = None, delimiter: str = ",",
+                 use: list[int] | None = None, select: list[str] | None = None) -> None:
         if bins < 2:
             raise NeoError(f"--bins must be >= 2, got {bins}")
         self.bins = int(bins)
         self.columns = list(columns) if columns is not None else []
+        # ``use``: 0-based indices of the CSV columns modelled (None = all of them);
+        # ``select``: what the user asked for (names or 1-based numbers), resolved
+        # into ``use`` when the first row is read.
+        self.use = list(use) if use is not None else None
+        self.select = list(select) if select else None
         self.lows = list(lows) if lows is not None else []
         self.highs = list(highs) if highs is not None else []
         self.header = header
@@ -540,10 +546,19 @@ class CsvCodec(Codec):
                     is_header = self.header
                     if is_header is None:
                         is_header = not all(_is_number(c) for c in row)
+                    names = [c.strip() for c in row] if is_header else None
+                    if self.select is not None and self.use is None:
+                        self.use = _resolve_columns(self.select, names, len(row))
                     if is_header:
                         if not self.columns:
-                            self.columns = [c.strip() for c in row]
+                            self.columns = names if self.use is None else [names[i] for i in self.use]
                         continue
+                if self.use is not None and len(row) != len(self.use):
+                    # A row of the full file (a prompt may also give only the used columns).
+                    if len(row) <= max(self.use):
+                        raise NeoError(f"{where or 'data'}: line {lineno}: {len(row)} columns, but column "
+                                       f"{max(self.use) + 1} is used")
+                    row = [row[i] for i in self.use]
                 vals = []
                 for j, cell in enumerate(row):
                     try:
@@ -623,12 +638,35 @@ class CsvCodec(Codec):
             self.header = header
 
     def to_dict(self):
-        return {"kind": self.kind, "bins": self.bins, "columns": self.columns, "lows": self.lows,
-                "highs": self.highs, "header": self.header, "delimiter": self.delimiter}
+        d = {"kind": self.kind, "bins": self.bins, "columns": self.columns, "lows": self.lows,
+             "highs": self.highs, "header": self.header, "delimiter": self.delimiter}
+        if self.use is not None:
+            d["use"] = self.use
+        return d
 
     def describe(self):
         names = ", ".join(self.columns) if self.columns else f"{len(self.lows)} columns"
         return f"csv, {self.bins} bins, {names}, io {self.io_size}"
+
+
+def _resolve_columns(select: list[str], names: list[str] | None, width: int) -> list[int]:
+    """0-based indices of the columns asked for by name or 1-based number."""
+    out = []
+    for item in select:
+        item = item.strip()
+        if item.isdigit():
+            i = int(item) - 1
+            if not 0 <= i < width:
+                raise NeoError(f"--csv-columns: column {item} does not exist (the data has {width} columns)")
+        elif names is not None and item in names:
+            i = names.index(item)
+        else:
+            known = f"the header has {', '.join(names)}" if names else "the data has no header row"
+            raise NeoError(f"--csv-columns: no column named {item!r} ({known})")
+        out.append(i)
+    if len(set(out)) != len(out):
+        raise NeoError("--csv-columns: a column is listed twice")
+    return out
 
 
 def _is_number(cell: str) -> bool:
@@ -708,6 +746,12 @@ def _codec_problem(kind: str, opts: dict[str, Any]) -> str:
             return "columns must be a list of strings"
         if opts.get("header") not in (None, True, False):
             return "header must be true, false or null"
+        use = opts.get("use")
+        if use is not None and (not isinstance(use, list) or len(use) != len(lows)
+                                or not all(is_int(i, 0, _MAX_SYMBOLS) for i in use)):
+            return "use must list one column index per modelled column"
+        if "select" in opts:
+            return "unexpected key 'select'"
         d = opts.get("delimiter", ",")
         if not isinstance(d, str) or len(d) != 1 or d in "\r\n\"":
             return "delimiter must be one character"

@@ -394,3 +394,26 @@ def test_resume_of_a_streamed_stdin_run_checks_the_data_it_had_read(tmp_path):
     r = run("train", "-", "-o", tmp_path / "y.ohr", "--quiet", "--resume", mid, input=TEXT)
     assert r.exit_code == 0, r.stderr
     assert sections(tmp_path / "y.ohr") == sections(tmp_path / "m.ohr")
+
+
+def test_csv_columns_selects_what_is_modelled(tmp_path):
+    data = tmp_path / "d.csv"
+    rows = ["year,value,noise"] + [f"{1900 + i},{(i * 7) % 20},{i % 3}" for i in range(60)]
+    data.write_text("\n".join(rows) + "\n")
+    model = tmp_path / "m.ohr"
+    r = run("train", data, "-o", model, "--codec", "csv", "--csv-columns", "value", "--bins", "20", *SMALL)
+    assert r.exit_code == 0, r.stderr
+    codec = ohr.read_header(model)["codec"]
+    assert codec["use"] == [1] and codec["columns"] == ["value"] and codec["lows"] == [0.0]
+    assert neo.Hierarchy(file_name=str(model)).get_io_size(0) == (1, 1, 20)
+    full = run("generate", model, "--prompt", "1990,3,0\n1991,10,1\n", "--length", "4")
+    assert full.exit_code == 0, full.stderr
+    assert len(full.stdout.strip().splitlines()) == 4 and all("," not in l for l in full.stdout.splitlines())
+    only = run("generate", model, "--prompt", "3\n10\n", "--length", "4")
+    assert only.exit_code == 0 and only.stdout == full.stdout  # same values, either row form
+    r = run("train", data, "-o", tmp_path / "n.ohr", "--codec", "csv", "--csv-columns", "3,1", *SMALL)
+    assert r.exit_code == 0 and ohr.read_header(tmp_path / "n.ohr")["codec"]["use"] == [2, 0]
+    assert_user_error(run("train", data, "-o", tmp_path / "x.ohr", "--codec", "csv", "--csv-columns", "speed"),
+                      "no column named 'speed'")
+    assert_user_error(run("train", data, "-o", tmp_path / "x.ohr", "--codec", "csv", "--csv-columns", "9"),
+                      "column 9 does not exist")

@@ -81,6 +81,12 @@ def _resume_conflicts(h: Hierarchy, cdc, arch_given: dict[str, Any],
     for k, v in model_codec.items():
         if k in codec_given and codec_given[k] != v:
             out["--" + k.replace("_", "-")] = (v, codec_given[k])
+    if "csv_columns" in codec_given:
+        asked = [c.strip() for c in codec_given["csv_columns"].split(",") if c.strip()]
+        use = getattr(cdc, "use", None)
+        names = getattr(cdc, "columns", [])
+        if use is None or not (asked == names or asked == [str(i + 1) for i in use]):
+            out["--csv-columns"] = (",".join(names) if use is not None else "all", codec_given["csv_columns"])
     if "csv_range" in codec_given:
         lo, hi = _parse_range(codec_given["csv_range"])
         lows, highs = getattr(cdc, "lows", []), getattr(cdc, "highs", [])
@@ -295,14 +301,15 @@ def _with_boundary(events):
 @app.command("train")
 @command
 def train(
-    data: Annotated[list[str], typer.Argument(help="Data files, or - for stdin.", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="Model file to write (.ohr).", show_default=False)],
+    data: Annotated[Optional[list[str]], typer.Argument(help="Data files, or - for stdin (none with --env).", show_default=False)] = None,
     codec: Annotated[Optional[str], typer.Option("--codec", "-c", help="bytes | chars | words | tokens | csv (default bytes).")] = None,
     byte_layout: Annotated[Optional[str], typer.Option("--byte-layout", help="bytes codec: nibbles (two 16-cell columns) or byte (one 256-cell column).")] = None,
     bins: Annotated[Optional[int], typer.Option("--bins", help="csv codec: cells (bins) per numeric column.")] = None,
     max_vocab: Annotated[Optional[int], typer.Option("--max-vocab", help="chars/words codec: largest vocabulary kept.")] = None,
     csv_range: Annotated[Optional[str], typer.Option("--csv-range", help="csv codec: LO:HI value range for every column (default: learned from the data).")] = None,
     csv_header: Annotated[Optional[bool], typer.Option("--csv-header/--no-csv-header", help="csv codec: the first row is (not) a header (default: detected).")] = None,
+    csv_columns: Annotated[Optional[str], typer.Option("--csv-columns", help="csv codec: the columns to model, by header name or 1-based number, comma-separated (default: all).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", "-e", help="Passes over the data.")] = 1,
     layers: Annotated[Optional[int], typer.Option("--layers", "-l", help="Number of layers (default 2).")] = None,
     hidden: Annotated[Optional[str], typer.Option("--hidden", help="Layer size WxHxZ, or one size per layer: A,B,C (default 5x5x32).")] = None,
@@ -321,8 +328,25 @@ def train(
     reset_on: Annotated[str, typer.Option("--reset-on", help="clear_state() at: file | blank (blank lines) | none.")] = "file",
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.")] = False,
+    env: Annotated[Optional[str], typer.Option("--env", help="Train an agent in this gymnasium environment (e.g. CartPole-v1) instead of on DATA.")] = None,
+    episodes: Annotated[Optional[int], typer.Option("--episodes", help="--env: episodes to train, in total (default 100).")] = None,
+    protocol: Annotated[Optional[str], typer.Option("--protocol", help="--env: default, or d16 (the manual-example CartPole setup of decisions D16).")] = None,
+    termination_reward: Annotated[Optional[float], typer.Option("--termination-reward", help="--env: reward added when an episode terminates (not on truncation), e.g. -10 (default 0).")] = None,
+    reward_scale: Annotated[Optional[float], typer.Option("--reward-scale", help="--env: factor on the environment's reward (default 1; 0 ignores it).")] = None,
+    obs_scale: Annotated[Optional[float], typer.Option("--obs-scale", help="--env: s in sigmoid(s*x) for observation values without finite bounds (default 1).")] = None,
+    min_steps: Annotated[Optional[int], typer.Option("--min-steps", help="--env: actor min_steps (default 1 when the state is cleared every episode, else 16).")] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="--env: write the learning curve (returns and their 20-episode average) to this PNG.")] = None,
 ) -> None:
-    """Train a model on DATA (files or - for stdin) and write it to -o MODEL.ohr."""
+    """Train a model on DATA (files or - for stdin), or an agent with --env, and write it to -o MODEL.ohr."""
+    if env is not None:
+        from .rl import train_env  # reinforcement learning lives in cli/rl.py
+
+        return train_env(dict(locals()))
+    from .rl import reject_rl_options
+
+    reject_rl_options(dict(locals()), "train")
+    if not data:
+        raise UsageError("missing DATA: give data files (or - for stdin), or --env ID to train an agent")
     if reset_on not in ("file", "blank", "none"):
         raise UsageError(f"--reset-on must be file, blank or none, got {reset_on!r}")
     if epochs < 1:
@@ -348,7 +372,7 @@ def train(
                                     "layers": layers, "hidden": hidden}.items() if v is not None}
     codec_given = {k: v for k, v in {"codec": codec, "byte_layout": byte_layout, "bins": bins,
                                      "max_vocab": max_vocab, "csv_range": csv_range,
-                                     "csv_header": csv_header}.items() if v is not None}
+                                     "csv_header": csv_header, "csv_columns": csv_columns}.items() if v is not None}
     user = parse_meta(meta)
 
     if resume:
@@ -395,8 +419,12 @@ def train(
             if kind not in ("chars", "words"):
                 raise UsageError("--max-vocab applies to --codec chars or words only")
             opts["max_vocab"] = max_vocab
-        if (csv_range is not None or csv_header is not None) and kind != "csv":
-            raise UsageError("--csv-range and --csv-header apply to --codec csv only")
+        if (csv_range is not None or csv_header is not None or csv_columns is not None) and kind != "csv":
+            raise UsageError("--csv-range, --csv-header and --csv-columns apply to --codec csv only")
+        if csv_columns is not None:
+            opts["select"] = [c for c in csv_columns.split(",") if c.strip()]
+            if not opts["select"]:
+                raise UsageError("--csv-columns is empty")
         if csv_header is not None:
             opts["header"] = csv_header
         cdc = make_codec(kind, **opts)
