@@ -38,7 +38,14 @@ extensions = [
         include_dirs=["cython_core"],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
-    )
+    ),
+    Extension(
+        "neocli._image",
+        ["cython_core/_image.pyx"],
+        include_dirs=["cython_core"],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    ),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["cython_core"]))

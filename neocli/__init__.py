@@ -7,6 +7,7 @@ from ._errors import NeoError
 from ._threads import get_num_threads, set_num_threads
 from ._version import __version__
 from .hierarchy import Hierarchy, get_global_state, set_global_state
+from .image_encoder import ImageEncoder, ImageEncoderParams, ImageVisibleLayerDesc
 from .params import (
     ActorParams, DecoderParams, EncoderParams, IODesc, IOParams, IOType, LayerDesc, LayerParams,
     MergeMode, Params, action, merge_average, merge_random, none, prediction,
@@ -16,5 +17,5 @@ __all__ = [
     "NeoError", "__version__", "Hierarchy", "IODesc", "LayerDesc", "IOType", "none", "prediction",
     "action", "MergeMode", "merge_average", "merge_random", "Params", "LayerParams", "IOParams",
     "EncoderParams", "DecoderParams", "ActorParams", "set_num_threads", "get_num_threads",
-    "set_global_state", "get_global_state",
+    "set_global_state", "get_global_state", "ImageEncoder", "ImageEncoderParams", "ImageVisibleLayerDesc",
 ]
