@@ -361,15 +361,14 @@ class ImageEncoder:
         return sum(a.nbytes for _, a in self._section_arrays()["weights"])
 
     def get_size(self) -> int:
-        """pyaogmaneo's ``get_size()`` for this encoder.
+        """Bytes of all model data: state + weights + persistent (decisions D5).
 
-        That is state + weights + the cell resources + pyaogmaneo's descriptor and
-        params bytes (spec §10.3). An ``.ohr`` file holds the descriptors and
-        params in its header, and adds this encoder's random-stream position.
+        pyaogmaneo's ``get_size()`` also counts its descriptor and params bytes
+        (9,404 for spec §10.3's example, against 9,332 here); in an ``.ohr`` file
+        those live in the header, and the persistent section adds the encoder's
+        random-stream position to the resources.
         """
-        cells = int(np.prod(self._hidden_size))
-        return (16 + 20 + self.get_state_size() + 4 * cells + 4 + 20 * len(self._descs)
-                + self.get_weights_size())
+        return sum(a.nbytes for s in self._section_arrays().values() for _, a in s)
 
     def serialize_state_to_buffer(self) -> np.ndarray:
         """The state (hidden CSDR) as a uint8 array, byte-compatible with pyaogmaneo's."""
