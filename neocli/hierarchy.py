@@ -104,6 +104,8 @@ def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[La
     return [_copy.deepcopy(d) for d in ios], [_copy.deepcopy(d) for d in layers]
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
 # Kernels index every array with C ints: no single array may reach 2**31 elements.
 _MAX_ELEMENTS = 2**31 - 1
 
@@ -239,6 +241,8 @@ class Hierarchy:
             a = np.asarray(x)
         except (ValueError, TypeError) as e:
             raise TypeError(f"IO {i}: expected a CSDR (a sequence of {cols} integer cell indices), got {type(x).__name__}: {e}") from None
+        if a.size == 0 and cols > 0:
+            raise NeoError(f"IO {i}: expected {cols} columns (size {w}x{h}x{z}), got an empty CSDR")
         if a.dtype.kind not in "iu":
             if a.dtype.kind == "f":
                 raise TypeError(
@@ -303,8 +307,15 @@ class Hierarchy:
         for name, v in (("reward", reward), ("mimic", mimic)):
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
                 raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-            if not math.isfinite(v):
-                raise NeoError(f"{name} must be finite, got {v}")
+            try:
+                f = float(v)
+            except OverflowError:  # an int beyond any float
+                f = math.inf
+            if not math.isfinite(f) or abs(f) > _F32_MAX:
+                # The kernels compute in float32: larger values would become inf there.
+                raise NeoError(f"{name} must be finite and within float32 range (|x| <= 3.4e38), got {v}")
+        if not isinstance(learn_enabled, (bool, np.bool_, int, np.integer)):
+            raise TypeError(f"learn_enabled must be a bool, got {type(learn_enabled).__name__}")
         self._check_params()
         learn = bool(learn_enabled)
         n = get_num_threads()

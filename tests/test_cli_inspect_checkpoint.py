@@ -664,3 +664,17 @@ def test_subprocess_binary_pipe(tmp_path):
     assert producer.wait(timeout=60) == 0
     assert consumer.returncode == 0, consumer.stderr
     assert state_of(out)[1] == bytes(hb.serialize_weights_to_buffer())
+
+
+def test_inspect_and_verify_an_image_encoder_file(tmp_path):
+    neo.set_global_state(2)
+    e = neo.ImageEncoder((3, 3, 6), [neo.ImageVisibleLayerDesc((7, 6, 3), 2)])
+    path = tmp_path / "img.ohr"
+    e.save_to_file(str(path))
+    r = run("inspect", path)
+    assert r.exit_code == 0, r.stderr
+    assert "image encoder, hidden 3x3x6" in r.stdout and "7x6x3" in r.stdout and "radius 2" in r.stdout
+    assert "falloff 0.9" in r.stdout and "image encoder: its inputs are images" in r.stdout
+    assert f"total          {e.get_size():,} bytes" in r.stdout
+    r = run("checkpoint", "verify", path)
+    assert r.exit_code == 0 and r.stdout.startswith("OK"), r.stderr

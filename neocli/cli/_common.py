@@ -25,6 +25,9 @@ def load_model(path: str) -> tuple[Hierarchy, dict[str, Any], Codec]:
     if os.path.isdir(path):
         raise CliError(f"'{path}' is a directory, not a model file")
     header = read_header(path)
+    if "codec" not in header and isinstance(header.get("rl"), dict):
+        raise CliError(f"model '{path}' is a reinforcement-learning agent (env {header['rl'].get('env_id')}): "
+                       "use it with --env")
     if "codec" not in header:
         raise CliError(f"model '{path}' has no codec in its header: it was not trained with the neocli CLI")
     codec = codec_from_dict(header["codec"])

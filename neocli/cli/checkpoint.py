@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import Hierarchy, MergeMode, _core, ohr
+from .. import Hierarchy, ImageEncoder, MergeMode, _core, ohr
 from .._errors import NeoError
 from .app import CliError, app, command, echo_err
 from .inspect import human_bytes, last_metrics, load_header, training_of
@@ -268,7 +268,7 @@ def list_checkpoints(
 def verify(
     files: Annotated[list[str], typer.Argument(metavar="FILE...", help="Model files to verify.", show_default=False)],
 ) -> None:
-    """Check every array CRC of each FILE and load it as a hierarchy (structure check).
+    """Check every array CRC of each FILE and load it (a hierarchy or an image encoder: structure check).
 
     Prints 'OK FILE (N arrays, BYTES)' per good file; each failure is reported on
     stderr and the others are still checked; exit code 1 if any failed.
@@ -281,8 +281,11 @@ def verify(
             header, arrays = ohr.read_file(path, verify=True)
             n = sum(len(sec) for sec in arrays.values())
             nbytes = sum(a.nbytes for sec in arrays.values() for a in sec.values())
-            del arrays  # free the file's bytes before the hierarchy reads it again
-            Hierarchy(file_name=path)
+            del arrays  # free the file's bytes before the model is read again
+            if header.get("kind") == "image_encoder":
+                ImageEncoder(file_name=path)
+            else:
+                Hierarchy(file_name=path)
         except MemoryError:
             failed += 1
             echo_err(f"error: {path}: not enough memory to load the model its header describes")

@@ -18,12 +18,25 @@ from .app import CliError, UsageError, app, command, echo_err
 @command
 def evaluate(
     model: Annotated[str, typer.Argument(help="Model file (.ohr).", show_default=False)],
-    data: Annotated[list[str], typer.Argument(help="Data files, or - for stdin.", show_default=False)],
+    data: Annotated[Optional[list[str]], typer.Argument(help="Data files, or - for stdin (none with --env).", show_default=False)] = None,
     reset_on: Annotated[str, typer.Option("--reset-on", help="clear_state() at: file | blank | none.")] = "file",
     threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Maximum threads.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON to stdout.")] = False,
+    env: Annotated[Optional[str], typer.Option("--env", help="Evaluate an agent in this gymnasium environment: mean/min/max return.")] = None,
+    episodes: Annotated[Optional[int], typer.Option("--episodes", help="--env: episodes to play (default 20).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", "-s", help="--env: seed of the first env.reset (default 0).")] = None,
+    greedy: Annotated[bool, typer.Option("--greedy", help="--env: take the most probable action instead of sampling.")] = False,
 ) -> None:
-    """Score MODEL on DATA with learning off: accuracy and bits per symbol (decisions D14)."""
+    """Score MODEL on DATA with learning off: accuracy and bits per symbol (decisions D14); with --env, its returns."""
+    if env is not None:
+        from .rl import eval_env  # reinforcement learning lives in cli/rl.py
+
+        return eval_env(dict(locals()))
+    from .rl import reject_rl_options
+
+    reject_rl_options({"episodes": episodes, "seed": seed, "greedy": greedy}, "eval")
+    if not data:
+        raise UsageError("missing DATA: give data files (or - for stdin), or --env ID for an agent")
     if reset_on not in ("file", "blank", "none"):
         raise UsageError(f"--reset-on must be file, blank or none, got {reset_on!r}")
     if threads is not None:

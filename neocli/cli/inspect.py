@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -62,6 +63,9 @@ def human_bytes(n: Any) -> str:
         return "?"
     if n < 1024:
         return f"{n} B"
+    if n >= 1024**6:
+        # float(n) overflows for the absurd sizes a corrupt header can claim (found by fuzzing).
+        return f"{n // 1024**5:,} PiB"
     value = float(n)
     for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
         value /= 1024.0
@@ -89,7 +93,11 @@ def _is_int(x: Any) -> bool:
 
 
 def _is_num(x: Any) -> bool:
-    return type(x) in (int, float) and math.isfinite(x)
+    # Not math.isfinite(x) on ints: a header int of 400 digits overflows it (found by fuzzing),
+    # and the float formats used on these values need a float-sized number anyway.
+    if type(x) is int:
+        return abs(x) <= sys.float_info.max
+    return type(x) is float and math.isfinite(x)
 
 
 def _fmt_int(x: Any) -> str:
@@ -116,10 +124,23 @@ def _bytes_line(n: Any) -> str:
 # the report
 
 
+def _image_encoder_lines(arch: dict[str, Any]) -> list[str]:
+    lines = [f"  image encoder, hidden {_fmt_size3(arch.get('hidden_size'))}"]
+    descs = arch.get("visible_layer_descs")
+    for v, d in enumerate(descs if isinstance(descs, list) else []):
+        if not isinstance(d, dict):
+            lines.append(f"  visible {v}  (invalid)")
+            continue
+        lines.append(f"  visible {v:<3} {_fmt_size3(d.get('size')):<10} (width x height x channels), radius {d.get('radius', '?')}")
+    return lines
+
+
 def _architecture_lines(header: dict[str, Any]) -> list[str]:
     arch = header.get("architecture")
     if not isinstance(arch, dict):
         return ["  (missing or invalid)"]
+    if header.get("kind") == "image_encoder":
+        return _image_encoder_lines(arch)
     lines = []
     ios = arch.get("io_descs")
     for i, d in enumerate(ios if isinstance(ios, list) else []):
@@ -161,6 +182,9 @@ def _params_lines(header: dict[str, Any]) -> list[str]:
     p = header.get("params")
     if not isinstance(p, dict):
         return ["  (missing or invalid)"]
+    if header.get("kind") == "image_encoder":
+        return ["  " + ", ".join(f"{k} {_fmt_float(v, '.6g') if isinstance(v, float) else v}"
+                                 for k, v in p.items() if isinstance(v, (int, float)))] if p else ["  (empty)"]
     lines = []
     if "anticipation" in p:
         lines.append(f"  anticipation  {'on' if p['anticipation'] else 'off'}")
@@ -196,6 +220,12 @@ def _params_lines(header: dict[str, Any]) -> list[str]:
 
 
 def _codec_line(header: dict[str, Any]) -> str:
+    if "codec" not in header and isinstance(header.get("rl"), dict):
+        from ..rl import describe_agent  # RL agents carry an encoding instead of a codec
+
+        return describe_agent(header["rl"])
+    if "codec" not in header and header.get("kind") == "image_encoder":
+        return "none (an image encoder: its inputs are images)"
     if "codec" not in header:
         return "none (not trained with the neocli CLI)"
     try:
@@ -216,9 +246,17 @@ def _training_lines(header: dict[str, Any]) -> list[str]:
         lines.append(f"  epochs     {_fmt_int(epoch)} of {_fmt_int(epochs)} completed")
     if t.get("complete") is True:
         lines.append("  status     complete")
+    elif t.get("kind") == "rl" and t.get("complete") is False:
+        lines.append(f"  status     incomplete: resumable at episode {_fmt_int(t.get('episode'))}")
     elif "complete" in t or "position" in t:
         at = f"epoch {epoch + 1}" if _is_int(epoch) else "epoch ?"
         lines.append(f"  status     incomplete: resumable at {at}, position {_fmt_int(t.get('position', 0))}")
+    if t.get("kind") == "rl" and isinstance(t.get("returns"), list):
+        from ..rl import moving_average
+
+        ma = moving_average([r for r in t["returns"] if _is_num(r)] or [0.0])[-1]
+        lines.append(f"  episodes   {_fmt_int(t.get('episode'))} of {_fmt_int(t.get('episodes'))} "
+                     f"in {t.get('env')}, last 20-episode average return {ma:.1f}")
     if "steps" in t:
         lines.append(f"  steps      {_fmt_int(t['steps'])}")
     if "seed" in t:
