@@ -17,9 +17,9 @@ import numpy as np
 from . import _core, ohr
 from ._errors import NeoError
 from ._threads import ThreadTuner, get_num_threads
+from ._merge import merge_sources
 from .params import (
-    ActorParams, DecoderParams, EncoderParams, IODesc, IOParams, IOType, LayerDesc, LayerParams,
-    MergeMode, Params,
+    IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
 )
 
 __all__ = ["Hierarchy", "set_global_state", "get_global_state"]
@@ -699,22 +699,7 @@ class Hierarchy:
         hierarchies must share this one's structure. Committed flags are derived from
         the merged weights.
         """
-        try:
-            mode = MergeMode(int(mode))
-        except (ValueError, TypeError):
-            raise NeoError(f"mode must be merge_average or merge_random, got {mode!r}") from None
-        srcs = list(hierarchies)
-        if not srcs:
-            raise NeoError("merge needs at least one hierarchy")
-        mine = self._structure()
-        for k, h in enumerate(srcs):
-            if not isinstance(h, Hierarchy):
-                raise TypeError(f"hierarchies[{k}] must be a Hierarchy, got {type(h).__name__}")
-            theirs = h._structure()
-            if theirs != mine:
-                diff = next((a, b) for a, b in zip(mine + [None], theirs + [None]) if a != b)
-                raise NeoError(f"cannot merge hierarchies[{k}]: its structure differs "
-                               f"(this: {diff[0]}, theirs: {diff[1]})")
+        mode, srcs = merge_sources(self, hierarchies, mode, "hierarchies")
         n = len(srcs)
         rng = self._core_rng
         c = self._c

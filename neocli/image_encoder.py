@@ -21,6 +21,7 @@ import numpy as np
 from . import _core, _image, ohr
 from ._errors import NeoError
 from ._threads import ThreadTuner, get_num_threads
+from ._merge import merge_sources
 from .params import MergeMode, _Record, _size3
 
 __all__ = ["ImageEncoder", "ImageEncoderParams", "ImageVisibleLayerDesc"]
@@ -212,7 +213,7 @@ class ImageEncoder:
         if a.size != n:
             raise NeoError(f"{where}: expected {n} pixel values (width x height x channels), got {a.size}")
         if a.ndim != 1 and a.shape not in ((w, h, c), (w * h, c)) and not (c == 1 and a.shape == (w, h)):
-            hint = (f"; columns are x-major, so an (H, W, C) array needs .transpose(1, 0, 2)"
+            hint = ("; columns are x-major, so an (H, W, C) array needs .transpose(1, 0, 2)"
                     if a.shape in ((h, w, c), (h, w)) else "")
             raise NeoError(f"{where}: expected a flat array of {n} bytes or shape ({w}, {h}, {c}), "
                            f"got shape {a.shape}{hint}")
@@ -537,24 +538,7 @@ class ImageEncoder:
         quirk Q1). All encoders must share this one's structure; the list may
         include this encoder. Resources, state and params are not touched.
         """
-        try:
-            mode = MergeMode(int(mode))
-        except (ValueError, TypeError):
-            raise NeoError(f"mode must be merge_average or merge_random, got {mode!r}") from None
-        if not isinstance(image_encoders, Sequence) or isinstance(image_encoders, (str, bytes)):
-            raise TypeError("image_encoders must be a list of ImageEncoder")
-        srcs = list(image_encoders)
-        if not srcs:
-            raise NeoError("merge needs at least one ImageEncoder")
-        mine = self._structure()
-        for i, e in enumerate(srcs):
-            if not isinstance(e, ImageEncoder):
-                raise TypeError(f"image_encoders[{i}] must be an ImageEncoder, got {type(e).__name__}")
-            theirs = e._structure()
-            if theirs != mine:
-                diff = next((a, b) for a, b in zip(mine + [None], theirs + [None]) if a != b)
-                raise NeoError(f"cannot merge image_encoders[{i}]: its structure differs "
-                               f"(this: {diff[0]}, theirs: {diff[1]})")
+        mode, srcs = merge_sources(self, image_encoders, mode, "image_encoders")
         n = len(srcs)
         results = []
         state = self._rng

@@ -11,7 +11,7 @@ from .. import set_num_threads
 from ..codecs import RESET
 from ._common import Score, fmt_metrics, load_model
 from ._data import open_sources
-from .app import CliError, UsageError, app, command, echo_err
+from .app import CliError, UsageError, app, command
 
 
 @app.command("eval")

@@ -9,7 +9,6 @@ import sys
 import time
 from typing import Annotated, Any, Optional
 
-import numpy as np
 import typer
 from tqdm import tqdm
 
