@@ -689,7 +689,8 @@ def make_codec(kind: str, **options: Any) -> Codec:
 
 def codec_from_dict(data: Any) -> Codec:
     """Rebuild a codec from a model header's ``codec`` object, validating it."""
-    if not isinstance(data, dict) or data.get("kind") not in CODEC_KINDS:
+    # isinstance(str) first: an unhashable "kind" ({} or []) would make `in` raise TypeError.
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str) or data["kind"] not in CODEC_KINDS:
         raise NeoError("the model has no valid codec description (was it trained with the CLI?)")
     opts = {k: v for k, v in data.items() if k != "kind"}
     problem = _codec_problem(data["kind"], opts)

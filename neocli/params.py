@@ -53,9 +53,12 @@ merge_average = MergeMode.merge_average
 def _f32(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        raise NeoError(f"{name} must be a finite number, got {value}")
+    if abs(value) > float(np.finfo(np.float32).max):
+        # float32(value) would be inf: it cannot be saved (JSON has no inf) and poisons the weights.
+        raise NeoError(f"{name} must fit in float32 (|x| <= 3.4e38), got {value}")
     v = float(np.float32(value))
-    if math.isnan(v):
-        raise NeoError(f"{name} must not be NaN")
     return v
 
 

@@ -55,7 +55,9 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -98,7 +100,16 @@ def make_env(env_id: str, **kwargs: Any):
         raise TypeError(f"env_id must be a str, got {type(env_id).__name__}")
     gym = _gym()
     try:
-        return gym.make(env_id, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            # gymnasium prints its deprecation notices with terminal colour codes;
+            # say them in one plain line instead.
+            warnings.simplefilter("always")
+            env = gym.make(env_id, **kwargs)
+        for w in caught:
+            if issubclass(w.category, DeprecationWarning):
+                text = re.sub(r"\x1b\[[0-9;]*m", "", str(w.message)).strip()
+                warnings.warn(f"{env_id}: {text}", DeprecationWarning, stacklevel=2)
+        return env
     except gym.error.Error as e:
         raise NeoError(f"cannot make environment '{env_id}': {e}") from None
     except ModuleNotFoundError as e:  # "module:Env-v0" ids import a module first

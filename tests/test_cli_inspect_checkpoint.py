@@ -678,3 +678,16 @@ def test_inspect_and_verify_an_image_encoder_file(tmp_path):
     assert f"total          {e.get_size():,} bytes" in r.stdout
     r = run("checkpoint", "verify", path)
     assert r.exit_code == 0 and r.stdout.startswith("OK"), r.stderr
+
+
+def test_merge_refuses_other_codecs_and_unions_the_bytes_seen(tmp_path):
+    a, b, c = tmp_path / "a.ohr", tmp_path / "b.ohr", tmp_path / "c.ohr"
+    h = build(5, (3, 3, 8))
+    h.save_to_file(str(a), meta={"codec": {**CODEC, "seen": f"{1 << ord('a'):064x}"}, "training": training()})
+    h.save_to_file(str(b), meta={"codec": {**CODEC, "seen": f"{1 << ord('b'):064x}"}, "training": training()})
+    h.save_to_file(str(c), meta={"codec": {"kind": "bytes", "layout": "byte"}, "training": training()})
+    out = tmp_path / "m.ohr"
+    assert_error(run("checkpoint", "merge", a, c, "-o", out), "encode their data differently")
+    assert not out.exists()
+    assert_ok(run("checkpoint", "merge", a, b, "-o", out))
+    assert int(ohr.read_header(out)["codec"]["seen"], 16) == (1 << ord("a")) | (1 << ord("b"))

@@ -417,3 +417,28 @@ def test_csv_columns_selects_what_is_modelled(tmp_path):
                       "no column named 'speed'")
     assert_user_error(run("train", data, "-o", tmp_path / "x.ohr", "--codec", "csv", "--csv-columns", "9"),
                       "column 9 does not exist")
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["--codec", "json"], "--codec must be one of"),
+    (["--byte-layout", "bits"], "--byte-layout must be nibbles or byte"),
+    (["--codec", "csv", "--bins", "0"], "--bins must be >= 2"),
+    (["--codec", "words", "--max-vocab", "0"], "--max-vocab must be >= 2"),
+    (["--codec", "chars", "--max-vocab", "-5"], "--max-vocab must be >= 1"),
+])
+def test_bad_codec_option_values_are_usage_errors_before_training(tmp_path, text, args, phrase):
+    model = tmp_path / "m.ohr"
+    assert_user_error(run("train", text, "-o", model, *args), phrase, code=2)
+    assert not model.exists()
+
+
+def test_version_and_clear_messages_for_common_mistakes(tmp_path, text):
+    r = run("--version")
+    assert r.exit_code == 0 and r.stdout.strip() == f"neocli {neo.__version__}"
+    model = tmp_path / "m.ohr"
+    assert run("train", text, "-o", model, *SMALL).exit_code == 0
+    assert_user_error(run("generate", model, "--prompt-file", tmp_path / "nope.txt"), "prompt file")
+    assert_user_error(run("train", "-o", tmp_path / "r.ohr", "--resume", model), "give it again", code=2)
+    e = neo.ImageEncoder((2, 2, 4), [neo.ImageVisibleLayerDesc((4, 4, 1), 1)])
+    e.save_to_file(str(tmp_path / "img.ohr"))
+    assert_user_error(run("generate", tmp_path / "img.ohr"), "is an image encoder")

@@ -28,6 +28,8 @@ def load_model(path: str) -> tuple[Hierarchy, dict[str, Any], Codec]:
     if "codec" not in header and isinstance(header.get("rl"), dict):
         raise CliError(f"model '{path}' is a reinforcement-learning agent (env {header['rl'].get('env_id')}): "
                        "use it with --env")
+    if header.get("kind") == "image_encoder":
+        raise CliError(f"'{path}' is an image encoder, not a sequence model: load it with neocli.ImageEncoder")
     if "codec" not in header:
         raise CliError(f"model '{path}' has no codec in its header: it was not trained with the neocli CLI")
     codec = codec_from_dict(header["codec"])

@@ -464,6 +464,13 @@ def _first_difference(a: Any, b: Any) -> Optional[str]:
     return "architecture"
 
 
+def _codec_key(codec: Any) -> Any:
+    """A codec description without what merging may combine (the bytes seen in training)."""
+    if isinstance(codec, dict):
+        return {k: v for k, v in codec.items() if k != "seen"}
+    return codec
+
+
 @checkpoint_app.command("merge")
 @command
 def merge(
@@ -485,8 +492,10 @@ def merge(
         diff = _first_difference(headers[0].get("architecture"), hd.get("architecture"))
         if diff is not None:
             raise CliError(f"cannot merge '{p}' into '{files[0]}': the structures differ ({diff})")
-        if hd.get("codec") != headers[0].get("codec"):
-            echo_err(f"warning: '{p}' has a different codec from '{files[0]}'; the output keeps the first's")
+        if _codec_key(hd.get("codec")) != _codec_key(headers[0].get("codec")):
+            # The merged weights would decode nonsense through either model's codec.
+            raise CliError(f"cannot merge '{p}' into '{files[0]}': the models encode their data differently "
+                           f"(codec {_codec_key(hd.get('codec'))} vs {_codec_key(headers[0].get('codec'))})")
     models = [_load_model(p)[0] for p in files]
     target = models[0]
     if seed is not None:
@@ -501,6 +510,13 @@ def merge(
     except NeoError as e:
         raise CliError(f"cannot merge: {e}") from None
     meta = carry_meta(headers[0])
+    seen = [hd["codec"].get("seen") for hd in headers if isinstance(hd.get("codec"), dict)]
+    if seen and all(isinstance(s, str) for s in seen):
+        # The bytes any source saw in training: what the merged model may generate.
+        union = 0
+        for s in seen:
+            union |= int(s, 16)
+        meta["codec"] = {**meta["codec"], "seen": f"{union:064x}"}
     training = dict(training_of(headers[0]))
     training.update({"merged_from": [os.path.basename(p) for p in files], "mode": mode.value})
     meta["training"] = training

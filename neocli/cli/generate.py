@@ -51,6 +51,8 @@ def generate(
         else:
             if os.path.isdir(prompt_file):
                 raise CliError(f"'{prompt_file}' is a directory, not a prompt file")
+            if not os.path.exists(prompt_file):
+                raise CliError(f"prompt file '{prompt_file}' does not exist")
             with open(prompt_file, "rb") as f:
                 data = f.read()
     symbols = codec.parse_prompt(data) if data is not None else []

@@ -13,7 +13,7 @@ import typer
 from tqdm import tqdm
 
 from .. import Hierarchy, IODesc, LayerDesc, prediction, set_global_state, set_num_threads
-from ..codecs import RESET, make_codec
+from ..codecs import CODEC_KINDS, RESET, make_codec
 from ._common import Interrupt, Score, fmt_metrics, load_model, parse_meta, parse_sizes, utc_now
 from ._data import HashingReader, check_writable, open_sources
 from .app import CliError, UsageError, app, command, echo_err
@@ -200,7 +200,7 @@ class _Trainer:
                 start = time.perf_counter() - score.seconds
                 bar = tqdm(desc=f"epoch {self.t['epoch'] + 1}/{self.t['epochs']}", unit="sym", file=sys.stderr,
                            disable=True if quiet else None, mininterval=0.5, leave=False,
-                           initial=score.symbols)
+                           initial=score.symbols, total=self._symbols_per_epoch())
                 pending = 0
                 digest = _CountingDigest() if self.sources.streamed else None
                 self._digest = digest
@@ -261,6 +261,13 @@ class _Trainer:
                     echo_err(f"epoch {summary['epoch']}/{self.t['epochs']}: {fmt_metrics(summary)}")
                 if every_epochs and self.t["epoch"] % every_epochs == 0 and self.t["epoch"] < self.t["epochs"]:
                     self.checkpoint()
+
+    def _symbols_per_epoch(self) -> int | None:
+        """The bar's total when it is known without reading the data: one symbol per
+        byte of the files for the bytes codec; None (a count without an ETA) otherwise."""
+        if self.codec.kind != "bytes" or self.sources.streamed:
+            return None
+        return sum(os.path.getsize(p) for p in self.sources.paths())
 
     def _record_prefix(self) -> None:
         d = getattr(self, "_digest", None)
@@ -345,6 +352,9 @@ def train(
 
     reject_rl_options(dict(locals()), "train")
     if not data:
+        if resume:
+            raise UsageError("missing DATA: --resume continues on the same data, so give it again "
+                             "(the model records its sha256 and checks it)")
         raise UsageError("missing DATA: give data files (or - for stdin), or --env ID to train an agent")
     if reset_on not in ("file", "blank", "none"):
         raise UsageError(f"--reset-on must be file, blank or none, got {reset_on!r}")
@@ -405,6 +415,14 @@ def train(
         h.set_weights_from_buffer(src.serialize_weights_to_buffer())
     else:
         kind = codec or "bytes"
+        if kind not in CODEC_KINDS:
+            raise UsageError(f"--codec must be one of {', '.join(CODEC_KINDS)}, got {kind!r}")
+        if byte_layout is not None and byte_layout not in ("nibbles", "byte"):
+            raise UsageError(f"--byte-layout must be nibbles or byte, got {byte_layout!r}")
+        if bins is not None and bins < 2:
+            raise UsageError(f"--bins must be >= 2, got {bins}")
+        if max_vocab is not None and max_vocab < (2 if kind == "words" else 1):
+            raise UsageError(f"--max-vocab must be >= {2 if kind == 'words' else 1} for --codec {kind}, got {max_vocab}")
         opts: dict[str, Any] = {}
         if byte_layout is not None:
             if kind != "bytes":
