@@ -358,6 +358,15 @@ class Hierarchy:
             return self._c.actors[self._act_index[i]]
         raise NeoError(f"IO {i} is of type none: it has no prediction")
 
+    def _score(self, i: int, actual: np.ndarray, floor: float) -> tuple[bool, float]:
+        """Decisions D14's metrics of prediction IO ``i`` against ``actual`` (a validated
+        int32 CSDR) in one kernel call: the CLI scores every training step with it."""
+        p = self._predictor(i)
+        w, h, z = self._io_descs[i].size
+        if actual.shape != (w * h,) or _core.first_out_of_range(actual, z) >= 0:
+            raise NeoError(f"IO {i}: cannot score {actual!r}: expected {w * h} cell indices in [0, {z})")
+        return _core.score_columns(p.pred_cis, p.probs, actual, z, floor)
+
     def get_prediction_cis(self, i: int) -> np.ndarray:
         """The predicted next CSDR of prediction IO ``i``, or the sampled action of action IO ``i``."""
         p = self._predictor(i)

@@ -158,3 +158,21 @@ def test_vocab_generation_never_emits_unk_and_covers_digit_layouts():
     sharp = np.full((3, 16), 1e-3, dtype=np.float32)
     sharp[np.arange(3), target] = 0.9
     assert c.choose(sharp.reshape(-1), 0.0, rng) == "w123"
+
+
+def test_the_cli_scorer_agrees_with_the_metric_definition():
+    """h._score (one kernel call) equals D14 computed from the public API."""
+    import neocli as neo
+
+    neo.set_global_state(4)
+    h = neo.Hierarchy([neo.IODesc((1, 2, 16), neo.prediction)], [neo.LayerDesc((3, 3, 8))])
+    c = BytesCodec()
+    rng = np.random.default_rng(0)
+    for b in rng.integers(97, 105, 200):
+        cis = c.encode(int(b))
+        hit, bits = h._score(0, cis, 1e-6)
+        assert hit == np.array_equal(h.get_prediction_cis(0), cis)
+        assert bits == pytest.approx(c.bits(h.get_prediction_acts(0), cis), rel=1e-5)
+        h.step([cis])
+    with pytest.raises(NeoError):
+        h._score(0, np.array([1, 16], dtype=np.int32), 1e-6)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import Hierarchy, NeoError
-from ..codecs import RESET, Codec, codec_from_dict
+from ..codecs import FLOOR, RESET, Codec, codec_from_dict
 from ..ohr import read_header
 from .app import CliError, UsageError
 
@@ -51,9 +51,9 @@ class Score:
 
     def add(self, h: Hierarchy, codec: Codec, cis: np.ndarray) -> None:
         """Score the model's current prediction against the actual ``cis`` (before stepping)."""
-        pred = h.get_prediction_cis(0)
-        self.correct += bool(np.array_equal(pred, cis))
-        self.bits += codec.bits(h.get_prediction_acts(0), cis)
+        hit, bits = h._score(0, cis, FLOOR)
+        self.correct += hit
+        self.bits += bits
         self.scored += 1
 
     def summary(self) -> dict[str, Any]:
