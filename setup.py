@@ -48,4 +48,8 @@ extensions = [
     ),
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["cython_core"]))
+# The debug build generates its C into its own directory: cythonize only compares
+# timestamps, so sharing cython_core/*.c would silently reuse a release .c for a
+# debug build (no checks compiled in) or a debug .c for a release build.
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["cython_core"],
+                            build_dir="build/cython-debug" if debug else None))

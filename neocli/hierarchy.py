@@ -143,6 +143,8 @@ def _check_array_sizes(ios: list[IODesc], layers: list[LayerDesc]) -> None:
     hw, hh, hz = layers[0].hidden_size
     for i, io in enumerate(ios):
         w, h, z = io.size
+        # Every port, input-only ones too: the kernels index its cells with C ints.
+        need(f"IO {i}: size {tuple(io.size)}", w, h, z)
         area = (2 * io.down_radius + 1) ** 2
         if io.io_type == IOType.prediction:
             need(f"IO {i}: decoder (num_dendrites_per_cell {io.num_dendrites_per_cell}, "

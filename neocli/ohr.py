@@ -31,6 +31,7 @@ import datetime
 import json
 import math
 import os
+import re
 import struct
 import tempfile
 import zlib
@@ -80,6 +81,15 @@ _MAX_NDIM = 32
 # itemsize overflows intp, even for empty arrays; refuse them ourselves first.
 _MAX_EXTENT = int(np.iinfo(np.intp).max)
 _RESERVED_KEYS = ("format", "format_version", "neocli_version", "created_utc", "sections")
+# A header is small metadata. Bounding its number of JSON containers keeps
+# json.loads proportionate to the file (64 MiB of "{}," would otherwise become
+# 1.5 GB of dicts), and bounding its nesting keeps every recursive consumer of
+# header values (json.dumps in `inspect`, re-encoding on checkpoint rewrites)
+# far from the recursion limit, whatever the caller's stack depth. Both limits
+# were reached by the fuzz harness (tests/fuzz); real headers nest 5 deep.
+MAX_HEADER_DEPTH = 64
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+MAX_HEADER_CONTAINERS = 1_000_000
 
 
 class OhrError(NeoError):
@@ -475,6 +485,18 @@ def _check_entry(sec: str, i: int, entry, where) -> tuple[str, str, tuple, int, 
     return name, dtype, tuple(shape), offset, nbytes, crc
 
 
+def _nesting_exceeds(obj, limit: int) -> bool:
+    """Whether JSON value `obj` nests containers more than `limit` deep (iteratively)."""
+    stack = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
 def _parse_header(hbytes, version: int, data_len: int, where: str | None) -> dict:
     """Parse and validate the N header bytes against a data region of `data_len` bytes."""
     try:
@@ -483,6 +505,14 @@ def _parse_header(hbytes, version: int, data_len: int, where: str | None) -> dic
         raise _fail(
             where, f"header is not valid UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None
+    # Counts brackets inside strings too: an over-estimate, cheap and safe.
+    containers = text.count("{") + text.count("[")
+    if containers > MAX_HEADER_CONTAINERS:
+        raise _fail(
+            where,
+            f"header has {containers} JSON objects/arrays, more than the maximum "
+            f"{MAX_HEADER_CONTAINERS} (file is corrupted or hostile)",
+        )
     try:
         header = json.loads(
             text,
@@ -499,6 +529,18 @@ def _parse_header(hbytes, version: int, data_len: int, where: str | None) -> dic
         raise _fail(where, f"header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
         raise _fail(where, "header is not a JSON object")
+    if _nesting_exceeds(header, MAX_HEADER_DEPTH):
+        raise _fail(where, f"header JSON is nested more than {MAX_HEADER_DEPTH} levels deep")
+    # UTF-8 text cannot hold surrogates, but a JSON escape can ("\ud800"): such a
+    # string cannot be printed (inspect) or written back (encode), so refuse it
+    # here. The regex is a cheap pre-check; valid escaped pairs pass the re-encode.
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(header, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise _fail(
+                where, "header contains a string that is not valid Unicode (a lone surrogate escape)"
+            ) from None
 
     fmt = header.get("format")
     if fmt != FORMAT_NAME:
@@ -711,6 +753,43 @@ def _current_umask() -> int:
     return mask
 
 
+# Temporary files of atomic_write: ".<target>.ohr-<pid>-<mkstemp letters>.tmp".
+_TMP_NAME = re.compile(r"^\..+\.ohr-(\d+)-[a-z0-9_]+\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists but belongs to another user
+        return True
+    return True
+
+
+def _remove_orphans(directory: str) -> None:
+    """Best effort: delete temporary files left in `directory` by writers that died mid-write."""
+    if os.name != "posix":  # os.kill(pid, 0) is not a liveness probe elsewhere
+        return
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    me = os.getpid()
+    for name in names:
+        m = _TMP_NAME.match(name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        # Our own pid: a write in progress in another thread of this process.
+        if pid == me or _pid_alive(pid):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
+
+
 def atomic_write(path, data) -> None:
     """Write `data` to `path` so that readers see either the old file or the new one.
 
@@ -721,6 +800,11 @@ def atomic_write(path, data) -> None:
     temporary file is removed and `path` is left untouched. ``OSError`` is
     re-raised as :class:`OhrError` ("cannot write model to '<path>': ...") with
     the original as ``__cause__``; other exceptions propagate unchanged.
+
+    A writer killed outright (SIGKILL, power loss) cannot remove its temporary
+    file (``.<name>.ohr-<pid>-<random>.tmp``); each write first removes such
+    orphans from the directory, for any target name, when their writer process
+    no longer exists. Temporary files of live writers are never touched.
     """
     path = os.fspath(path)
     if not isinstance(path, (str, bytes)):
@@ -734,8 +818,9 @@ def atomic_write(path, data) -> None:
     def wrap(exc: OSError) -> OhrError:
         return OhrError(f"cannot write model to '{path}': {exc.strerror or exc}")
 
+    _remove_orphans(directory)
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + base + ".", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.ohr-{os.getpid()}-", suffix=".tmp")
     except OSError as exc:
         raise wrap(exc) from exc
 

@@ -1,0 +1,1 @@
+"""Fuzz harnesses for the ``.ohr`` readers (see ``ohr_targets.py`` and ``fuzz_ohr.py``)."""

@@ -1,0 +1,188 @@
+"""Concurrency (issue 4): processes racing for one output path, hierarchies stepping in threads.
+
+* Two ``neocli train`` processes writing the same model and the same checkpoint
+  names at once: every file is, afterwards, one of the two complete models
+  (arrays identical to that run's solo output, every checksum valid), and no
+  temporary file is left.
+* Two hierarchies stepping in two Python threads at once (the kernels release
+  the GIL): every step's outputs and the final bytes equal those of sequential
+  runs, at one and at two OpenMP threads per kernel.
+* Threads of one process saving to one path while another thread reads it:
+  every read sees a complete model.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import neocli as neo
+import neocli.cli.train  # noqa: F401  (registers the command)
+from neocli import ohr
+from neocli.cli.app import app
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEXT = ("it is a truth universally acknowledged, that a single man in possession of a good fortune, "
+        "must be in want of a wife.\n" * 12).encode()
+
+
+def arrays_of(path) -> dict:
+    """The model's arrays (all checksums verified)."""
+    _, secs = ohr.read_file(str(path), verify=True)
+    return {s: ohr.section_bytes(v) for s, v in secs.items()}
+
+
+def _train_args(data, out, ckpt, run):
+    return ["train", str(data), "-o", str(out), "--checkpoint-dir", str(ckpt), "--checkpoint-every", "200",
+            "--seed", str(run), "--meta", f"run={run}", "--layers", "1", "--hidden", "4x4x16", "--quiet",
+            "--threads", "1"]
+
+
+def test_two_processes_train_to_the_same_path(tmp_path):
+    """Both finish; the output and every shared checkpoint name hold one run's complete model."""
+    data = tmp_path / "data.txt"
+    data.write_bytes(TEXT)
+    refs = {}
+    for run in (1, 2):  # each run alone: what its files must contain
+        d = tmp_path / f"ref{run}"
+        d.mkdir()
+        app(_train_args(data, d / "out.ohr", d, run), standalone_mode=False)
+        refs[run] = {name: arrays_of(d / name) for name in os.listdir(d) if name.endswith(".ohr")}
+    assert refs[1]["out.ohr"] != refs[2]["out.ohr"]
+    ckpt_names = sorted(n for n in refs[1] if n.startswith("ckpt-"))
+    assert len(ckpt_names) >= 3 and ckpt_names == sorted(n for n in refs[2] if n.startswith("ckpt-"))
+
+    shared, out = tmp_path / "shared", tmp_path / "shared" / "out.ohr"
+    shared.mkdir()
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "neocli", *_train_args(data, out, shared, run)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for run in (1, 2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err.decode()
+
+    winner = int(ohr.read_header(out)["user"]["run"])
+    assert arrays_of(out) == refs[winner]["out.ohr"]
+    assert neo.Hierarchy(file_name=str(out)).get_num_layers() == 1
+    for name in ckpt_names:
+        got = arrays_of(shared / name)
+        run = int(ohr.read_header(shared / name)["user"]["run"])
+        assert got == refs[run][name], name  # the header and the arrays come from the same run
+    assert not [f for f in os.listdir(shared) if f.endswith(".tmp")]
+
+
+# --------------------------------------------------------------------------
+# threads
+
+
+def _hierarchies():
+    """An actor hierarchy and a two-layer prediction hierarchy, big enough to keep kernels busy."""
+    neo.set_global_state(101)
+    a = neo.Hierarchy([neo.IODesc((4, 4, 16), neo.none), neo.IODesc((2, 2, 4), neo.action, history_capacity=32)],
+                      [neo.LayerDesc((6, 6, 32)), neo.LayerDesc((4, 4, 16))])
+    a.params.ios[1].actor.min_steps = 4
+    neo.set_global_state(202)
+    b = neo.Hierarchy([neo.IODesc((5, 5, 16), neo.prediction)], [neo.LayerDesc((6, 6, 32)), neo.LayerDesc((5, 5, 32))])
+    return a.serialize_to_buffer(), b.serialize_to_buffer()
+
+
+def _drive(h: neo.Hierarchy, seed: int, steps: int, start: threading.Barrier | None) -> list[bytes]:
+    """Step ``h`` on a seeded input stream; return every step's outputs as bytes."""
+    rs = np.random.RandomState(seed)
+    sizes = [h.get_io_size(i) for i in range(h.get_num_io())]
+    out = []
+    if start is not None:
+        start.wait()
+    for t in range(steps):
+        inputs = [rs.randint(0, z, size=w * hh) for w, hh, z in sizes]
+        h.step(inputs, True, float(rs.uniform(-1, 1)))
+        rec = [h.get_hidden_cis(h.get_num_layers() - 1)]
+        for i in range(len(sizes)):
+            if h.get_io_type(i) != neo.none:
+                rec += [h.get_prediction_cis(i), h.get_prediction_acts(i), h.sample_prediction(i, 0.7)]
+        out.append(b"".join(np.ascontiguousarray(r).tobytes() for r in rec))
+    out.append(h.serialize_state_to_buffer().tobytes() + h.serialize_weights_to_buffer().tobytes())
+    return out
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_two_hierarchies_in_two_threads(threads):
+    """Stepping concurrently gives, step by step, exactly the sequential results."""
+    blobs = _hierarchies()
+    neo.set_num_threads(threads)
+    steps = 40
+    sequential = [_drive(neo.Hierarchy(buffer=b), seed, steps, None) for seed, b in enumerate(blobs)]
+    for _ in range(2):
+        hs = [neo.Hierarchy(buffer=b) for b in blobs]
+        start = threading.Barrier(len(hs))
+        results: list = [None] * len(hs)
+        errors: list = []
+
+        def worker(k):
+            try:
+                results[k] = _drive(hs[k], k, steps, start)
+            except BaseException as e:  # noqa: BLE001 - surfaced below
+                errors.append(e)
+
+        workers = [threading.Thread(target=worker, args=(k,)) for k in range(len(hs))]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=600)
+        assert not errors, errors
+        for k in range(len(hs)):
+            assert len(results[k]) == steps + 1
+            for t, (got, want) in enumerate(zip(results[k], sequential[k])):
+                assert got == want, f"hierarchy {k} differs at step {t}"
+
+
+def test_threads_saving_one_path_while_another_reads(tmp_path):
+    """Concurrent writers in one process never break each other's temp files; readers see whole models."""
+    path = tmp_path / "m.ohr"
+    models = []
+    for seed in range(3):
+        neo.set_global_state(seed + 1)
+        models.append(neo.Hierarchy([neo.IODesc((2, 2, 8), neo.prediction)], [neo.LayerDesc((3, 3, 8))]))
+    models[0].save_to_file(str(path))
+    expected = [arrays_of_bytes(m.serialize_to_buffer()) for m in models]
+    stop = threading.Event()
+    errors: list = []
+    reads = [0]
+
+    def writer(k):
+        try:
+            for _ in range(30):
+                models[k].save_to_file(str(path))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    def reader():
+        try:
+            while not stop.is_set():
+                assert arrays_of(path) in expected
+                reads[0] += 1
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    r = threading.Thread(target=reader)
+    r.start()
+    ws = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+    for w in ws:
+        w.start()
+    for w in ws:
+        w.join(timeout=300)
+    stop.set()
+    r.join(timeout=60)
+    assert not errors, errors
+    assert reads[0] > 0
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def arrays_of_bytes(blob) -> dict:
+    """:func:`arrays_of` for in-memory ``.ohr`` bytes."""
+    _, secs = ohr.decode(blob, verify=True)
+    return {s: ohr.section_bytes(v) for s, v in secs.items()}
