@@ -106,6 +106,9 @@ def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[La
 
 _F32_MAX = float(np.finfo(np.float32).max)
 
+# Largest actor history_iters a model file may carry (the reference default is 16).
+MAX_FILE_HISTORY_ITERS = 65536
+
 # Kernels index every array with C ints: no single array may reach 2**31 elements.
 _MAX_ELEMENTS = 2**31 - 1
 
@@ -672,6 +675,13 @@ class Hierarchy:
             self._check_params()
         except TypeError as e:
             raise ohr.OhrError(f"model header has invalid params: {e}") from None
+        # history_iters is the one loop count no array in the file bounds: a hostile
+        # header could make every step run for hours (found by fuzzing: 2**29).
+        for i in self._c.act_io:
+            n = params.ios[i].actor.history_iters
+            if n > MAX_FILE_HISTORY_ITERS:
+                raise ohr.OhrError(f"model header has params.ios[{i}].actor.history_iters = {n}; a model file "
+                                   f"may ask for at most {MAX_FILE_HISTORY_ITERS} replay iterations per step")
         expected = self._section_arrays()
         for name in ("weights", "persistent", "state"):
             if name not in sections:

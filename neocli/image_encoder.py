@@ -475,6 +475,7 @@ class ImageEncoder:
             hs = arch["hidden_size"]
             descs = [ImageVisibleLayerDesc.from_dict(d) for d in arch["visible_layer_descs"]]
             params = ImageEncoderParams.from_dict(header["params"])
+            _check_params(params)  # what step() would refuse, refused on load (found by fuzzing)
         except (KeyError, TypeError) as e:
             raise ohr.OhrError(f"image encoder header has no valid architecture/params: {e!r}") from None
         try:

@@ -3,8 +3,8 @@
 Structure-aware mutation driven by hypothesis over real seed models (see
 ``tests/fuzz/ohr_targets.py``): more than 10,000 inputs through
 ``Hierarchy(file_name=)``, ``Hierarchy(buffer=)``, ``set_state_from_buffer``,
-``set_weights_from_buffer``, ``neocli inspect`` (in-process, text and JSON) and
-the CLI's model loader. Every input must end in success or a ``NeoError``; a
+``set_weights_from_buffer``, ``ImageEncoder(file_name=/buffer=)``, ``neocli
+inspect`` (in-process, text and JSON) and the CLI's model loaders. Every input must end in success or a ``NeoError``; a
 model that loads must step, stay in range and round-trip. The runs are
 derandomised so the suite is reproducible; ``tests/fuzz/fuzz_ohr.py`` (atheris)
 is the long, coverage-guided run.
@@ -37,7 +37,9 @@ from fuzz import ohr_targets as T
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEEDS = T.seed_models()
-NAMES = sorted(SEEDS)
+NAMES = sorted(SEEDS)  # hierarchies
+FILES = T.seed_files()  # hierarchies and an ImageEncoder file
+FILE_NAMES = sorted(FILES)
 
 # Inputs per harness: 10,400 in all (each file input goes through 6 readers).
 # NEOCLI_FUZZ_SCALE=k multiplies them and draws fresh random inputs (a long run).
@@ -71,6 +73,8 @@ def test_seeds_pass_every_target(input_path):
         h = T.seed_hierarchy(name)
         assert T.run_state_target(h, h.serialize_state_to_buffer().tobytes())
         assert T.run_weights_target(h, h.serialize_weights_to_buffer().tobytes())
+    res = T.run_file_targets(FILES["image_encoder"], input_path)
+    assert res["image"] and not res["file"] and res["inspect"] and res["inspect_json"], res
     # Only the model written with a codec is a CLI model, only the agent an RL agent.
     assert T.run_file_targets(SEEDS["pred1_cli"], input_path)["cli_load"]
     if T.neo_rl is not None:
@@ -86,16 +90,16 @@ def test_file_readers(input_path):
     outcomes = collections.Counter()
 
     @fuzz_settings(N_FILE)
-    @given(st.sampled_from(NAMES), st.sampled_from(T.FAMILIES), st.integers(1, 3), st.integers(0, 2**64 - 1))
+    @given(st.sampled_from(FILE_NAMES), st.sampled_from(T.FAMILIES), st.integers(1, 3), st.integers(0, 2**64 - 1))
     def run(name, family, rounds, seed):
         rnd = random.Random(seed)
-        blob = SEEDS[name]
+        blob = FILES[name]
         for _ in range(rounds):
             blob = T.mutate_file(rnd, blob, T.other_seeds(name), family)
         with T.deadline(20):
             res = T.run_file_targets(blob, input_path)
         COUNTS["file"] += 1
-        outcomes[(family, res["file"])] += 1
+        outcomes[(family, res["file"] or res["image"])] += 1
 
     run()
     assert COUNTS["file"] >= N_FILE
@@ -359,6 +363,29 @@ def test_huge_input_only_port_is_refused(how):
         h["architecture"]["io_descs"][0]["size"] = [2**31 - 1, 2, 3]
         with pytest.raises(NeoError):
             neo.Hierarchy(buffer=T.rebuild(h, region))
+
+
+@pytest.mark.parametrize("iters, ok", [(16, True), (65536, True), (65537, False), (2**29, False)])
+def test_history_iters_from_a_file_is_bounded(iters, ok):
+    """Found by fuzzing: history_iters = 2**29 in a header loaded, then the first step ran for hours."""
+    h, region = _header_and_region("actor")
+    h["params"]["ios"][1]["actor"]["history_iters"] = iters
+    blob = T.rebuild(h, region)
+    if ok:
+        assert neo.Hierarchy(buffer=blob).params.ios[1].actor.history_iters == iters
+    else:
+        with pytest.raises(NeoError, match="history_iters"):
+            neo.Hierarchy(buffer=blob)
+
+
+@pytest.mark.parametrize("field, value", [("n_radius", -1), ("n_radius", -2**31)])
+def test_image_encoder_params_checked_on_load(field, value):
+    """Found by fuzzing: an ImageEncoder file with n_radius = -1 loaded, then every step failed."""
+    hb, region = T.split(FILES["image_encoder"])
+    h = json.loads(hb)
+    h["params"][field] = value
+    with pytest.raises(NeoError, match=field):
+        neo.ImageEncoder(buffer=T.rebuild(h, region))
 
 
 def test_header_container_count_is_bounded():

@@ -10,13 +10,14 @@ for example::
         -max_total_time=3600 -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1
 
 The corpus directory is seeded at start with the tiny models of
-``ohr_targets.seed_models()`` (with and without state, actors, two layers, a
-CLI model with codec, training record and user metadata) and with their state
-and weights buffers. The first byte of an input selects the target:
+``ohr_targets.seed_files()`` (hierarchies with and without state, actors, two
+layers, a CLI model with codec, training record and user metadata, an RL agent,
+an ImageEncoder) and with the hierarchies' state and weights buffers. The first byte of an input selects the target:
 
 * ``0``: the bytes are a model file, run through ``Hierarchy(file_name=)``,
-  ``Hierarchy(buffer=)``, ``neocli inspect`` (text and ``--json``) and the
-  CLI's model loader; a model that loads is stepped, checked and re-saved;
+  ``Hierarchy(buffer=)``, ``ImageEncoder(file_name=/buffer=)``, ``neocli
+  inspect`` (text and ``--json``) and the CLI's model loaders; a model that
+  loads is stepped, checked and re-saved;
 * ``1``/``2``: the rest is a state/weights buffer for the seed chosen by the
   second byte, passed to ``set_state_from_buffer``/``set_weights_from_buffer``.
 
@@ -46,7 +47,8 @@ with atheris.instrument_imports(include=["neocli", "fuzz"]):
     import neocli as neo
     from fuzz import ohr_targets as T
 
-SEED_NAMES = sorted(T.seed_models())
+SEED_NAMES = sorted(T.seed_models())  # hierarchies: targets of the buffer setters
+FILE_NAMES = sorted(T.seed_files())  # and the ImageEncoder file
 MODE_FILE, MODE_STATE, MODE_WEIGHTS = 0, 1, 2
 
 _live: dict[str, neo.Hierarchy] = {}
@@ -67,7 +69,7 @@ def _setup() -> None:
 def write_seed_corpus(directory: str) -> int:
     """Write the seed inputs (mode byte + payload) into ``directory``; return how many."""
     os.makedirs(directory, exist_ok=True)
-    seeds = [bytes([MODE_FILE]) + blob for blob in T.seed_models().values()]
+    seeds = [bytes([MODE_FILE]) + blob for blob in T.seed_files().values()]
     for k, name in enumerate(SEED_NAMES):
         state, weights = _buffers[name]
         seeds.append(bytes([MODE_STATE, k]) + state)
@@ -100,7 +102,7 @@ def CustomMutator(data: bytes, max_size: int, seed: int) -> bytes:
         return atheris.Mutate(data, max_size)
     mode = data[0] % 3
     if mode == MODE_FILE:
-        name = rnd.choice(SEED_NAMES)
+        name = rnd.choice(FILE_NAMES)
         out = bytes([MODE_FILE]) + T.mutate_file(rnd, data[1:], T.other_seeds(name))
     elif len(data) >= 2:
         name = SEED_NAMES[data[1] % len(SEED_NAMES)]

@@ -16,9 +16,10 @@ Structure-aware mutators re-serialise the header and recompute the header CRC
 into the JSON validation, the architecture checks and the kernels.
 
 Readers under test: ``Hierarchy(file_name=)``, ``Hierarchy(buffer=)``,
-``set_state_from_buffer``, ``set_weights_from_buffer``, ``neocli inspect``
-(text and ``--json``, in-process), the CLI's ``load_model`` and, when gymnasium
-is installed, ``neocli.rl.load_agent``.
+``set_state_from_buffer``, ``set_weights_from_buffer``, ``ImageEncoder(file_name=)``
+and ``ImageEncoder(buffer=)``, ``neocli inspect`` (text and ``--json``,
+in-process), the CLI's ``load_model`` and, when gymnasium is installed,
+``neocli.rl.load_agent``.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from neocli import NeoError, ohr
 from neocli.cli import _common as cli_common
 from neocli.cli import inspect as cli_inspect
 from neocli.codecs import TokensCodec
+from neocli.image_encoder import ImageEncoder, ImageVisibleLayerDesc
 
 try:  # the RL agent loader reads its own header object; fuzz it when it is available
     import gymnasium
@@ -46,7 +48,7 @@ except ImportError:  # pragma: no cover - the rl extra is not installed
     gymnasium = neo_rl = None
 
 __all__ = [
-    "FuzzFailure", "FAMILIES", "seed_models", "seed_hierarchy", "split", "assemble", "rebuild",
+    "FuzzFailure", "FAMILIES", "seed_models", "seed_files", "seed_hierarchy", "split", "assemble", "rebuild",
     "mutate_file", "mutate_buffer", "run_file_targets", "run_buffer_target",
     "run_state_target", "run_weights_target", "exercise", "deadline", "TB",
 ]
@@ -182,6 +184,32 @@ def seed_models() -> dict[str, bytes]:
     if _SEEDS is None:
         _SEEDS = _build_seeds()
     return _SEEDS
+
+
+_IMAGE_SEEDS: dict[str, bytes] | None = None
+
+
+def _build_image_seeds() -> dict[str, bytes]:
+    state = neo.get_global_state()
+    try:
+        neo.set_global_state(15)
+        e = ImageEncoder((2, 2, 4), [ImageVisibleLayerDesc((3, 3, 1), 1), ImageVisibleLayerDesc((2, 2, 3), 1)])
+    finally:
+        neo.set_global_state(state)
+    rs = np.random.RandomState(6)
+    for _ in range(4):
+        e.step([rs.randint(0, 256, size=9).astype(np.uint8), rs.randint(0, 256, size=12).astype(np.uint8)],
+               True, True)
+    e.reconstruct(e.get_hidden_cis())
+    return {"image_encoder": bytes(e._encode({"created_utc": "2026-01-01T00:00:00Z", "user": {"k": 1}}))}
+
+
+def seed_files() -> dict[str, bytes]:
+    """Every seed file: the hierarchies of :func:`seed_models` and an ImageEncoder file."""
+    global _IMAGE_SEEDS
+    if _IMAGE_SEEDS is None:
+        _IMAGE_SEEDS = _build_image_seeds()
+    return {**seed_models(), **_IMAGE_SEEDS}
 
 
 def seed_hierarchy(name: str) -> neo.Hierarchy:
@@ -559,6 +587,27 @@ def exercise(h: neo.Hierarchy) -> None:
         raise FuzzFailure(f"a model that loaded fails with valid inputs: {e!r}") from e
 
 
+def exercise_image(e: ImageEncoder) -> None:
+    """Use a freshly loaded ImageEncoder: round trip, step, reconstruct, check ranges."""
+    try:
+        again = ImageEncoder(buffer=e.serialize_to_buffer())
+        if (again.serialize_state_to_buffer().tobytes(), again.serialize_weights_to_buffer().tobytes()) != (
+                e.serialize_state_to_buffer().tobytes(), e.serialize_weights_to_buffer().tobytes()):
+            raise FuzzFailure("a loaded ImageEncoder does not survive serialize_to_buffer -> ImageEncoder(buffer=)")
+        sizes = [e.get_visible_size(i) for i in range(e.get_num_visible_layers())]
+        if sum(w * h * c for w, h, c in sizes) > 1 << 20:
+            return  # see exercise(): building the input would be the huge allocation
+        e.step([np.arange(w * h * c, dtype=np.int64).astype(np.uint8) for w, h, c in sizes], True, True)
+        hw, hh, hz = e.get_hidden_size()
+        _check_range("image encoder hidden", e.get_hidden_cis(), hw * hh, hz)
+        e.reconstruct(e.get_hidden_cis())
+        for i, (w, h, c) in enumerate(sizes):
+            if e.get_reconstruction(i).shape != (w * h * c,):
+                raise FuzzFailure(f"reconstruction {i} has the wrong shape")
+    except NeoError as exc:
+        raise FuzzFailure(f"an ImageEncoder that loaded fails with valid inputs: {exc!r}") from exc
+
+
 def _loaded(factory) -> bool:
     """Call ``factory``; True if it produced a hierarchy (then exercised), False on NeoError."""
     try:
@@ -628,6 +677,24 @@ def run_file_targets(data: bytes, path: str) -> dict[str, bool]:
         except NeoError:
             res[f"inspect{'_json' if json_out else ''}"] = False
     try:
+        e = ImageEncoder(file_name=path)
+        res["image"] = True
+    except NeoError:
+        res["image"] = False
+    try:
+        eb = ImageEncoder(buffer=data)
+        res["image_buffer"] = True
+    except NeoError:
+        res["image_buffer"] = False
+    if res["image"] != res["image_buffer"]:
+        raise FuzzFailure(f"ImageEncoder file and buffer loaders disagree: {res}")
+    if res["image"]:
+        if res["file"]:
+            raise FuzzFailure("the same bytes loaded as a Hierarchy and as an ImageEncoder")
+        if e.serialize_weights_to_buffer().tobytes() != eb.serialize_weights_to_buffer().tobytes():
+            raise FuzzFailure("ImageEncoder file and buffer loaders produced different encoders")
+        exercise_image(e)
+    try:
         cli_common.load_model(path)
         res["cli_load"] = True
     except NeoError:
@@ -678,8 +745,8 @@ def run_weights_target(h: neo.Hierarchy, data: bytes) -> bool:
 
 
 def other_seeds(name: str) -> list[bytes]:
-    """Every seed except ``name``."""
-    return [b for k, b in seed_models().items() if k != name]
+    """Every seed file except ``name`` (donors for transplanted header subtrees)."""
+    return [b for k, b in seed_files().items() if k != name]
 
 
 def tmp_model_path(directory: str) -> str:
