@@ -19,7 +19,7 @@ from ._errors import NeoError
 from ._threads import ThreadTuner, get_num_threads
 from ._merge import merge_sources
 from .params import (
-    IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
+    _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
 )
 
 __all__ = ["Hierarchy", "set_global_state", "get_global_state"]
@@ -104,10 +104,9 @@ def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[La
     return [_copy.deepcopy(d) for d in ios], [_copy.deepcopy(d) for d in layers]
 
 
-_F32_MAX = float(np.finfo(np.float32).max)
-
-# Largest actor history_iters a model file may carry (the reference default is 16).
-MAX_FILE_HISTORY_ITERS = 65536
+# Largest actor history_iters (replay iterations per step; the reference default is
+# 16): the one loop count no array bounds, so a hostile file could stall every step.
+MAX_HISTORY_ITERS = 65536
 
 # Kernels index every array with C ints: no single array may reach 2**31 elements.
 _MAX_ELEMENTS = 2**31 - 1
@@ -288,8 +287,9 @@ class Hierarchy:
             if a.min_steps < 1:
                 raise NeoError(f"params.ios[{i}].actor.min_steps must be >= 1 (the actor replays samples "
                                f"at least one step old), got {a.min_steps}")
-            if a.history_iters < 0:
-                raise NeoError(f"params.ios[{i}].actor.history_iters must be >= 0")
+            if not 0 <= a.history_iters <= MAX_HISTORY_ITERS:
+                raise NeoError(f"params.ios[{i}].actor.history_iters must be in [0, {MAX_HISTORY_ITERS}] "
+                               f"(replay iterations per step), got {a.history_iters}")
         for i, iop in enumerate(p.ios):
             if not isinstance(iop, IOParams):
                 raise TypeError(f"params.ios[{i}] must be an IOParams")
@@ -309,16 +309,8 @@ class Hierarchy:
         if len(input_cis) != n:
             raise NeoError(f"step needs one input CSDR per IO: expected {n}, got {len(input_cis)}")
         inputs = [self._coerce_input(i, x) for i, x in enumerate(input_cis)]
-        for name, v in (("reward", reward), ("mimic", mimic)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-                raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-            try:
-                f = float(v)
-            except OverflowError:  # an int beyond any float
-                f = math.inf
-            if not math.isfinite(f) or abs(f) > _F32_MAX:
-                # The kernels compute in float32: larger values would become inf there.
-                raise NeoError(f"{name} must be finite and within float32 range (|x| <= 3.4e38), got {v}")
+        reward = _f32(reward, "reward")
+        mimic = _f32(mimic, "mimic")
         if not isinstance(learn_enabled, (bool, np.bool_, int, np.integer)):
             raise TypeError(f"learn_enabled must be a bool, got {type(learn_enabled).__name__}")
         self._check_params()
@@ -673,15 +665,8 @@ class Hierarchy:
         self.params = params
         try:
             self._check_params()
-        except TypeError as e:
+        except (TypeError, NeoError) as e:  # e.g. history_iters = 2**29 (found by fuzzing)
             raise ohr.OhrError(f"model header has invalid params: {e}") from None
-        # history_iters is the one loop count no array in the file bounds: a hostile
-        # header could make every step run for hours (found by fuzzing: 2**29).
-        for i in self._c.act_io:
-            n = params.ios[i].actor.history_iters
-            if n > MAX_FILE_HISTORY_ITERS:
-                raise ohr.OhrError(f"model header has params.ios[{i}].actor.history_iters = {n}; a model file "
-                                   f"may ask for at most {MAX_FILE_HISTORY_ITERS} replay iterations per step")
         expected = self._section_arrays()
         for name in ("weights", "persistent", "state"):
             if name not in sections:

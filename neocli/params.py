@@ -50,16 +50,24 @@ merge_random = MergeMode.merge_random
 merge_average = MergeMode.merge_average
 
 
+F32_MAX = float(np.finfo(np.float32).max)
+
+
 def _f32(value: Any, name: str) -> float:
+    """``value`` as the float32 the kernels will use; TypeError for a non-number,
+    NeoError for NaN, infinities and values beyond float32 (shared by records and step)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-        raise NeoError(f"{name} must be a finite number, got {value}")
-    if abs(value) > float(np.finfo(np.float32).max):
+    try:
+        f = float(value)  # in Python floats: numpy would warn comparing a float16 with 3.4e38
+    except OverflowError:  # an int beyond any float
+        f = math.inf if value > 0 else -math.inf
+    if isinstance(value, (float, np.floating)) and not math.isfinite(f):
+        raise NeoError(f"{name} must be finite, got {value}")
+    if abs(f) > F32_MAX:
         # float32(value) would be inf: it cannot be saved (JSON has no inf) and poisons the weights.
         raise NeoError(f"{name} must fit in float32 (|x| <= 3.4e38), got {value}")
-    v = float(np.float32(value))
-    return v
+    return float(np.float32(f))
 
 
 def _int(value: Any, name: str) -> int:

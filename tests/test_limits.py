@@ -142,3 +142,13 @@ def test_buffers_may_be_any_buffer_protocol_object():
     assert g.serialize_to_buffer().tobytes() == h.serialize_to_buffer().tobytes()
     with pytest.raises(TypeError, match="state buffer"):
         g.set_state_from_buffer("not bytes")
+
+
+def test_history_iters_has_one_limit_for_the_api_and_for_files():
+    ios = [neo.IODesc((2, 2, 8), neo.none), neo.IODesc((1, 1, 4), neo.action)]
+    h = neo.Hierarchy(ios, [neo.LayerDesc((3, 3, 8))])
+    h.params.ios[1].actor.history_iters = 2**29
+    with pytest.raises(neo.NeoError, match="history_iters"):
+        h.step([[0, 1, 2, 3], [0]])
+    h.params.ios[1].actor.history_iters = 16
+    h.step([[0, 1, 2, 3], [0]])  # nothing was changed by the refused step
