@@ -160,6 +160,23 @@ def _sample_rows(logits: np.ndarray, temperature: float, rng: np.random.Generato
     return np.minimum((cum < u[:, None]).sum(axis=1), logits.shape[1] - 1)
 
 
+def _to_digits(i: int, cols: int, z: int) -> np.ndarray:
+    """The CSDR of id ``i`` written in base ``z`` over ``cols`` columns (most significant first)."""
+    out = np.empty(cols, dtype=np.int32)
+    for c in range(cols - 1, -1, -1):
+        out[c] = i % z
+        i //= z
+    return out
+
+
+def _from_digits(cis: np.ndarray, z: int) -> int:
+    """The id a base-``z`` CSDR stands for (inverse of ``_to_digits``)."""
+    i = 0
+    for c in cis:
+        i = i * z + int(c)
+    return i
+
+
 def _digit_codes(ids: np.ndarray, cols: int, z: int) -> np.ndarray:
     """Codes of ids written in base ``z`` over ``cols`` columns (most significant first)."""
     out = np.empty((ids.shape[0], cols), dtype=np.int64)
@@ -311,19 +328,11 @@ class _VocabCodec(Codec):
                            f"({len(self.vocab)} symbols)")
 
     def encode(self, symbol):
-        i = self._id(symbol)
-        cols, z = self.io_size[1], self.io_size[2]
-        out = np.empty(cols, dtype=np.int32)
-        for c in range(cols - 1, -1, -1):
-            out[c] = i % z
-            i //= z
-        return out
+        _, cols, z = self.io_size
+        return _to_digits(self._id(symbol), cols, z)
 
     def decode(self, cis):
-        z = self.io_size[2]
-        i = 0
-        for c in cis:
-            i = i * z + int(c)
+        i = _from_digits(cis, self.io_size[2])
         return self.vocab[i] if i < len(self.vocab) else (self.vocab[0] if self.vocab else "")
 
     def candidates(self):
@@ -465,20 +474,11 @@ class TokensCodec(Codec):
                 yield v
 
     def encode(self, symbol):
-        cols, z = self.io_size[1], self.io_size[2]
-        out = np.empty(cols, dtype=np.int32)
-        i = symbol
-        for c in range(cols - 1, -1, -1):
-            out[c] = i % z
-            i //= z
-        return out
+        _, cols, z = self.io_size
+        return _to_digits(symbol, cols, z)
 
     def decode(self, cis):
-        z = self.io_size[2]
-        i = 0
-        for c in cis:
-            i = i * z + int(c)
-        return min(i, self.vocab_size - 1)
+        return min(_from_digits(cis, self.io_size[2]), self.vocab_size - 1)
 
     def format(self, symbol):
         return f"{symbol}\n".encode()
