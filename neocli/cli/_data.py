@@ -54,16 +54,22 @@ class Sources:
         if self.streamed:
             return self._hash
         if self._hash is None:
-            h = hashlib.sha256()
-            for p in self.paths():
-                with open(p, "rb") as f:
-                    while True:
-                        chunk = f.read(1 << 20)
-                        if not chunk:
-                            break
-                        h.update(chunk)
-            self._hash = h.hexdigest()
+            self._hash = self.prefix_sha256(None)[0]
         return self._hash
+
+    def prefix_sha256(self, limit: int | None) -> tuple[str, int]:
+        """(sha256, bytes hashed) of the first ``limit`` bytes of the data in order
+        (all of it for None); fewer bytes are hashed when the data is shorter."""
+        h, n = hashlib.sha256(), 0
+        for p in self.paths():
+            with open(p, "rb") as f:
+                while limit is None or n < limit:
+                    chunk = f.read(1 << 20 if limit is None else min(1 << 20, limit - n))
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    n += len(chunk)
+        return h.hexdigest(), n
 
     def close(self) -> None:
         """Remove a spooled copy of stdin."""

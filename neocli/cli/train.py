@@ -110,16 +110,8 @@ def _check_resume_data(sources, t: dict[str, Any]) -> None:
     prefix = t.get("data_prefix")
     if not isinstance(prefix, dict) or not isinstance(prefix.get("bytes"), int) or not isinstance(prefix.get("sha256"), str):
         raise CliError("--resume: the model records no hash of its training data, so the data cannot be checked")
-    digest, left = hashlib.sha256(), prefix["bytes"]
-    for path in sources.paths():
-        with open(path, "rb") as f:
-            while left > 0:
-                chunk = f.read(min(left, 1 << 20))
-                if not chunk:
-                    break
-                digest.update(chunk)
-                left -= len(chunk)
-    if left > 0 or digest.hexdigest() != prefix["sha256"]:
+    got, n = sources.prefix_sha256(prefix["bytes"])
+    if n < prefix["bytes"] or got != prefix["sha256"]:
         raise CliError("--resume: the data differs from the data the model was trained on "
                        f"(its first {prefix['bytes']} bytes do not match)")
 
