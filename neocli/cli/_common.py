@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import glob
 import os
 import signal
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import numpy as np
 from .. import Hierarchy, NeoError
 from ..codecs import FLOOR, RESET, Codec, codec_from_dict
 from ..ohr import read_header
-from .app import CliError, UsageError
+from .app import CliError, UsageError, echo_err
 
 
 def utc_now() -> str:
@@ -150,5 +151,17 @@ def parse_sizes(hidden: str, layers: int | None) -> list[tuple[int, int, int]]:
     return sizes
 
 
-__all__ = ["utc_now", "load_model", "Score", "fmt_metrics", "Interrupt", "parse_meta", "parse_sizes",
+def rotate_checkpoints(directory: str, keep: int | None) -> None:
+    """Keep only the ``keep`` newest ``ckpt-e*-s*.ohr`` files of ``directory`` (by name,
+    which sorts by epoch or episode, then step); None keeps all."""
+    if not keep:
+        return
+    for old in sorted(glob.glob(os.path.join(directory, "ckpt-e*-s*.ohr")))[:-keep]:
+        try:
+            os.remove(old)
+        except OSError as e:
+            echo_err(f"warning: could not remove old checkpoint '{old}': {e.strerror}")
+
+
+__all__ = ["rotate_checkpoints", "utc_now", "load_model", "Score", "fmt_metrics", "Interrupt", "parse_meta", "parse_sizes",
            "RESET", "NeoError", "CliError"]

@@ -5,7 +5,6 @@ given; everything about environments lives in this module and in ``neocli.rl``.
 """
 from __future__ import annotations
 
-import glob
 import json
 import math
 import os
@@ -21,7 +20,7 @@ from .. import Hierarchy, LayerDesc, set_num_threads
 from .. import rl
 from .._errors import NeoError
 from ..ohr import read_header
-from ._common import Interrupt, parse_meta, parse_sizes, utc_now
+from ._common import Interrupt, parse_meta, parse_sizes, rotate_checkpoints, utc_now
 from ._data import check_writable
 from .app import CliError, UsageError, echo_err
 
@@ -314,12 +313,7 @@ def _save(runner: rl.Runner, enc, proto, t: dict[str, Any], user: dict[str, Any]
 def _checkpoint(runner, enc, proto, t, user, ckdir: str, keep: int | None) -> str:
     path = os.path.join(ckdir, f"ckpt-e{t['episode']:06d}-s{t['steps']:010d}.ohr")
     _save(runner, enc, proto, t, user, path)
-    if keep:
-        for old in sorted(glob.glob(os.path.join(ckdir, "ckpt-e*-s*.ohr")))[:-keep]:
-            try:
-                os.remove(old)
-            except OSError as e:
-                echo_err(f"warning: could not remove old checkpoint '{old}': {e.strerror}")
+    rotate_checkpoints(ckdir, keep)
     return path
 
 

@@ -1,7 +1,6 @@
 """``neocli train``: stream data through a hierarchy and save the model."""
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -14,7 +13,7 @@ from tqdm import tqdm
 
 from .. import Hierarchy, IODesc, LayerDesc, prediction, set_global_state, set_num_threads
 from ..codecs import CODEC_KINDS, RESET, make_codec
-from ._common import Interrupt, Score, fmt_metrics, load_model, parse_meta, parse_sizes, utc_now
+from ._common import Interrupt, Score, fmt_metrics, load_model, parse_meta, parse_sizes, rotate_checkpoints, utc_now
 from ._data import HashingReader, check_writable, open_sources
 from .app import CliError, UsageError, app, command, echo_err
 
@@ -169,14 +168,7 @@ class _Trainer:
         name = f"ckpt-e{self.t['epoch']:04d}-s{self.t['steps']:010d}.ohr"
         path = os.path.join(d, name)
         self.save(path)
-        keep = self.opts["keep"]
-        if keep:
-            files = sorted(glob.glob(os.path.join(d, "ckpt-e*-s*.ohr")))
-            for old in files[:-keep]:
-                try:
-                    os.remove(old)
-                except OSError as e:
-                    echo_err(f"warning: could not remove old checkpoint '{old}': {e.strerror}")
+        rotate_checkpoints(d, self.opts["keep"])
         return path
 
     # -- the loop ------------------------------------------------------------
