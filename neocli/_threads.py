@@ -59,37 +59,64 @@ def _mean(xs: list[float]) -> float:
 class _Arm:
     """Step-time estimates for one learn flag: one thread vs the maximum."""
 
-    __slots__ = ("one", "many", "use_many", "countdown", "samples")
+    __slots__ = ("one", "many", "use_many", "countdown", "confirmed", "window", "trial", "init",
+                 "elapsed", "spent")
 
     def __init__(self) -> None:
         self.one: float | None = None
         self.many: float | None = None
         self.use_many = True
         self.countdown = 0
-        self.samples: dict[bool, list[float]] = {True: [], False: []}
+        self.confirmed = 0  # trials in a row that kept the current setting
+        self.window: list[float] = []
+        self.trial: list[float] = []
+        self.init: dict[bool, list[float]] = {True: [], False: []}
+        self.elapsed = 0.0  # seconds of stepping since the first decision
+        self.spent = 0.0    # of which trials cost this much more than the current setting would have
 
 
 class ThreadTuner:
     """Chooses, per hierarchy, between one thread and the configured maximum by measurement.
 
     OpenMP's fork-join regions pay off on an idle machine but stall when another
-    process holds a core (a descheduled worker holds up every region's barrier).
-    Results never depend on the thread count, so the tuner times whole steps and
-    keeps the faster setting. It starts with three steps of each, then tries the
-    other setting for five steps now and then: every ``500 * (ratio - 1)`` steps,
-    where ``ratio`` is how much slower it was (so exploring costs about 1 % of the
-    run), but at least every 5 seconds, so a stray slow step costs at most that.
-    It switches only on a clear (10 %) difference. Times are plain means: under
-    load a descheduled worker makes some steps stall for milliseconds, and those
-    stalls are the cost that matters.
+    process holds a core (a descheduled worker holds up every region's barrier,
+    sometimes for a whole scheduler time slice). Results never depend on the
+    thread count, so the tuner times whole steps and keeps the faster setting:
+
+    * It starts with three steps of each setting (the first multi-threaded one,
+      which starts the threads, is ignored) and keeps the faster.
+    * Now and then it runs a *trial* of the other setting (at least ``TRIAL``
+      steps and ``TRIAL_SECONDS``, cut short by a step that stalls) and switches
+      on a clear (10 %) difference. The trial's mean replaces the old estimate of
+      that setting, so one unlucky early measurement is corrected by the next
+      trial. The current setting's estimate is a moving average over windows of
+      at least ``WINDOW`` steps and ``WINDOW_SECONDS``.
+    * Trials are due ``base_interval`` steps apart at first, four times further
+      after each trial that confirms the current setting, up to ``MAX_GAP``
+      seconds; and when the current setting gets slower than the other was last
+      measured (the load changed).
+    * A due trial waits while trials so far have cost more than ``BUDGET`` (1 %)
+      of the stepping time: what they really cost, stalls included. Under load a
+      trial of two threads is usually harmless and sometimes stalls for 100 ms;
+      a schedule based on typical trials would pay those stalls again and again.
+
+    Estimates are plain means over spans of time, not medians: under load a
+    descheduled worker stalls a few steps in a hundred for milliseconds, and on
+    cheap steps those stalls are most of the cost.
     """
 
     __slots__ = ("_arms", "base_interval")
 
     INIT = 3
     TRIAL = 5
+    TRIAL_SECONDS = 0.005
+    MAX_TRIAL = 1024
+    STALL = 4.0
     WINDOW = 9
+    WINDOW_SECONDS = 0.05
+    MAX_WINDOW = 4096
     MAX_GAP = 5.0
+    BUDGET = 0.01
 
     def __init__(self, base_interval: int = 32) -> None:
         self._arms: dict[bool, _Arm] = {}
@@ -107,46 +134,56 @@ class ThreadTuner:
             return 1
         a = self._arm(learn)
         if a.one is None or a.many is None:
-            return n if len(a.samples[True]) <= len(a.samples[False]) else 1
-        explore = a.countdown <= 0
+            return n if len(a.init[True]) <= len(a.init[False]) else 1
+        explore = bool(a.trial) or (a.countdown <= 0 and a.spent <= self.BUDGET * a.elapsed)
         return n if a.use_many != explore else 1
+
+    @staticmethod
+    def _full(xs: list[float], steps: int, seconds: float, most: int) -> bool:
+        # Long enough in steps and in time: rare stalls must have had the chance to show.
+        return len(xs) >= most or (len(xs) >= steps and sum(xs) >= seconds)
 
     def record(self, learn: bool, nt: int, seconds: float) -> None:
         """Fold one step's duration into the estimates; update the choice."""
         a = self._arm(learn)
         many = nt > 1
         if a.one is None or a.many is None:
-            a.samples[many].append(seconds)
-            if min(len(a.samples[True]), len(a.samples[False])) >= self.INIT:
+            a.init[many].append(seconds)
+            if min(len(a.init[True]), len(a.init[False])) >= self.INIT:
                 # The first multi-threaded step pays for starting the threads: skip it.
-                a.many, a.one = _mean(a.samples[True][1:]), _mean(a.samples[False])
-                a.samples = {True: [], False: []}
+                a.many, a.one = _mean(a.init[True][1:]), _mean(a.init[False])
+                a.init = {True: [], False: []}
                 a.use_many = a.many < a.one
                 self._schedule(a)
             return
-        if many != a.use_many:  # an exploration step
-            trial = a.samples[many]
-            trial.append(seconds)
-            if len(trial) < self.TRIAL:
+        a.elapsed += seconds
+        if many != a.use_many:  # a trial step
+            current = a.one if many else a.many
+            a.spent += max(seconds - current, 0.0)
+            a.trial.append(seconds)
+            if not (seconds > self.STALL * current
+                    or self._full(a.trial, self.TRIAL, self.TRIAL_SECONDS, self.MAX_TRIAL)):
                 return
-            mid = _mean(trial)
-            trial.clear()
+            measured = _mean(a.trial)
+            a.trial.clear()
             if many:
-                a.many = 0.5 * a.many + 0.5 * mid
+                a.many = measured
             else:
-                a.one = 0.5 * a.one + 0.5 * mid
-            if (a.many if many else a.one) < 0.9 * (a.one if many else a.many):
+                a.one = measured
+            if measured < 0.9 * current:
                 a.use_many = many
-                a.samples[not many].clear()  # a partial window of the old setting
+                a.confirmed = 0
+                a.window.clear()  # a partial window of the old setting
+            else:
+                a.confirmed += 1
             self._schedule(a)
             return
         a.countdown -= 1
-        window = a.samples[many]
-        window.append(seconds)
-        if len(window) < self.WINDOW:
+        a.window.append(seconds)
+        if not self._full(a.window, self.WINDOW, self.WINDOW_SECONDS, self.MAX_WINDOW):
             return
-        mid = _mean(window)
-        window.clear()
+        mid = _mean(a.window)
+        a.window.clear()
         if many:
             a.many = 0.7 * a.many + 0.3 * mid
         else:
@@ -156,12 +193,8 @@ class ThreadTuner:
             a.countdown = 0  # the current setting got slower: measure the other one now
 
     def _schedule(self, a: _Arm) -> None:
-        current, other = (a.many, a.one) if a.use_many else (a.one, a.many)
-        ratio = other / current if current > 0 else 1.0
-        # TRIAL trial steps cost TRIAL * (ratio - 1) extra step-times; spacing them
-        # 100 * TRIAL * (ratio - 1) steps apart keeps exploring near 1 % of the run,
-        # and at most MAX_GAP seconds apart so a change in load is noticed.
-        steps = max(self.base_interval, 100.0 * self.TRIAL * (ratio - 1.0))
+        current = a.many if a.use_many else a.one
+        steps = self.base_interval * 4 ** min(a.confirmed, 8)
         if current > 0:
             steps = min(steps, self.MAX_GAP / current)
         a.countdown = int(max(self.base_interval, steps))

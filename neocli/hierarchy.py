@@ -19,7 +19,7 @@ from ._errors import NeoError
 from ._threads import ThreadTuner, get_num_threads
 from ._merge import merge_sources
 from .params import (
-    _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
+    F32_MAX, _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
 )
 
 __all__ = ["Hierarchy", "set_global_state", "get_global_state"]
@@ -107,6 +107,7 @@ def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[La
 # Largest actor history_iters (replay iterations per step; the reference default is
 # 16): the one loop count no array bounds, so a hostile file could stall every step.
 MAX_HISTORY_ITERS = 65536
+_I32 = np.dtype(np.int32)
 
 # Kernels index every array with C ints: no single array may reach 2**31 elements.
 _MAX_ELEMENTS = 2**31 - 1
@@ -232,6 +233,12 @@ class Hierarchy:
     def _coerce_input(self, i: int, x: Any) -> np.ndarray:
         w, h, z = self._io_descs[i].size
         cols = w * h
+        if type(x) is np.ndarray and x.dtype is _I32 and x.ndim == 1 and x.shape[0] == cols:
+            # The common case, checked in a fraction of the general path's time: a
+            # private copy (see below), then its range.
+            a = x.copy()
+            if _core.first_out_of_range(a, z) < 0:
+                return a
         if isinstance(x, (bool, np.bool_)):
             raise TypeError(f"IO {i}: expected a CSDR of {cols} integer cell indices, got a bool")
         if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iu":
@@ -301,7 +308,9 @@ class Hierarchy:
         ``input_cis`` holds one CSDR per IO (action ports included: the action
         actually taken). A bare integer is accepted for a one-column port.
         """
-        if isinstance(input_cis, np.ndarray) and input_cis.ndim >= 1:
+        if type(input_cis) is list:
+            pass
+        elif isinstance(input_cis, np.ndarray) and input_cis.ndim >= 1:
             input_cis = list(input_cis)  # pyaogmaneo accepts a stacked array of rows
         elif not isinstance(input_cis, Sequence) or isinstance(input_cis, (str, bytes)):
             raise TypeError("input_cis must be a list with one CSDR per IO")
@@ -309,9 +318,13 @@ class Hierarchy:
         if len(input_cis) != n:
             raise NeoError(f"step needs one input CSDR per IO: expected {n}, got {len(input_cis)}")
         inputs = [self._coerce_input(i, x) for i, x in enumerate(input_cis)]
-        reward = _f32(reward, "reward")
-        mimic = _f32(mimic, "mimic")
-        if not isinstance(learn_enabled, (bool, np.bool_, int, np.integer)):
+        # Plain in-range floats (the defaults, and what RL loops pass) skip _f32's
+        # general checks; NaN fails the comparison and gets _f32's error.
+        if not (type(reward) is float and -F32_MAX <= reward <= F32_MAX):
+            reward = _f32(reward, "reward")
+        if not (type(mimic) is float and -F32_MAX <= mimic <= F32_MAX):
+            mimic = _f32(mimic, "mimic")
+        if type(learn_enabled) is not bool and not isinstance(learn_enabled, (np.bool_, int, np.integer)):
             raise TypeError(f"learn_enabled must be a bool, got {type(learn_enabled).__name__}")
         self._check_params()
         learn = bool(learn_enabled)
