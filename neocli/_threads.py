@@ -59,8 +59,8 @@ def _mean(xs: list[float]) -> float:
 class _Arm:
     """Step-time estimates for one learn flag: one thread vs the maximum."""
 
-    __slots__ = ("one", "many", "use_many", "countdown", "confirmed", "window", "trial", "init",
-                 "elapsed", "spent")
+    __slots__ = ("one", "many", "use_many", "countdown", "confirmed", "window_n", "window_sum",
+                 "trial_n", "trial_sum", "init", "elapsed", "spent", "aftermath")
 
     def __init__(self) -> None:
         self.one: float | None = None
@@ -68,11 +68,14 @@ class _Arm:
         self.use_many = True
         self.countdown = 0
         self.confirmed = 0  # trials in a row that kept the current setting
-        self.window: list[float] = []
-        self.trial: list[float] = []
+        self.window_n = 0   # steps and seconds in the current setting's open window
+        self.window_sum = 0.0
+        self.trial_n = 0    # steps and seconds of the trial under way
+        self.trial_sum = 0.0
         self.init: dict[bool, list[float]] = {True: [], False: []}
         self.elapsed = 0.0  # seconds of stepping since the first decision
         self.spent = 0.0    # of which trials cost this much more than the current setting would have
+        self.aftermath = 0  # steps after a trial whose excess is still charged to it
 
 
 class ThreadTuner:
@@ -95,10 +98,13 @@ class ThreadTuner:
       after each trial that confirms the current setting, up to ``MAX_GAP``
       seconds; and when the current setting gets slower than the other was last
       measured (the load changed).
-    * A due trial waits while trials so far have cost more than ``BUDGET`` (1 %)
-      of the stepping time: what they really cost, stalls included. Under load a
-      trial of two threads is usually harmless and sometimes stalls for 100 ms;
-      a schedule based on typical trials would pay those stalls again and again.
+    * A due trial waits while trials so far have cost more than ``BUDGET`` (0.5 %)
+      of the stepping time: what they really cost, stalls included, and the
+      excess of the ``TRIAL`` steps after each (idle worker threads spin for a
+      few milliseconds and, under load, take a core from the main thread). Under
+      load a trial of two threads is usually harmless and sometimes stalls for
+      100 ms; a schedule based on typical trials would pay those stalls again
+      and again.
 
     Estimates are plain means over spans of time, not medians: under load a
     descheduled worker stalls a few steps in a hundred for milliseconds, and on
@@ -116,7 +122,7 @@ class ThreadTuner:
     WINDOW_SECONDS = 0.05
     MAX_WINDOW = 4096
     MAX_GAP = 5.0
-    BUDGET = 0.01
+    BUDGET = 0.005
 
     def __init__(self, base_interval: int = 32) -> None:
         self._arms: dict[bool, _Arm] = {}
@@ -135,13 +141,9 @@ class ThreadTuner:
         a = self._arm(learn)
         if a.one is None or a.many is None:
             return n if len(a.init[True]) <= len(a.init[False]) else 1
-        explore = bool(a.trial) or (a.countdown <= 0 and a.spent <= self.BUDGET * a.elapsed)
+        explore = a.trial_n > 0 or (a.countdown <= 0 and a.spent <= self.BUDGET * a.elapsed)
         return n if a.use_many != explore else 1
 
-    @staticmethod
-    def _full(xs: list[float], steps: int, seconds: float, most: int) -> bool:
-        # Long enough in steps and in time: rare stalls must have had the chance to show.
-        return len(xs) >= most or (len(xs) >= steps and sum(xs) >= seconds)
 
     def record(self, learn: bool, nt: int, seconds: float) -> None:
         """Fold one step's duration into the estimates; update the choice."""
@@ -160,12 +162,18 @@ class ThreadTuner:
         if many != a.use_many:  # a trial step
             current = a.one if many else a.many
             a.spent += max(seconds - current, 0.0)
-            a.trial.append(seconds)
-            if not (seconds > self.STALL * current
-                    or self._full(a.trial, self.TRIAL, self.TRIAL_SECONDS, self.MAX_TRIAL)):
+            a.trial_n += 1
+            a.trial_sum += seconds
+            n = a.trial_n
+            # Long enough in steps and in time (rare stalls must have had the chance
+            # to show), or cut short by a stall.
+            if not (seconds > self.STALL * current or n >= self.MAX_TRIAL
+                    or (n >= self.TRIAL and a.trial_sum >= self.TRIAL_SECONDS)):
                 return
-            measured = _mean(a.trial)
-            a.trial.clear()
+            measured = a.trial_sum / n
+            a.trial_n = 0
+            a.trial_sum = 0.0
+            a.aftermath = self.TRIAL
             if many:
                 a.many = measured
             else:
@@ -173,17 +181,24 @@ class ThreadTuner:
             if measured < 0.9 * current:
                 a.use_many = many
                 a.confirmed = 0
-                a.window.clear()  # a partial window of the old setting
+                a.window_n = 0  # a partial window of the old setting
+                a.window_sum = 0.0
             else:
                 a.confirmed += 1
             self._schedule(a)
             return
         a.countdown -= 1
-        a.window.append(seconds)
-        if not self._full(a.window, self.WINDOW, self.WINDOW_SECONDS, self.MAX_WINDOW):
+        if a.aftermath:
+            a.aftermath -= 1
+            a.spent += max(seconds - (a.many if many else a.one), 0.0)
+        a.window_n += 1
+        a.window_sum += seconds
+        n = a.window_n
+        if n < self.MAX_WINDOW and (n < self.WINDOW or a.window_sum < self.WINDOW_SECONDS):
             return
-        mid = _mean(a.window)
-        a.window.clear()
+        mid = a.window_sum / n
+        a.window_n = 0
+        a.window_sum = 0.0
         if many:
             a.many = 0.7 * a.many + 0.3 * mid
         else:
