@@ -495,6 +495,10 @@ cdef class ImageKernel:
         cdef const uint8_t[::1] view
         cdef int v, j, cols = self.hw * self.hh, vcols, ntw
         cdef uint32_t base_draw
+        # A radius past the cell axis reaches no further cells: clamping keeps the
+        # results identical and winner +- n_radius far from int overflow.
+        if n_radius > self.hz:
+            n_radius = self.hz
         for v in range(self.nv):
             view = inputs[v]
             self.ins[v] = &view[0]

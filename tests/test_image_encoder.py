@@ -804,3 +804,18 @@ def test_readme_snippet_runs(tmp_path, monkeypatch, capsys):
     error = float(capsys.readouterr().out.split()[-1])
     assert error < 3
     assert neo.ImageEncoder(file_name=str(tmp_path / "encoder.ohr")).get_hidden_size() == (4, 4, 16)
+
+
+def test_a_huge_neighbourhood_radius_equals_one_covering_the_cell_axis():
+    """n_radius near 2**31 would overflow winner + n_radius in C; it is clamped to the
+    cell count (6 here), which reaches every cell just the same."""
+    a, b = small(), small()
+    a.params.n_radius = 2**31 - 1
+    b.params.n_radius = 6
+    feed(a, 4)
+    feed(b, 4)
+    assert everything(a)[:4] == everything(b)[:4]
+    c = small()
+    c.params.n_radius = 1
+    feed(c, 4)
+    assert everything(c)[0] != everything(b)[0]  # the radius does matter below the clamp

@@ -565,6 +565,15 @@ def test_cli_checkpoints(tmp_path):
     assert r.exit_code == 0, r.stderr
     a = ohr.read_header(str(tmp_path / "m.ohr"))["training"]["returns"]
     assert ohr.read_header(str(tmp_path / "m2.ohr"))["training"]["returns"] == a
+    # checkpoint list shows an agent's episodes where a text model has its epoch
+    r = run("train", "--env", "CartPole-v1", "-o", ck / "late.ohr", "--episodes", 5, "-q")
+    assert r.exit_code == 0, r.stderr
+    r = run("checkpoint", "list", ck)
+    rows = [line.split() for line in r.stdout.splitlines()[1:]]
+    assert [(row[0], row[1:3]) for row in rows] == [("late.ohr", ["ep", "5"]), (files[0], ["ep", "4"])][::-1]
+    r = run("checkpoint", "list", ck, "--json")
+    assert [(x["file"].rsplit("/", 1)[-1], x["episode"], x["epoch"]) for x in json.loads(r.stdout)] == \
+        [(files[0], 4, None), ("late.ohr", 5, None)]
 
 
 def test_cli_errors(tmp_path):

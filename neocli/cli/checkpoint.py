@@ -141,15 +141,21 @@ class Entry:
         return self.training.get("epoch")
 
     @property
+    def episode(self) -> Any:
+        """Episodes completed by an RL agent, from the header (``None`` when unknown)."""
+        return self.training.get("episode")
+
+    @property
     def steps(self) -> Any:
         """Total steps, from the header (``None`` when unknown)."""
         return self.training.get("steps")
 
     def sort_key(self) -> tuple:
-        """Oldest first: (epoch, steps, mtime); unknown counters sort before known ones."""
+        """Oldest first: (epoch or episode, steps, mtime); unknown counters sort before known ones."""
         def num(x: Any) -> float:
             return float(x) if type(x) in (int, float) else -1.0
-        return (num(self.epoch), num(self.steps), self.mtime, self.name)
+        progress = self.epoch if self.epoch is not None else self.episode
+        return (num(progress), num(self.steps), self.mtime, self.name)
 
 
 def scan_dir(directory: str) -> list[Entry]:
@@ -220,6 +226,8 @@ def list_checkpoints(
 ) -> None:
     """List the models in DIR (not recursive), oldest first, with epoch, steps and last metrics.
 
+    RL agents show their episode count as 'ep N' in the EPOCH column.
+
     Files that cannot be read are listed with their error; the exit code stays 0.
     """
     entries = scan_dir(directory)
@@ -238,6 +246,7 @@ def list_checkpoints(
             else:
                 item.update({
                     "epoch": e.epoch, "epochs": e.training.get("epochs"), "steps": e.steps,
+                    **({"episode": e.episode} if e.episode is not None else {}),
                     "accuracy": m.get("accuracy"), "bits_per_symbol": m.get("bits_per_symbol"),
                     "complete": e.training.get("complete"), "state": _has_state(e.header or {}),
                 })
@@ -253,7 +262,7 @@ def list_checkpoints(
         complete = e.training.get("complete")
         rows.append([
             e.name,
-            _num(e.epoch, "d"),
+            _num(e.epoch, "d") if e.epoch is not None or type(e.episode) is not int else f"ep {e.episode}",
             _num(e.steps, ",d") if type(e.steps) is int else "-",
             _num(m.get("accuracy"), ".4f"),
             _num(m.get("bits_per_symbol"), ".3f"),
