@@ -3,7 +3,7 @@
 
 How to run (from the repository root, with the extension built in place)::
 
-    PYTHONPATH=. python benchmarks/bench_step.py                 # full run (~2.5 min idle, ~3.5 min with --load, 2 cores)
+    PYTHONPATH=. python benchmarks/bench_step.py                 # full run (~2.5 min idle, ~4 min with --load, 2 cores)
     PYTHONPATH=. python benchmarks/bench_step.py --quick         # smoke run (well under a minute)
     PYTHONPATH=. python benchmarks/bench_step.py --load          # with a competing CPU-bound process
     PYTHONPATH=. python benchmarks/bench_step.py --configs small,medium --json /tmp/bench.json
@@ -33,6 +33,12 @@ Method
   (pyaogmaneo, neocli, neocli, pyaogmaneo, ...) so drift, frequency scaling and
   background noise hit both equally. Reported: the median over blocks of the
   block's steps/s (the JSON also holds every block time and the total steps/s).
+* After the cells of one configuration and learn flag, a *paired* check times
+  neocli alone at 1 and at N threads, blocks interleaved ABBA (pyaogmaneo idle):
+  the main table measures the thread counts minutes apart, each next to
+  pyaogmaneo blocks whose worker threads spin for a few milliseconds afterwards,
+  so it is the fair test of "never slower at 2 threads than at 1" (the misses
+  list uses it for neocli).
 * ``--load`` starts ``N`` (``--load-procs``, default 1) competing processes
   running ``python -c 'while True: pass'`` for the whole run and kills them at the
   end (also on Ctrl-C or an error).
