@@ -1,6 +1,7 @@
 """Thread-count setting shared by every kernel call (decisions D9)."""
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 
@@ -213,3 +214,27 @@ class ThreadTuner:
         if current > 0:
             steps = min(steps, self.MAX_GAP / current)
         a.countdown = int(max(self.base_interval, steps))
+
+
+def _busy(obj: object) -> NeoError:
+    kind = type(obj).__name__
+    return NeoError(f"this {kind} is in use by another thread (a step is running there): one {kind} "
+                    "may be used by one thread at a time; give each thread its own, or guard it with a lock")
+
+
+def exclusive(method):
+    """Run ``method`` holding the object's ``_lock``; raise NeoError if another thread holds it.
+
+    The kernels release the GIL, so without this a second thread could read or
+    change a hierarchy's arrays in the middle of a step: no crash (indices stay in
+    range) but silently mixed results or a torn snapshot in a saved file.
+    """
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not self._lock.acquire(False):
+            raise _busy(self)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._lock.release()
+    return wrapper

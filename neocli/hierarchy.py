@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy as _copy
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from . import _core, ohr
 from ._errors import NeoError
-from ._threads import ThreadTuner, get_num_threads
+from ._threads import ThreadTuner, _busy, exclusive, get_num_threads
 from ._merge import merge_sources
 from .params import (
     F32_MAX, _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
@@ -223,6 +224,7 @@ class Hierarchy:
             encoders.append(_core.Encoder(hs, vis, rng))
         self._core_rng = _core.Rng(0)
         self._tuner = ThreadTuner()
+        self._lock = threading.RLock()  # see _threads.exclusive
         self._c = _core.Core(encoders, decoders, actors, dec_io, act_io, recurrent, self._core_rng)
         self._dec_index = {io: k for k, io in enumerate(dec_io)}
         self._act_index = {io: k for k, io in enumerate(act_io)}
@@ -329,14 +331,20 @@ class Hierarchy:
         self._check_params()
         learn = bool(learn_enabled)
         n = get_num_threads()
-        if n == 1:
-            self._c.step(inputs, learn, float(reward), float(mimic), self.params, 1)
-            return
-        nt = self._tuner.choose(learn, n)
-        start = time.perf_counter()
-        self._c.step(inputs, learn, float(reward), float(mimic), self.params, nt)
-        self._tuner.record(learn, nt, time.perf_counter() - start)
+        if not self._lock.acquire(False):  # the kernels release the GIL (see _threads.exclusive)
+            raise _busy(self)
+        try:
+            if n == 1:
+                self._c.step(inputs, learn, float(reward), float(mimic), self.params, 1)
+                return
+            nt = self._tuner.choose(learn, n)
+            start = time.perf_counter()
+            self._c.step(inputs, learn, float(reward), float(mimic), self.params, nt)
+            self._tuner.record(learn, nt, time.perf_counter() - start)
+        finally:
+            self._lock.release()
 
+    @exclusive
     def clear_state(self) -> None:
         """Reset the temporal context (hidden states, predictions, actor history size).
 
@@ -386,6 +394,7 @@ class Hierarchy:
         """Per-cell probabilities (float32, ``W*H*Z``) behind ``get_prediction_cis(i)``."""
         return self._predictor(i).probs.copy()
 
+    @exclusive
     def sample_prediction(self, i: int, temperature: float) -> np.ndarray:
         """Sample a CSDR from the prediction probabilities at ``temperature`` (0 = argmax)."""
         p = self._predictor(i)
@@ -516,14 +525,17 @@ class Hierarchy:
         """Bytes of all model data: state + weights + persistent (decisions D5)."""
         return sum(a.nbytes for s in self._section_arrays().values() for _, a in s)
 
+    @exclusive
     def serialize_state_to_buffer(self) -> np.ndarray:
         """The state as a uint8 array in spec §9.1 layout."""
         return _concat(self._section_arrays()["state"])
 
+    @exclusive
     def serialize_weights_to_buffer(self) -> np.ndarray:
         """The weights as a uint8 array in spec §9.1 layout (byte-compatible with pyaogmaneo)."""
         return _concat(self._section_arrays()["weights"])
 
+    @exclusive
     def set_state_from_buffer(self, buffer: Any) -> None:
         """Restore the state from ``serialize_state_to_buffer`` bytes of the same structure."""
         self._fill_state(self._section_arrays()["state"], _as_bytes_view(buffer, "state buffer"))
@@ -575,6 +587,7 @@ class Hierarchy:
             act.ring.reshape(act.cap, -1)[...] = np.roll(got[f"act{k}.ring"].reshape(act.cap, -1),
                                                          int(act.meta[1]), axis=0)
 
+    @exclusive
     def set_weights_from_buffer(self, buffer: Any) -> None:
         """Load weights from ``serialize_weights_to_buffer`` bytes of the same structure.
 
@@ -605,6 +618,7 @@ class Hierarchy:
             "sizes": {**sizes, "total": sum(sizes.values())},
         }
 
+    @exclusive
     def serialize_to_buffer(self, meta: dict[str, Any] | None = None, include_state: bool = True) -> np.ndarray:
         """The complete ``.ohr`` bytes (what ``save_to_file`` writes) as a uint8 array.
 
@@ -620,6 +634,7 @@ class Hierarchy:
             del secs["state"]
         return ohr.encode(m, secs)
 
+    @exclusive
     def save_to_file(self, file_name: str, meta: dict[str, Any] | None = None, include_state: bool = True) -> None:
         """Write the model atomically to an ``.ohr`` file.
 
@@ -710,6 +725,7 @@ class Hierarchy:
     def _structure(self) -> list[dict[str, Any]]:
         return [d.to_dict() for d in self._io_descs] + [d.to_dict() for d in self._layer_descs]
 
+    @exclusive
     def merge(self, hierarchies: Sequence["Hierarchy"], mode: MergeMode) -> None:
         """Overwrite this hierarchy's weights with a merge of ``hierarchies`` (spec §9.5).
 
@@ -766,6 +782,7 @@ class Hierarchy:
     def __copy__(self) -> "Hierarchy":
         return self.__deepcopy__({})
 
+    @exclusive
     def __deepcopy__(self, memo: dict) -> "Hierarchy":
         """A fully independent copy (weights, state, params, RNG position)."""
         return Hierarchy(buffer=self._encode())

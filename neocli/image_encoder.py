@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 
 from . import _core, _image, ohr
 from ._errors import NeoError
-from ._threads import ThreadTuner, get_num_threads
+from ._threads import ThreadTuner, _busy, exclusive, get_num_threads
 from ._merge import merge_sources
 from .params import MergeMode, _Record, _size3
 
@@ -167,6 +168,7 @@ class ImageEncoder:
         self._k = _image.ImageKernel(hidden_size, [(*d.size, d.radius) for d in descs])
         self._rng = 0
         self._tuner = ThreadTuner()
+        self._lock = threading.RLock()  # see _threads.exclusive
         self.params = ImageEncoderParams()
 
     # ------------------------------------------------------------------ stepping
@@ -243,15 +245,20 @@ class ImageEncoder:
         learn = _flag(learn_enabled, "learn_enabled")
         recon = _flag(learn_recon, "learn_recon")
         n = get_num_threads()
-        if n == 1:
-            self._rng = self._k.step(images, learn, recon, p.falloff, p.lr, p.scale, p.rr,
-                                     p.n_radius, 1, 0, self._rng)
-            return
-        nt = self._tuner.choose(learn, n)
-        start = time.perf_counter()
-        self._rng = self._k.step(images, learn, recon, p.falloff, p.lr, p.scale, p.rr, p.n_radius,
-                                 nt, _core.get_parallel_threshold(), self._rng)
-        self._tuner.record(learn, nt, time.perf_counter() - start)
+        if not self._lock.acquire(False):  # the kernels release the GIL (see _threads.exclusive)
+            raise _busy(self)
+        try:
+            if n == 1:
+                self._rng = self._k.step(images, learn, recon, p.falloff, p.lr, p.scale, p.rr,
+                                         p.n_radius, 1, 0, self._rng)
+                return
+            nt = self._tuner.choose(learn, n)
+            start = time.perf_counter()
+            self._rng = self._k.step(images, learn, recon, p.falloff, p.lr, p.scale, p.rr, p.n_radius,
+                                     nt, _core.get_parallel_threshold(), self._rng)
+            self._tuner.record(learn, nt, time.perf_counter() - start)
+        finally:
+            self._lock.release()
 
     def _coerce_cis(self, cis: Any) -> np.ndarray:
         hw, hh, hz = self._hidden_size
@@ -274,6 +281,7 @@ class ImageEncoder:
             raise NeoError(f"recon_cis: cell index {flat[bad]} at column {bad} is out of range [0, {hz})")
         return np.ascontiguousarray(flat, dtype=np.int32)
 
+    @exclusive
     def reconstruct(self, recon_cis: Any) -> None:
         """Reconstruct every visible layer's image from a hidden CSDR; read it with ``get_reconstruction``."""
         cis = self._coerce_cis(recon_cis)
@@ -371,14 +379,17 @@ class ImageEncoder:
         """
         return sum(a.nbytes for s in self._section_arrays().values() for _, a in s)
 
+    @exclusive
     def serialize_state_to_buffer(self) -> np.ndarray:
         """The state (hidden CSDR) as a uint8 array, byte-compatible with pyaogmaneo's."""
         return self._k.hidden_cis.view(np.uint8).copy()
 
+    @exclusive
     def serialize_weights_to_buffer(self) -> np.ndarray:
         """The weights as a uint8 array (per visible layer: forward, then reconstruction), as pyaogmaneo's."""
         return np.concatenate([a.reshape(-1).view(np.uint8) for _, a in self._section_arrays()["weights"]])
 
+    @exclusive
     def set_state_from_buffer(self, buffer: Any) -> None:
         """Restore the hidden CSDR from ``serialize_state_to_buffer`` bytes of the same structure."""
         data = _as_bytes_view(buffer, "state buffer")
@@ -397,6 +408,7 @@ class ImageEncoder:
                            "the buffer is corrupt or from another encoder")
         return cis
 
+    @exclusive
     def set_weights_from_buffer(self, buffer: Any) -> None:
         """Load weights from ``serialize_weights_to_buffer`` bytes of the same structure.
 
@@ -437,6 +449,7 @@ class ImageEncoder:
             del secs["state"]
         return ohr.encode(m, secs)
 
+    @exclusive
     def serialize_to_buffer(self, meta: dict[str, Any] | None = None, include_state: bool = True) -> np.ndarray:
         """The complete ``.ohr`` bytes (what ``save_to_file`` writes) as a uint8 array.
 
@@ -444,6 +457,7 @@ class ImageEncoder:
         """
         return np.frombuffer(self._encode(meta, include_state), dtype=np.uint8).copy()
 
+    @exclusive
     def save_to_file(self, file_name: str, meta: dict[str, Any] | None = None, include_state: bool = True) -> None:
         """Write the encoder atomically to an ``.ohr`` file (header ``"kind": "image_encoder"``).
 
@@ -530,6 +544,7 @@ class ImageEncoder:
     def _structure(self) -> list[Any]:
         return [list(self._hidden_size)] + [d.to_dict() for d in self._descs]
 
+    @exclusive
     def merge(self, image_encoders: Sequence["ImageEncoder"], mode: MergeMode) -> None:
         """Overwrite this encoder's weights with a merge of ``image_encoders`` (spec §9.5).
 
@@ -564,6 +579,7 @@ class ImageEncoder:
     def __copy__(self) -> "ImageEncoder":
         return self.__deepcopy__({})
 
+    @exclusive
     def __deepcopy__(self, memo: dict) -> "ImageEncoder":
         """A fully independent copy (weights, resources, state, params, random stream)."""
         return ImageEncoder(buffer=self._encode())
