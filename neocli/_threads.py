@@ -76,7 +76,7 @@ class _Arm:
         self.init: dict[bool, list[float]] = {True: [], False: []}
         self.elapsed = 0.0  # seconds of stepping since the first decision
         self.spent = 0.0    # of which trials cost this much more than the current setting would have
-        self.aftermath = 0  # steps after a trial whose excess is still charged to it
+        self.aftermath = 0.0  # seconds after a trial whose steps' excess is still charged to it
 
 
 class ThreadTuner:
@@ -101,8 +101,9 @@ class ThreadTuner:
       measured (the load changed).
     * A due trial waits while trials so far have cost more than ``BUDGET`` (0.5 %)
       of the stepping time: what they really cost, stalls included, and the
-      excess of the ``TRIAL`` steps after each (idle worker threads spin for a
-      few milliseconds and, under load, take a core from the main thread). Under
+      excess of the steps in the ``AFTERMATH_SECONDS`` after a trial of several
+      threads (idle OpenMP workers spin for some milliseconds and, under load,
+      take CPU time from the main thread). Under
       load a trial of two threads is usually harmless and sometimes stalls for
       100 ms; a schedule based on typical trials would pay those stalls again
       and again.
@@ -119,6 +120,7 @@ class ThreadTuner:
     TRIAL_SECONDS = 0.005
     MAX_TRIAL = 1024
     STALL = 4.0
+    AFTERMATH_SECONDS = 0.02
     WINDOW = 9
     WINDOW_SECONDS = 0.05
     MAX_WINDOW = 4096
@@ -174,7 +176,8 @@ class ThreadTuner:
             measured = a.trial_sum / n
             a.trial_n = 0
             a.trial_sum = 0.0
-            a.aftermath = self.TRIAL
+            # Only a trial of the maximum leaves worker threads spinning behind it.
+            a.aftermath = self.AFTERMATH_SECONDS if many else 0.0
             if many:
                 a.many = measured
             else:
@@ -189,8 +192,8 @@ class ThreadTuner:
             self._schedule(a)
             return
         a.countdown -= 1
-        if a.aftermath:
-            a.aftermath -= 1
+        if a.aftermath > 0.0:
+            a.aftermath -= seconds
             a.spent += max(seconds - (a.many if many else a.one), 0.0)
         a.window_n += 1
         a.window_sum += seconds
