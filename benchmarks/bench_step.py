@@ -305,15 +305,23 @@ def fmt_rate(x: float) -> str:
     return f"{x:.1f}"
 
 
-def markdown_table(rows) -> str:
-    out = ["| config | learn | threads | pyaogmaneo steps/s | neocli steps/s | ratio (neocli/pyaogmaneo) |",
-           "|---|---|---|---:|---:|---:|"]
-    for r in rows:
-        out.append(f"| {r['config']} | {'on' if r['learn'] else 'off'} | {r['threads']} | "
-                   f"{fmt_rate(r['pyaogmaneo']['median_steps_per_s'])} | "
-                   f"{fmt_rate(r['neocli']['median_steps_per_s'])} | {r['ratio']:.2f}"
-                   f"{' (noisy)' if r['noisy'] else ''} |")
+def md_table(header: list[str], align: str, rows: list[list[str]]) -> str:
+    """A Markdown table; ``align`` has one character per column: ``l`` or ``r``."""
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out)
+
+
+def onoff(learn: bool) -> str:
+    return "on" if learn else "off"
+
+
+def markdown_table(rows) -> str:
+    return md_table(
+        ["config", "learn", "threads", "pyaogmaneo steps/s", "neocli steps/s", "ratio (neocli/pyaogmaneo)"], "lllrrr",
+        [[r["config"], onoff(r["learn"]), str(r["threads"]), fmt_rate(r["pyaogmaneo"]["median_steps_per_s"]),
+          fmt_rate(r["neocli"]["median_steps_per_s"]), f"{r['ratio']:.2f}" + (" (noisy)" if r["noisy"] else "")]
+         for r in rows])
 
 
 def margin(x: float) -> str:
@@ -321,13 +329,11 @@ def margin(x: float) -> str:
 
 
 def scaling_table(scaling) -> str:
-    out = ["| config | learn | neocli 1 thread | neocli N threads | ratio (N/1) |",
-           "|---|---|---:|---:|---:|"]
-    for s in scaling:
-        out.append(f"| {s['config']} | {'on' if s['learn'] else 'off'} | "
-                   f"{fmt_rate(s['one_median_steps_per_s'])} | "
-                   f"{fmt_rate(s['many_median_steps_per_s'])} (N={s['threads']}) | {s['ratio']:.2f} |")
-    return "\n".join(out)
+    return md_table(
+        ["config", "learn", "neocli 1 thread", "neocli N threads", "ratio (N/1)"], "llrrr",
+        [[s["config"], onoff(s["learn"]), fmt_rate(s["one_median_steps_per_s"]),
+          f"{fmt_rate(s['many_median_steps_per_s'])} (N={s['threads']})", f"{s['ratio']:.2f}"]
+         for s in scaling])
 
 
 def findings(rows, scaling=()) -> list:
@@ -341,12 +347,12 @@ def findings(rows, scaling=()) -> list:
     for s in scaling:
         if s["ratio"] < 1.0:
             notes.append(f"neocli at {s['threads']} threads slower than at 1 (paired): {s['config']} "
-                         f"learn {'on' if s['learn'] else 'off'}: {s['many_median_steps_per_s']:.1f} vs "
+                         f"learn {onoff(s['learn'])}: {s['many_median_steps_per_s']:.1f} vs "
                          f"{s['one_median_steps_per_s']:.1f} steps/s ({s['ratio']:.3f}x){margin(s['ratio'])}")
     for r in rows:
         if r["ratio"] < 1.0:
             notes.append(f"neocli slower than pyaogmaneo: {r['config']} learn "
-                         f"{'on' if r['learn'] else 'off'}, {r['threads']} thread(s): "
+                         f"{onoff(r['learn'])}, {r['threads']} thread(s): "
                          f"ratio {r['ratio']:.3f}{margin(r['ratio'])}")
     by_key = {(r["config"], r["learn"], r["threads"]): r for r in rows}
     for (cfg, learn, th), r in by_key.items():
@@ -361,7 +367,7 @@ def findings(rows, scaling=()) -> list:
             a, b = r1[lib]["median_steps_per_s"], r[lib]["median_steps_per_s"]
             if b < a:
                 notes.append(f"{lib} at {th} threads slower than at 1: {cfg} learn "
-                             f"{'on' if learn else 'off'}: {b:.1f} vs {a:.1f} steps/s "
+                             f"{onoff(learn)}: {b:.1f} vs {a:.1f} steps/s "
                              f"({b / a:.3f}x){margin(b / a)}")
     return notes
 
