@@ -13,7 +13,7 @@ from cython.parallel cimport prange
 from libc.math cimport expf, logf, tanhf, sqrtf, ceilf, powf, log2
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE
 from libc.stdint cimport uint8_t, int8_t, int32_t, uint32_t, uint64_t
 
 from _rng cimport pcg_next, pcg_seed, pcg_randf, column_stream, sround
@@ -176,9 +176,10 @@ cdef inline void* ptr_of(object arr) except NULL:
     # Arrays are created here (or copied by the façade), C-contiguous and owned by
     # a living object; this only exposes their data. The buffer protocol costs a
     # tenth of a memoryview over a reshaped view, and this runs several times per
-    # step; a non-contiguous array raises instead of handing out a temporary.
+    # step; a non-contiguous or read-only array raises instead of handing out a
+    # temporary's pointer or one the kernels must not write through.
     cdef Py_buffer buf
-    PyObject_GetBuffer(arr, &buf, PyBUF_C_CONTIGUOUS)
+    PyObject_GetBuffer(arr, &buf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
     cdef void* p = buf.buf
     PyBuffer_Release(&buf)
     return p
@@ -1000,7 +1001,7 @@ cdef class Core:
         self.num_layers = len(encoders)
         self.num_io = len(encoders[0].vis_descs) - (1 if recurrent[0] else 0)
         self.prev_hidden = [np.zeros_like(e.hidden_cis) for e in encoders]
-        self.prev_feedback = [np.zeros_like(e.hidden_cis) for e in encoders[:-1]]
+        self.prev_feedback = [np.zeros_like(e.hidden_cis) for e in encoders[:len(encoders) - 1]]  # no negative index: wraparound is off
         self.max_ptrs = self.num_io + 2
         self.ptrs = <int32_t**>malloc(sizeof(int32_t*) * self.max_ptrs)
         if self.ptrs == NULL:
@@ -1027,7 +1028,13 @@ cdef class Core:
         cdef Actor act
         cdef int32_t** p = self.ptrs
         cdef int32_t* target
+        cdef int32_t* taken
         cdef ActorParamsC ap
+        cdef float f1, f2, f3, f4
+        cdef int c_radius
+        # The kernels run without the GIL (other Python threads go on; the façade's
+        # lock keeps them off this hierarchy); arguments are read into C values first.
+        cdef uint64_t* rs = &self.rng.state
         layer_params = params.layers
         io_params = params.ios
         cdef bint anticipation = params.anticipation
@@ -1055,9 +1062,10 @@ cdef class Core:
             ep = lp.encoder
             # A radius past the grid's extent reaches no further columns: clamping
             # keeps results identical and the loop bounds far from int overflow.
-            l_radius = min(int(ep.l_radius), max(enc.hw, enc.hh))
-            enc.step_c(p, learn, <float>ep.choice, <float>ep.vigilance, <float>ep.lr,
-                       <float>ep.active_ratio, <int>l_radius, nt)
+            c_radius = min(int(ep.l_radius), max(enc.hw, enc.hh))
+            f1, f2, f3, f4 = ep.choice, ep.vigilance, ep.lr, ep.active_ratio
+            with nogil:
+                enc.step_c(p, learn, f1, f2, f3, f4, c_radius, nt)
         # down pass
         for l in range(L - 1, -1, -1):
             enc = <Encoder>self.encoders[l]
@@ -1074,7 +1082,9 @@ cdef class Core:
                     p[0] = <int32_t*>ptr_of(self.prev_hidden[l])
                     if l < L - 1:
                         p[1] = <int32_t*>ptr_of(self.prev_feedback[l])
-                    dec.learn_c(p, target, <float>dp.lr, &self.rng.state, nt)
+                    f1 = dp.lr
+                    with nogil:
+                        dec.learn_c(p, target, f1, rs, nt)
             if learn and anticipation and l < L - 1:
                 for i in range(len(decs)):
                     dec = <Decoder>decs[i]
@@ -1086,15 +1096,19 @@ cdef class Core:
                         target = (<Encoder>self.encoders[l - 1]).cis
                     p[0] = <int32_t*>ptr_of(self.prev_hidden[l])
                     p[1] = enc.cis
-                    dec.activate_c(p, <float>dp.scale, nt)
-                    dec.learn_c(p, target, <float>dp.lr, &self.rng.state, nt)
+                    f1, f2 = dp.scale, dp.lr
+                    with nogil:
+                        dec.activate_c(p, f1, nt)
+                        dec.learn_c(p, target, f2, rs, nt)
             p[0] = enc.cis
             if l < L - 1:
                 p[1] = (<Decoder>self.decoders[l + 1][0]).cis
             for i in range(len(decs)):
                 dec = <Decoder>decs[i]
                 dp = io_params[self.dec_io[i]].decoder if l == 0 else layer_params[l].decoder
-                dec.activate_c(p, <float>dp.scale, nt)
+                f1 = dp.scale
+                with nogil:
+                    dec.activate_c(p, f1, nt)
             if l == 0:
                 for i in range(len(self.actors)):
                     act = <Actor>self.actors[i]
@@ -1108,8 +1122,9 @@ cdef class Core:
                     ap.td_scale_decay = a.td_scale_decay
                     ap.min_steps = a.min_steps
                     ap.history_iters = a.history_iters
-                    act.step_c(p, <int32_t*>ptr_of(inputs[self.act_io[i]]), learn, reward, mimic,
-                               &ap, &self.rng.state, nt)
+                    taken = <int32_t*>ptr_of(inputs[self.act_io[i]])
+                    with nogil:
+                        act.step_c(p, taken, learn, reward, mimic, &ap, rs, nt)
 
 
 # ---------------------------------------------------------------------------

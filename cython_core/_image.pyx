@@ -19,6 +19,7 @@ from cython.parallel cimport prange
 from libc.math cimport sqrtf, ceilf, powf
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport uint8_t, int32_t, uint32_t, uint64_t
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE
 
 from _rng cimport pcg_next, column_stream, sround
 
@@ -151,9 +152,13 @@ cdef inline int threads_for(int nt, long work, long par_work, int cols) noexcept
 
 
 cdef inline void* ptr_of(object arr) except NULL:
-    # Arrays are created here, C-contiguous and non-empty; this only exposes their data.
-    cdef uint8_t[::1] view = arr.reshape(-1).view(np.uint8)
-    return <void*>&view[0]
+    # Arrays are created here, C-contiguous and writable; this only exposes their
+    # data (as _core's ptr_of: a non-contiguous or read-only array raises).
+    cdef Py_buffer buf
+    PyObject_GetBuffer(arr, &buf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+    cdef void* p = buf.buf
+    PyBuffer_Release(&buf)
+    return p
 
 
 def fill_random_bytes(uint8_t[::1] out,  # OUT

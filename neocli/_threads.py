@@ -1,6 +1,7 @@
 """Thread-count setting shared by every kernel call (decisions D9)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import warnings
@@ -97,10 +98,11 @@ class ThreadTuner:
       at least ``WINDOW`` steps and ``WINDOW_SECONDS``.
     * Trials are due ``base_interval`` steps apart at first, four times further
       after each trial that confirms the current setting, up to ``MAX_GAP``
-      seconds; and when the current setting gets slower than the other was last
-      measured (the load changed).
+      seconds; and when a window of the current setting comes out more than 10 %
+      slower than the other was last measured (the load changed).
     * A due trial waits while trials so far have cost more than ``BUDGET`` (0.5 %)
-      of the stepping time: what they really cost, stalls included, and the
+      of the stepping time since the first decision (with at most ``BANK``
+      seconds of unused allowance carried forward): what they really cost, stalls included, and the
       excess of the steps in the ``AFTERMATH_SECONDS`` after a trial of several
       threads (idle OpenMP workers spin for some milliseconds and, under load,
       take CPU time from the main thread). Under
@@ -126,6 +128,7 @@ class ThreadTuner:
     MAX_WINDOW = 4096
     MAX_GAP = 5.0
     BUDGET = 0.005
+    BANK = 0.05
 
     def __init__(self, base_interval: int = 32) -> None:
         self._arms: dict[bool, _Arm] = {}
@@ -162,6 +165,10 @@ class ThreadTuner:
                 self._schedule(a)
             return
         a.elapsed += seconds
+        # Unused allowance does not pile up: after a long cheap stretch, trials may
+        # still only spend BANK seconds beyond the running 0.5 %.
+        if a.spent < self.BUDGET * a.elapsed - self.BANK:
+            a.spent = self.BUDGET * a.elapsed - self.BANK
         if many != a.use_many:  # a trial step
             current = a.one if many else a.many
             a.spent += max(seconds - current, 0.0)
@@ -221,8 +228,9 @@ class ThreadTuner:
 
 def _busy(obj: object) -> NeoError:
     kind = type(obj).__name__
-    return NeoError(f"this {kind} is in use by another thread (a step is running there): one {kind} "
-                    "may be used by one thread at a time; give each thread its own, or guard it with a lock")
+    return NeoError(f"this {kind} is in use by another thread (a step or another call is running there): "
+                    f"one {kind} may be used by one thread at a time; give each thread its own, or guard "
+                    "it with a lock")
 
 
 def exclusive(method):
@@ -234,10 +242,24 @@ def exclusive(method):
     """
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        if not self._lock.acquire(False):
-            raise _busy(self)
-        try:
+        held = False
+        try:  # acquired inside the try: a KeyboardInterrupt cannot leave it held
+            held = self._lock.acquire(False)
+            if not held:
+                raise _busy(self)
             return method(self, *args, **kwargs)
         finally:
-            self._lock.release()
+            if held:
+                self._lock.release()
     return wrapper
+
+
+@contextlib.contextmanager
+def holding(objs):
+    """Hold the locks of ``objs`` (merge sources) for a block; NeoError if one is busy."""
+    with contextlib.ExitStack() as stack:
+        for o in dict.fromkeys(objs):  # each once, in order
+            if not o._lock.acquire(False):
+                raise _busy(o)
+            stack.callback(o._lock.release)
+        yield

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _core, ohr
 from ._errors import NeoError
-from ._threads import ThreadTuner, _busy, exclusive, get_num_threads
+from ._threads import ThreadTuner, _busy, exclusive, get_num_threads, holding
 from ._merge import merge_sources
 from .params import (
     F32_MAX, _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
@@ -308,7 +308,9 @@ class Hierarchy:
         """Advance one time step: encode the inputs up, learn and predict down (spec §8.2).
 
         ``input_cis`` holds one CSDR per IO (action ports included: the action
-        actually taken). A bare integer is accepted for a one-column port.
+        actually taken). A bare integer is accepted for a one-column port. The
+        kernels run without the GIL; calling this (or another method of this
+        hierarchy) from a second thread meanwhile raises NeoError.
         """
         if type(input_cis) is list:
             pass
@@ -331,9 +333,11 @@ class Hierarchy:
         self._check_params()
         learn = bool(learn_enabled)
         n = get_num_threads()
-        if not self._lock.acquire(False):  # the kernels release the GIL (see _threads.exclusive)
-            raise _busy(self)
-        try:
+        held = False
+        try:  # the kernels release the GIL (see _threads.exclusive)
+            held = self._lock.acquire(False)
+            if not held:
+                raise _busy(self)
             if n == 1:
                 self._c.step(inputs, learn, float(reward), float(mimic), self.params, 1)
                 return
@@ -342,7 +346,8 @@ class Hierarchy:
             self._c.step(inputs, learn, float(reward), float(mimic), self.params, nt)
             self._tuner.record(learn, nt, time.perf_counter() - start)
         finally:
-            self._lock.release()
+            if held:
+                self._lock.release()
 
     @exclusive
     def clear_state(self) -> None:
@@ -376,6 +381,7 @@ class Hierarchy:
             return self._c.actors[self._act_index[i]]
         raise NeoError(f"IO {i} is of type none: it has no prediction")
 
+    @exclusive
     def _score(self, i: int, actual: np.ndarray, floor: float) -> tuple[bool, float]:
         """Decisions D14's metrics of prediction IO ``i`` against ``actual`` (a validated
         int32 CSDR) in one kernel call: the CLI scores every training step with it."""
@@ -385,11 +391,13 @@ class Hierarchy:
             raise NeoError(f"IO {i}: cannot score {actual!r}: expected {w * h} cell indices in [0, {z})")
         return _core.score_columns(p.pred_cis, p.probs, actual, z, floor)
 
+    @exclusive
     def get_prediction_cis(self, i: int) -> np.ndarray:
         """The predicted next CSDR of prediction IO ``i``, or the sampled action of action IO ``i``."""
         p = self._predictor(i)
         return (p.pred_cis if isinstance(p, _core.Decoder) else p.action_cis).copy()
 
+    @exclusive
     def get_prediction_acts(self, i: int) -> np.ndarray:
         """Per-cell probabilities (float32, ``W*H*Z``) behind ``get_prediction_cis(i)``."""
         return self._predictor(i).probs.copy()
@@ -408,11 +416,13 @@ class Hierarchy:
         w, h, z = self._io_descs[i].size
         return _core.sample_columns(p.probs, w * h, z, t, self._core_rng)
 
+    @exclusive
     def get_layer_prediction_cis(self, l: int) -> np.ndarray:
         """Layer ``l``'s (1 <= l < L) prediction of layer ``l-1``'s next hidden CSDR."""
         l = self._layer_index(l, 1)
         return self._c.decoders[l][0].pred_cis.copy()
 
+    @exclusive
     def get_hidden_cis(self, l: int) -> np.ndarray:
         """Layer ``l``'s current hidden CSDR."""
         return self._c.encoders[self._layer_index(l)].hidden_cis.copy()
@@ -454,6 +464,7 @@ class Hierarchy:
             raise NeoError(f"layer {l} has one decoder: index must be 0, got {i}")
         return self._c.decoders[l][0].vis_descs[0][3]
 
+    @exclusive
     def get_encoder_receptive_field(self, l: int, v: int, pos: tuple[int, int, int]):
         """The on-weights ``A`` of one hidden cell as (uint8 array ``d*d*Zv``, ``(d, d, Zv)``)."""
         enc = self._c.encoders[self._layer_index(l)]
@@ -647,10 +658,12 @@ class Hierarchy:
             raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
         ohr.atomic_write(file_name, self._encode(meta, include_state))
 
+    @exclusive
     def get_rng_state(self) -> int:
         """The position of this hierarchy's own random stream (neocli extension, decisions D2)."""
         return int(self._core_rng.state)
 
+    @exclusive
     def set_rng_state(self, state: int) -> None:
         """Set this hierarchy's own random stream, e.g. to seed ``sample_prediction`` (neocli extension)."""
         if isinstance(state, bool) or not isinstance(state, (int, np.integer)):
@@ -735,6 +748,10 @@ class Hierarchy:
         the merged weights.
         """
         mode, srcs = merge_sources(self, hierarchies, mode, "hierarchies")
+        with holding(srcs):  # a source stepping in another thread would be read half-updated
+            self._merge(mode, srcs)
+
+    def _merge(self, mode: MergeMode, srcs: list["Hierarchy"]) -> None:
         n = len(srcs)
         rng = self._core_rng
         c = self._c

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _core, _image, ohr
 from ._errors import NeoError
-from ._threads import ThreadTuner, _busy, exclusive, get_num_threads
+from ._threads import ThreadTuner, _busy, exclusive, get_num_threads, holding
 from ._merge import merge_sources
 from .params import MergeMode, _Record, _size3
 
@@ -227,7 +227,8 @@ class ImageEncoder:
         Images are uint8 (or whole numbers in [0, 255]) in x-major order: a flat
         array of ``width*height*channels`` bytes, or an array of shape
         ``(width, height, channels)``. With ``learn_enabled`` the SOM learns; with
-        ``learn_recon`` as well, so does the reconstruction.
+        ``learn_recon`` as well, so does the reconstruction. Using this encoder
+        from a second thread during the step raises NeoError.
         """
         if type(inputs) is list or type(inputs) is tuple:
             pass  # the common case, without the slower abstract-class check below
@@ -245,9 +246,11 @@ class ImageEncoder:
         learn = _flag(learn_enabled, "learn_enabled")
         recon = _flag(learn_recon, "learn_recon")
         n = get_num_threads()
-        if not self._lock.acquire(False):  # the kernels release the GIL (see _threads.exclusive)
-            raise _busy(self)
-        try:
+        held = False
+        try:  # the kernels release the GIL (see _threads.exclusive)
+            held = self._lock.acquire(False)
+            if not held:
+                raise _busy(self)
             if n == 1:
                 self._rng = self._k.step(images, learn, recon, p.falloff, p.lr, p.scale, p.rr,
                                          p.n_radius, 1, 0, self._rng)
@@ -258,7 +261,8 @@ class ImageEncoder:
                                      nt, _core.get_parallel_threshold(), self._rng)
             self._tuner.record(learn, nt, time.perf_counter() - start)
         finally:
-            self._lock.release()
+            if held:
+                self._lock.release()
 
     def _coerce_cis(self, cis: Any) -> np.ndarray:
         hw, hh, hz = self._hidden_size
@@ -296,6 +300,7 @@ class ImageEncoder:
             raise NeoError(f"visible layer index {v} out of range [0, {len(self._descs) - 1}]")
         return int(v)
 
+    @exclusive
     def get_hidden_cis(self) -> np.ndarray:
         """The current hidden CSDR (int32, one cell index per hidden column)."""
         return self._k.hidden_cis.copy()
@@ -317,10 +322,12 @@ class ImageEncoder:
         d = self._descs[self._visible_index(i)]
         return ImageVisibleLayerDesc(tuple(d.size), d.radius)
 
+    @exclusive
     def get_reconstruction(self, i: int) -> np.ndarray:
         """Visible layer ``i``'s image from the last ``reconstruct`` (uint8, zeros before any)."""
         return self._k.reconstructions[self._visible_index(i)].copy()
 
+    @exclusive
     def get_receptive_field(self, i: int, pos: tuple[int, int, int]):
         """The forward weights of one hidden cell as (uint8 array ``d*d*C``, ``(d, d, C)``).
 
@@ -469,10 +476,12 @@ class ImageEncoder:
             raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
         ohr.atomic_write(file_name, self._encode(meta, include_state))
 
+    @exclusive
     def get_rng_state(self) -> int:
         """The position of this encoder's own random stream (neocli extension, decisions D2)."""
         return int(self._rng)
 
+    @exclusive
     def set_rng_state(self, state: int) -> None:
         """Set this encoder's own random stream (neocli extension)."""
         if isinstance(state, bool) or not isinstance(state, (int, np.integer)):
@@ -555,6 +564,10 @@ class ImageEncoder:
         include this encoder. Resources, state and params are not touched.
         """
         mode, srcs = merge_sources(self, image_encoders, mode, "image_encoders")
+        with holding(srcs):  # a source stepping in another thread would be read half-updated
+            self._merge(mode, srcs)
+
+    def _merge(self, mode: MergeMode, srcs: list["ImageEncoder"]) -> None:
         n = len(srcs)
         results = []
         state = self._rng

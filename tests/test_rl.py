@@ -16,6 +16,7 @@ import neocli as neo  # noqa: E402
 from neocli import ohr, rl  # noqa: E402
 from neocli.cli.app import app  # noqa: E402
 import neocli.cli.eval  # noqa: E402,F401  (registers the commands)
+import neocli.cli.checkpoint  # noqa: E402,F401
 import neocli.cli.generate  # noqa: E402,F401
 import neocli.cli.inspect  # noqa: E402,F401
 import neocli.cli.train  # noqa: E402,F401

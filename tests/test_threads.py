@@ -19,7 +19,7 @@ def test_tuner_tries_both_then_keeps_the_faster_and_keeps_exploring():
         picks.append(nt)
         t.record(True, nt, 0.001 if nt == 1 else 0.0015)
     # mostly the fast one, still trying the other now and then: trials come
-    # quickly at first (8, 32, 128 ... steps apart), then at the 1 % budget
+    # quickly at first (8, 32, 128 ... steps apart), then as the 0.5 % budget allows
     assert picks.count(1) > 0.97 * len(picks) and picks[-2000:].count(2) >= 5
 
 
@@ -111,3 +111,73 @@ def test_rare_long_stalls_count_against_a_setting():
             dt = 0.0001
         t.record(False, nt, dt)
     assert picks[-10000:].count(1) > 0.95 * 10000
+
+
+def _drive(t, steps, times, learn=True):
+    """Step a tuner ``steps`` times with ``times[nt]()`` as each step's duration; the picks."""
+    picks = []
+    for _ in range(steps):
+        nt = t.choose(learn, 2)
+        picks.append(nt)
+        t.record(learn, nt, times[nt]())
+    return picks
+
+
+def test_a_stalling_trial_uses_up_the_budget_then_trials_resume():
+    """Under load: 1 thread 1 ms a step; a trial of 2 threads stalls 100 ms on its first
+    step. That one trial costs ~0.1 s, so the next waits until 0.5 % of the stepping
+    time covers it (~20 s of steps), then trials come again."""
+    t = ThreadTuner(base_interval=8)
+    _drive(t, 6, {1: lambda: 0.001, 2: lambda: 0.005})   # start: 1 thread is faster
+    picks = _drive(t, 40000, {1: lambda: 0.001, 2: lambda: 0.100})
+    trial_starts = [i for i in range(1, len(picks)) if picks[i] == 2 and picks[i - 1] == 1]
+    assert len(trial_starts) >= 2
+    # every trial costs ~99 ms; each next one waits until the 0.5 % budget covers
+    # the spending so far: the n-th trial no earlier than ~n * 99 ms / 0.5 % of steps
+    for n, i in enumerate(trial_starts[1:], start=1):
+        assert i >= n * 0.099 / 0.005 / 0.001 * 0.9
+    # and the stalls cost well under 1 % of the time
+    spent = picks.count(2) * 0.099
+    assert spent / (len(picks) * 0.001) < 0.01
+
+
+def test_allowance_does_not_pile_up_during_a_long_cheap_stretch():
+    """Hours at 2 threads with cheap trials of 1 thread must not bank an allowance that
+    later lets stalling trials run back to back."""
+    t = ThreadTuner(base_interval=8)
+    _drive(t, 6, {1: lambda: 0.002, 2: lambda: 0.001})
+    _drive(t, 200000, {1: lambda: 0.002, 2: lambda: 0.001})   # 200 s of idle stepping
+    a = t._arm(True)
+    assert a.spent >= t.BUDGET * a.elapsed - t.BANK - 1e-9
+    # now load arrives: 2 threads stall, 1 thread is steady
+    picks = _drive(t, 20000, {1: lambda: 0.001, 2: lambda: 0.100})
+    stalls = sum(1 for i in range(1, len(picks)) if picks[i] == 2 and picks[i - 1] == 1)
+    # with a 200 s bank (1 s of allowance) there would be ~10 stalling trials at once
+    assert stalls <= 3
+
+
+def _until_a_trial_ends(t, times, other):
+    """Step until a trial (steps on ``other`` threads) has ended; the arm then."""
+    prev = None
+    for _ in range(100000):
+        nt = t.choose(True, 2)
+        t.record(True, nt, times[nt]())
+        if prev == other and nt != other:
+            return t._arm(True)
+        prev = nt
+    raise AssertionError("no trial ended")
+
+
+def test_aftermath_is_charged_after_multi_thread_trials_only():
+    """After a trial of 2 threads (workers left spinning) the next 20 ms of steps are
+    charged to it; after a trial of 1 thread nothing is."""
+    loaded = {1: lambda: 0.001, 2: lambda: 0.004}
+    t = ThreadTuner(base_interval=8)
+    _drive(t, 6, loaded)  # 1 thread is current
+    a = _until_a_trial_ends(t, loaded, other=2)
+    assert 0.0 < a.aftermath <= ThreadTuner.AFTERMATH_SECONDS
+    idle = {1: lambda: 0.002, 2: lambda: 0.001}
+    t = ThreadTuner(base_interval=8)
+    _drive(t, 6, idle)  # 2 threads are current
+    a = _until_a_trial_ends(t, idle, other=1)
+    assert a.aftermath == 0.0

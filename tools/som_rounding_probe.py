@@ -44,6 +44,8 @@ def main() -> int:
     enc = pa.ImageEncoder((1, 1, 1), [pa.ImageVisibleLayerDesc((1, 1, 1), 0)])
     base = bytes(enc.serialize_to_buffer())
     res_at = base.find(struct.pack("<f", 0.5))  # the one cell's resource (initially 0.5)
+    if res_at < 0 or base.find(struct.pack("<f", 0.5), res_at + 1) >= 0:
+        raise SystemExit("cannot locate the resource in pyaogmaneo's buffer (format changed?)")
     rates = sorted({float(F(k / 64)) for k in range(1, 40)} | {float(F(k / 100)) for k in range(1, 60)}
                    | {float(F(k / 1000)) for k in range(1, 60, 3)})
     differ = []
