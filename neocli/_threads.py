@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import time
 import warnings
 
 import numpy as np
@@ -252,6 +253,31 @@ def exclusive(method):
             if held:
                 self._lock.release()
     return wrapper
+
+
+def run_step(obj, learn: bool, kernel):
+    """``kernel(nt)`` holding ``obj._lock``, on the thread count ``obj._tuner`` picks.
+
+    The kernels release the GIL (see ``exclusive``); the step is timed for the
+    tuner only when more than one thread is allowed.
+    """
+    held = False
+    try:  # acquired inside the try: a KeyboardInterrupt cannot leave it held
+        held = obj._lock.acquire(False)
+        if not held:
+            raise _busy(obj)
+        n = _num_threads
+        if n == 1:
+            return kernel(1)
+        tuner = obj._tuner
+        nt = tuner.choose(learn, n)
+        start = time.perf_counter()
+        out = kernel(nt)
+        tuner.record(learn, nt, time.perf_counter() - start)
+        return out
+    finally:
+        if held:
+            obj._lock.release()
 
 
 @contextlib.contextmanager

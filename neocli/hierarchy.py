@@ -9,7 +9,6 @@ import copy as _copy
 import math
 import os
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from . import _core, ohr
 from ._errors import NeoError
-from ._threads import ThreadTuner, _busy, exclusive, get_num_threads, holding
+from ._threads import ThreadTuner, exclusive, holding, run_step
 from ._merge import merge_sources
 from .params import (
     F32_MAX, _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
@@ -332,22 +331,8 @@ class Hierarchy:
             raise TypeError(f"learn_enabled must be a bool, got {type(learn_enabled).__name__}")
         self._check_params()
         learn = bool(learn_enabled)
-        n = get_num_threads()
-        held = False
-        try:  # the kernels release the GIL (see _threads.exclusive)
-            held = self._lock.acquire(False)
-            if not held:
-                raise _busy(self)
-            if n == 1:
-                self._c.step(inputs, learn, float(reward), float(mimic), self.params, 1)
-                return
-            nt = self._tuner.choose(learn, n)
-            start = time.perf_counter()
-            self._c.step(inputs, learn, float(reward), float(mimic), self.params, nt)
-            self._tuner.record(learn, nt, time.perf_counter() - start)
-        finally:
-            if held:
-                self._lock.release()
+        c, params, r, m = self._c, self.params, float(reward), float(mimic)
+        run_step(self, learn, lambda nt: c.step(inputs, learn, r, m, params, nt))
 
     @exclusive
     def clear_state(self) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from . import _core, _image, ohr
 from ._errors import NeoError
-from ._threads import ThreadTuner, _busy, exclusive, get_num_threads, holding
+from ._threads import ThreadTuner, exclusive, get_num_threads, holding, run_step
 from ._merge import merge_sources
 from .params import MergeMode, _Record, _size3
 
@@ -245,24 +244,9 @@ class ImageEncoder:
         _check_params(p)
         learn = _flag(learn_enabled, "learn_enabled")
         recon = _flag(learn_recon, "learn_recon")
-        n = get_num_threads()
-        held = False
-        try:  # the kernels release the GIL (see _threads.exclusive)
-            held = self._lock.acquire(False)
-            if not held:
-                raise _busy(self)
-            if n == 1:
-                self._rng = self._k.step(images, learn, recon, p.falloff, p.lr, p.scale, p.rr,
-                                         p.n_radius, 1, 0, self._rng)
-                return
-            nt = self._tuner.choose(learn, n)
-            start = time.perf_counter()
-            self._rng = self._k.step(images, learn, recon, p.falloff, p.lr, p.scale, p.rr, p.n_radius,
-                                     nt, _core.get_parallel_threshold(), self._rng)
-            self._tuner.record(learn, nt, time.perf_counter() - start)
-        finally:
-            if held:
-                self._lock.release()
+        k, par_work = self._k, _core.get_parallel_threshold()
+        self._rng = run_step(self, learn, lambda nt: k.step(images, learn, recon, p.falloff, p.lr, p.scale, p.rr,
+                                                            p.n_radius, nt, par_work, self._rng))
 
     def _coerce_cis(self, cis: Any) -> np.ndarray:
         hw, hh, hz = self._hidden_size
