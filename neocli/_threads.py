@@ -1,4 +1,6 @@
-"""Thread-count setting shared by every kernel call (decisions D9)."""
+"""Threads: the count every kernel call may use (decisions D9), the per-hierarchy tuner
+that picks 1 or that many, and the per-object lock that keeps one hierarchy to one thread
+at a time."""
 from __future__ import annotations
 
 import contextlib
@@ -102,14 +104,14 @@ class ThreadTuner:
       seconds; and when a window of the current setting comes out more than 10 %
       slower than the other was last measured (the load changed).
     * A due trial waits while trials so far have cost more than ``BUDGET`` (0.5 %)
-      of the stepping time since the first decision (with at most ``BANK``
-      seconds of unused allowance carried forward): what they really cost, stalls included, and the
-      excess of the steps in the ``AFTERMATH_SECONDS`` after a trial of several
-      threads (idle OpenMP workers spin for some milliseconds and, under load,
-      take CPU time from the main thread). Under
-      load a trial of two threads is usually harmless and sometimes stalls for
-      100 ms; a schedule based on typical trials would pay those stalls again
-      and again.
+      of the stepping time since the first decision, with at most ``BANK``
+      seconds of unused allowance carried forward. The cost counted is what
+      trials really cost: their stalls, and the excess of the steps in the
+      ``AFTERMATH_SECONDS`` after a trial of several threads (idle OpenMP
+      workers spin for some milliseconds and, under load, take CPU time from
+      the main thread). Under load a trial of two threads is usually harmless
+      and sometimes stalls for 100 ms; a schedule based on typical trials would
+      pay those stalls again and again.
 
     Estimates are plain means over spans of time, not medians: under load a
     descheduled worker stalls a few steps in a hundred for milliseconds, and on
