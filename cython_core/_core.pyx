@@ -13,9 +13,9 @@ from cython.parallel cimport prange
 from libc.math cimport expf, logf, tanhf, sqrtf, ceilf, powf, log2
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE
 from libc.stdint cimport uint8_t, int8_t, int32_t, uint32_t, uint64_t
 
+from _kernel cimport ptr_of, threads_for
 from _rng cimport pcg_next, pcg_seed, pcg_randf, column_stream, sround
 from _omp cimport NEO_OPENMP_ENABLED, neo_omp_max_threads
 
@@ -164,25 +164,6 @@ cdef inline void softmax_inplace(float* y, int n) noexcept nogil:
     cdef float inv = <float>1.0 / (s if s > EPS else EPS)
     for k in range(n):
         y[k] = y[k] * inv
-
-
-cdef inline int threads_for(int nt, long work, int cols) noexcept nogil:
-    if nt <= 1 or work < PAR_WORK or cols < 2:
-        return 1
-    return nt if nt < cols else cols
-
-
-cdef inline void* ptr_of(object arr) except NULL:
-    # Arrays are created here (or copied by the façade), C-contiguous and owned by
-    # a living object; this only exposes their data. The buffer protocol costs a
-    # tenth of a memoryview over a reshaped view, and this runs several times per
-    # step; a non-contiguous or read-only array raises instead of handing out a
-    # temporary's pointer or one the kernels must not write through.
-    cdef Py_buffer buf
-    PyObject_GetBuffer(arr, &buf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-    cdef void* p = buf.buf
-    PyBuffer_Release(&buf)
-    return p
 
 
 cdef void** ptr_list(list arrays) except NULL:
@@ -467,7 +448,7 @@ cdef class Encoder:
     cdef void step_c(self, int32_t** ins, bint learn, float choice, float vigilance, float lr,
                      float active_ratio, int l_radius, int nt) noexcept nogil:
         cdef int j, cols = self.hw * self.hh
-        nt = threads_for(nt, self.work(), cols)
+        nt = threads_for(nt, self.work(), PAR_WORK, cols)
         if nt == 1:
             for j in range(cols):
                 self.activate_col(j, ins, choice, vigilance)
@@ -628,7 +609,7 @@ cdef class Decoder:
 
     cdef void activate_c(self, int32_t** ins, float scale, int nt) noexcept nogil:
         cdef int j, cols = self.ow * self.oh
-        nt = threads_for(nt, self.work(), cols)
+        nt = threads_for(nt, self.work(), PAR_WORK, cols)
         if nt == 1:
             for j in range(cols):
                 self.activate_col(j, ins, scale)
@@ -639,7 +620,7 @@ cdef class Decoder:
     cdef void learn_c(self, int32_t** ins, const int32_t* target, float lr, uint64_t* rng, int nt) noexcept nogil:
         cdef uint32_t base_draw = pcg_next(rng)
         cdef int j, cols = self.ow * self.oh
-        nt = threads_for(nt, self.work(), cols)
+        nt = threads_for(nt, self.work(), PAR_WORK, cols)
         if nt == 1:
             for j in range(cols):
                 self.learn_col(j, ins, target, lr, base_draw)
@@ -928,7 +909,7 @@ cdef class Actor:
                      float mimic, ActorParamsC* p, uint64_t* rng, int nt) noexcept nogil:
         cdef int j, v, it, t, cols = self.ow * self.oh
         cdef uint32_t base_draw = pcg_next(rng)
-        cdef int ntw = threads_for(nt, self.work(), cols)
+        cdef int ntw = threads_for(nt, self.work(), PAR_WORK, cols)
         if ntw == 1:
             for j in range(cols):
                 self.forward_col(j, ins, base_draw)

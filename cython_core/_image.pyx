@@ -19,8 +19,8 @@ from cython.parallel cimport prange
 from libc.math cimport sqrtf, ceilf, powf
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport uint8_t, int32_t, uint32_t, uint64_t
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE
 
+from _kernel cimport ptr_of, threads_for
 from _rng cimport pcg_next, column_stream, sround
 
 import numpy as np
@@ -143,22 +143,6 @@ cdef inline void get_field(const ImgLayer* vl, int hx, int hy, Field* f) noexcep
     f.x1 = cx + vl.r if cx + vl.r < vl.w - 1 else vl.w - 1
     f.y1 = cy + vl.r if cy + vl.r < vl.h - 1 else vl.h - 1
     f.count = (f.x1 - f.x0 + 1) * (f.y1 - f.y0 + 1)
-
-
-cdef inline int threads_for(int nt, long work, long par_work, int cols) noexcept nogil:
-    if nt <= 1 or work < par_work or cols < 2:
-        return 1
-    return nt if nt < cols else cols
-
-
-cdef inline void* ptr_of(object arr) except NULL:
-    # Arrays are created here, C-contiguous and writable; this only exposes their
-    # data (as _core's ptr_of: a non-contiguous or read-only array raises).
-    cdef Py_buffer buf
-    PyObject_GetBuffer(arr, &buf, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
-    cdef void* p = buf.buf
-    PyBuffer_Release(&buf)
-    return p
 
 
 def fill_random_bytes(uint8_t[::1] out,  # OUT
