@@ -963,12 +963,16 @@ cdef class Core:
     else one decoder); ``actors`` the action-port actors; ``rng`` the hierarchy's
     own stream (decisions D2).
     """
-    cdef readonly list encoders, decoders, actors, prev_hidden, prev_feedback
+    cdef readonly list encoders, decoders, actors
+    cdef readonly tuple prev_hidden, prev_feedback  # tuples: their data pointers are cached
     cdef readonly list dec_io, act_io, recurrent
     cdef readonly Rng rng
     cdef readonly int num_layers, num_io
     cdef int32_t** ptrs
     cdef int max_ptrs
+    cdef int32_t** ph    # prev_hidden[l]'s data (the arrays live as long as this object)
+    cdef int32_t** pf    # prev_feedback[l]'s data
+    cdef int32_t** pin   # this step's input arrays' data, set once per step
 
     def __init__(self, list encoders, list decoders, list actors, list dec_io, list act_io,
                  list recurrent, Rng rng):
@@ -981,15 +985,23 @@ cdef class Core:
         self.rng = rng
         self.num_layers = len(encoders)
         self.num_io = len(encoders[0].vis_descs) - (1 if recurrent[0] else 0)
-        self.prev_hidden = [np.zeros_like(e.hidden_cis) for e in encoders]
-        self.prev_feedback = [np.zeros_like(e.hidden_cis) for e in encoders[:len(encoders) - 1]]  # no negative index: wraparound is off
+        self.prev_hidden = tuple(np.zeros_like(e.hidden_cis) for e in encoders)
+        self.prev_feedback = tuple(np.zeros_like(e.hidden_cis) for e in encoders[:len(encoders) - 1])  # no negative index: wraparound is off
         self.max_ptrs = self.num_io + 2
         self.ptrs = <int32_t**>malloc(sizeof(int32_t*) * self.max_ptrs)
         if self.ptrs == NULL:
             raise MemoryError()
+        self.ph = <int32_t**>ptr_list(list(self.prev_hidden))
+        self.pf = <int32_t**>ptr_list(list(self.prev_feedback))
+        self.pin = <int32_t**>malloc(sizeof(int32_t*) * (self.num_io if self.num_io > 0 else 1))
+        if self.pin == NULL:
+            raise MemoryError()
 
     def __dealloc__(self):
         free(self.ptrs)
+        free(self.ph)
+        free(self.pf)
+        free(self.pin)
 
     def clear_state(self):
         """Spec §8.3: clear encoders, decoders and actors; weights are untouched."""
@@ -1019,6 +1031,8 @@ cdef class Core:
         layer_params = params.layers
         io_params = params.ios
         cdef bint anticipation = params.anticipation
+        for i in range(self.num_io):  # each input's data pointer once per step
+            self.pin[i] = <int32_t*>ptr_of(inputs[i])
         enc = <Encoder>self.encoders[0]
         for i in range(self.num_io):
             enc.imp[i] = <float>io_params[i].importance
@@ -1026,19 +1040,19 @@ cdef class Core:
         for l in range(L):
             enc = <Encoder>self.encoders[l]
             lp = layer_params[l]
-            memcpy(ptr_of(self.prev_hidden[l]), enc.cis, sizeof(int32_t) * enc.hw * enc.hh)
+            memcpy(self.ph[l], enc.cis, sizeof(int32_t) * enc.hw * enc.hh)
             if l < L - 1:
-                memcpy(ptr_of(self.prev_feedback[l]), (<Decoder>self.decoders[l + 1][0]).cis,
+                memcpy(self.pf[l], (<Decoder>self.decoders[l + 1][0]).cis,
                        sizeof(int32_t) * enc.hw * enc.hh)
             if l == 0:
                 for i in range(self.num_io):
-                    p[i] = <int32_t*>ptr_of(inputs[i])
+                    p[i] = self.pin[i]
                 n = self.num_io
             else:
                 p[0] = (<Encoder>self.encoders[l - 1]).cis
                 n = 1
             if self.recurrent[l]:
-                p[n] = <int32_t*>ptr_of(self.prev_hidden[l])
+                p[n] = self.ph[l]
                 enc.imp[n] = <float>lp.recurrent_importance
             ep = lp.encoder
             # A radius past the grid's extent reaches no further columns: clamping
@@ -1055,14 +1069,14 @@ cdef class Core:
                 dec = <Decoder>decs[i]
                 if l == 0:
                     dp = io_params[self.dec_io[i]].decoder
-                    target = <int32_t*>ptr_of(inputs[self.dec_io[i]])
+                    target = self.pin[<int>self.dec_io[i]]
                 else:
                     dp = layer_params[l].decoder
                     target = (<Encoder>self.encoders[l - 1]).cis
                 if learn:
-                    p[0] = <int32_t*>ptr_of(self.prev_hidden[l])
+                    p[0] = self.ph[l]
                     if l < L - 1:
-                        p[1] = <int32_t*>ptr_of(self.prev_feedback[l])
+                        p[1] = self.pf[l]
                     f1 = dp.lr
                     with nogil:
                         dec.learn_c(p, target, f1, rs, nt)
@@ -1071,11 +1085,11 @@ cdef class Core:
                     dec = <Decoder>decs[i]
                     if l == 0:
                         dp = io_params[self.dec_io[i]].decoder
-                        target = <int32_t*>ptr_of(inputs[self.dec_io[i]])
+                        target = self.pin[<int>self.dec_io[i]]
                     else:
                         dp = layer_params[l].decoder
                         target = (<Encoder>self.encoders[l - 1]).cis
-                    p[0] = <int32_t*>ptr_of(self.prev_hidden[l])
+                    p[0] = self.ph[l]
                     p[1] = enc.cis
                     f1, f2 = dp.scale, dp.lr
                     with nogil:
@@ -1103,7 +1117,7 @@ cdef class Core:
                     ap.td_scale_decay = a.td_scale_decay
                     ap.min_steps = a.min_steps
                     ap.history_iters = a.history_iters
-                    taken = <int32_t*>ptr_of(inputs[self.act_io[i]])
+                    taken = self.pin[<int>self.act_io[i]]
                     with nogil:
                         act.step_c(p, taken, learn, reward, mimic, &ap, rs, nt)
 
