@@ -19,7 +19,7 @@ from ._errors import NeoError
 from ._threads import ThreadTuner, exclusive, holding, run_step
 from ._merge import merge_sources
 from .params import (
-    F32_MAX, _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
+    _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
 )
 
 __all__ = ["Hierarchy", "set_global_state", "get_global_state"]
@@ -321,18 +321,14 @@ class Hierarchy:
         if len(input_cis) != n:
             raise NeoError(f"step needs one input CSDR per IO: expected {n}, got {len(input_cis)}")
         inputs = [self._coerce_input(i, x) for i, x in enumerate(input_cis)]
-        # Plain in-range floats (the defaults, and what RL loops pass) skip _f32's
-        # general checks; NaN fails the comparison and gets _f32's error.
-        if not (type(reward) is float and -F32_MAX <= reward <= F32_MAX):
-            reward = _f32(reward, "reward")
-        if not (type(mimic) is float and -F32_MAX <= mimic <= F32_MAX):
-            mimic = _f32(mimic, "mimic")
+        reward = _f32(reward, "reward")
+        mimic = _f32(mimic, "mimic")
         if type(learn_enabled) is not bool and not isinstance(learn_enabled, (np.bool_, int, np.integer)):
             raise TypeError(f"learn_enabled must be a bool, got {type(learn_enabled).__name__}")
         self._check_params()
         learn = bool(learn_enabled)
-        c, params, r, m = self._c, self.params, float(reward), float(mimic)
-        run_step(self, learn, lambda nt: c.step(inputs, learn, r, m, params, nt))
+        c, params = self._c, self.params
+        run_step(self, learn, lambda nt: c.step(inputs, learn, reward, mimic, params, nt))
 
     @exclusive
     def clear_state(self) -> None:

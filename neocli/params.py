@@ -56,6 +56,10 @@ F32_MAX = float(np.finfo(np.float32).max)
 def _f32(value: Any, name: str) -> float:
     """``value`` as the float32 the kernels will use; TypeError for a non-number,
     NeoError for NaN, infinities and values beyond float32 (shared by records and step)."""
+    if type(value) is float and -F32_MAX <= value <= F32_MAX:
+        # The common case (defaults, RL rewards: every step), without the general
+        # checks below; NaN fails the comparison and takes the general path.
+        return float(np.float32(value))
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     try:
