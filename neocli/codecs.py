@@ -160,12 +160,13 @@ def _sample_rows(logits: np.ndarray, temperature: float, rng: np.random.Generato
     return np.minimum((cum < u[:, None]).sum(axis=1), logits.shape[1] - 1)
 
 
-def _to_digits(i: int, cols: int, z: int) -> np.ndarray:
-    """The CSDR of id ``i`` written in base ``z`` over ``cols`` columns (most significant first)."""
-    out = np.empty(cols, dtype=np.int32)
+def _to_digits(ids, cols: int, z: int, dtype=np.int32) -> np.ndarray:
+    """Ids written in base ``z`` over ``cols`` columns (most significant first): one
+    CSDR for an int id, one row per id for an array of ids."""
+    out = np.empty(np.shape(ids) + (cols,), dtype=dtype)
     for c in range(cols - 1, -1, -1):
-        out[c] = i % z
-        i //= z
+        out[..., c] = ids % z
+        ids = ids // z
     return out
 
 
@@ -175,16 +176,6 @@ def _from_digits(cis: np.ndarray, z: int) -> int:
     for c in cis:
         i = i * z + int(c)
     return i
-
-
-def _digit_codes(ids: np.ndarray, cols: int, z: int) -> np.ndarray:
-    """Codes of ids written in base ``z`` over ``cols`` columns (most significant first)."""
-    out = np.empty((ids.shape[0], cols), dtype=np.int64)
-    rest = ids.astype(np.int64)
-    for c in range(cols - 1, -1, -1):
-        out[:, c] = rest % z
-        rest //= z
-    return out
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -258,7 +249,7 @@ class BytesCodec(Codec):
     def candidates(self):
         bits = np.unpackbits(np.frombuffer(bytes(self._seen), dtype=np.uint8), bitorder="little")
         ids = np.flatnonzero(bits) if bits.any() else np.arange(256)
-        codes = _digit_codes(ids, 2, 16) if self.layout == "nibbles" else ids[:, None]
+        codes = _to_digits(ids, 2, 16, np.int64) if self.layout == "nibbles" else ids[:, None]
         return [int(i) for i in ids], codes
 
     def decode(self, cis):
@@ -342,7 +333,7 @@ class _VocabCodec(Codec):
         ids = np.arange(len(self.vocab))
         if self.UNK is not None and len(self.vocab) > 1:
             ids = ids[1:]  # never generate the unknown token itself
-        return [self.vocab[i] for i in ids], _digit_codes(ids, cols, z)
+        return [self.vocab[i] for i in ids], _to_digits(ids, cols, z, np.int64)
 
     def to_dict(self):
         return {"kind": self.kind, "vocab": self.vocab, "radix": self.radix, "max_vocab": self.max_vocab}
@@ -487,7 +478,7 @@ class TokensCodec(Codec):
         if self.vocab_size <= 0:
             return None
         _, cols, z = self.io_size
-        return list(range(self.vocab_size)), _digit_codes(np.arange(self.vocab_size), cols, z)
+        return list(range(self.vocab_size)), _to_digits(np.arange(self.vocab_size), cols, z, np.int64)
 
     def to_dict(self):
         return {"kind": self.kind, "vocab_size": self.vocab_size, "radix": self.radix}
