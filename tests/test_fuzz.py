@@ -85,6 +85,14 @@ def test_seeds_pass_every_target(input_path):
 # the mutation harnesses
 
 
+def mutated(blob: bytes, name: str, family: str, rounds: int, seed: int) -> bytes:
+    """``blob`` (the seed file ``name``) after ``rounds`` mutations of ``family``."""
+    rnd = random.Random(seed)
+    for _ in range(rounds):
+        blob = T.mutate_file(rnd, blob, T.other_seeds(name), family)
+    return blob
+
+
 def test_file_readers(input_path):
     """Mutated files through every file reader: success or NeoError, and they agree."""
     outcomes = collections.Counter()
@@ -92,10 +100,7 @@ def test_file_readers(input_path):
     @fuzz_settings(N_FILE)
     @given(st.sampled_from(FILE_NAMES), st.sampled_from(T.FAMILIES), st.integers(1, 3), st.integers(0, 2**64 - 1))
     def run(name, family, rounds, seed):
-        rnd = random.Random(seed)
-        blob = FILES[name]
-        for _ in range(rounds):
-            blob = T.mutate_file(rnd, blob, T.other_seeds(name), family)
+        blob = mutated(FILES[name], name, family, rounds, seed)
         with T.deadline(20):
             res = T.run_file_targets(blob, input_path)
         COUNTS["file"] += 1
@@ -115,10 +120,7 @@ def test_buffer_reader():
     @fuzz_settings(N_BUFFER)
     @given(st.sampled_from(NAMES), st.sampled_from(T.FAMILIES), st.integers(1, 3), st.integers(0, 2**64 - 1))
     def run(name, family, rounds, seed):
-        rnd = random.Random(seed)
-        blob = SEEDS[name]
-        for _ in range(rounds):
-            blob = T.mutate_file(rnd, blob, T.other_seeds(name), family)
+        blob = mutated(SEEDS[name], name, family, rounds, seed)
         with T.deadline(20):
             loaded[T.run_buffer_target(blob)] += 1
         COUNTS["buffer"] += 1

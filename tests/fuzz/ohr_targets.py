@@ -694,54 +694,46 @@ def run_file_targets(data: bytes, path: str) -> dict[str, bool]:
         if e.serialize_weights_to_buffer().tobytes() != eb.serialize_weights_to_buffer().tobytes():
             raise FuzzFailure("ImageEncoder file and buffer loaders produced different encoders")
         exercise_image(e)
-    try:
-        cli_common.load_model(path)
-        res["cli_load"] = True
-    except NeoError:
-        res["cli_load"] = False
-    if res["cli_load"] and not res["file"]:
-        raise FuzzFailure("the CLI loaded a model that Hierarchy(file_name=) rejects")
+    loaders = [("cli_load", cli_common.load_model, "the CLI")]
     if neo_rl is not None:
+        loaders.append(("rl_load", neo_rl.load_agent, "neocli.rl.load_agent"))
+    for key, load, who in loaders:
         try:
-            neo_rl.load_agent(path)
-            res["rl_load"] = True
+            load(path)
+            res[key] = True
         except NeoError:
-            res["rl_load"] = False
-        if res["rl_load"] and not res["file"]:
-            raise FuzzFailure("neocli.rl.load_agent loaded a model that Hierarchy(file_name=) rejects")
+            res[key] = False
+        if res[key] and not res["file"]:
+            raise FuzzFailure(f"{who} loaded a model that Hierarchy(file_name=) rejects")
     return res
 
 
-def _guarded_set(h: neo.Hierarchy, setter: str, data: bytes) -> bool:
+def _run_set_target(h: neo.Hierarchy, what: str, data: bytes) -> bool:
+    """``h.set_<what>_from_buffer(data)``: rejected with NeoError and nothing changed, or
+    stored exactly (read back byte for byte; the state's ring slots past history_size
+    included, they are kept as given) and the hierarchy still works."""
     before = _state_weights(h) + (h.get_rng_state(),)
+    setter = f"set_{what}_from_buffer"
     try:
         getattr(h, setter)(data)
     except NeoError:
         if _state_weights(h) + (h.get_rng_state(),) != before:
             raise FuzzFailure(f"{setter} changed the hierarchy before rejecting the buffer") from None
         return False
+    if getattr(h, f"serialize_{what}_to_buffer")().tobytes() != bytes(data):
+        raise FuzzFailure(f"{setter} did not store what it was given")
+    exercise(h)
     return True
 
 
 def run_state_target(h: neo.Hierarchy, data: bytes) -> bool:
     """``h.set_state_from_buffer(data)``; on success the hierarchy must work and round-trip."""
-    ok = _guarded_set(h, "set_state_from_buffer", data)
-    if ok:
-        # Byte-exact, ring slots past history_size included (they are kept as given).
-        if h.serialize_state_to_buffer().tobytes() != bytes(data):
-            raise FuzzFailure("set_state_from_buffer did not store what it was given")
-        exercise(h)
-    return ok
+    return _run_set_target(h, "state", data)
 
 
 def run_weights_target(h: neo.Hierarchy, data: bytes) -> bool:
     """``h.set_weights_from_buffer(data)``; on success the weights must read back identically."""
-    ok = _guarded_set(h, "set_weights_from_buffer", data)
-    if ok:
-        if h.serialize_weights_to_buffer().tobytes() != bytes(data):
-            raise FuzzFailure("set_weights_from_buffer did not store what it was given")
-        exercise(h)
-    return ok
+    return _run_set_target(h, "weights", data)
 
 
 def other_seeds(name: str) -> list[bytes]:
