@@ -1,39 +1,41 @@
 #!/usr/bin/env python
-"""Probe pyaogmaneo's ImageEncoder SOM rounding in the smallest possible setting.
+"""Probe pyaogmaneo's ImageEncoder SOM rounding one weight update at a time.
 
-Issue 5: neocli's ImageEncoder weight bytes differ from pyaogmaneo 2.14.4's in
-about 2 of every million SOM updates, always by +1 on the reference's side, where
-neocli's float32 ``rate*255*((pixel - mu) - w)`` lands one ulp under a .5
-boundary. This script isolates that update: one hidden cell, one visible pixel of
-one channel (so ``pixel - mu`` is exactly 0 and the update is ``rate*255*(-w)``),
-the weight byte ``old`` and the cell's resource ``rate`` written into a
-serialized encoder. It steps pyaogmaneo once per (old, rate) pair and compares
-the new byte with the spec's float32 formula (spec §10.2), which neocli uses.
+Spec §10.2 says each SOM update adds ``round_away(rate*255*((pixel - mu) - w))``
+to the weight byte. pyaogmaneo 2.14.4 does that except in one case, found with
+this script: for a positive update whose float32 sum ``x + 0.5`` lands one ulp
+below a power of two (every mantissa bit set: 0.99999994, 1.9999999, ...,
+63.999996), it gives that power of two instead of the integer below. Negative
+updates never do this. neocli replicates it (``neo_img_som`` in
+``cython_core/_image.pyx``); before that, about 2 in a million SOM updates came
+out one below pyaogmaneo's.
+
+The probe: one hidden cell over one pixel of one channel (so ``pixel - mu`` is
+exactly 0 and the update is ``rate*255*(-w)``), with the weight byte ``old`` and
+the cell's resource ``rate`` written into a serialized encoder, stepped once.
 
 Run by hand (pyaogmaneo is a test extra; this is not a test)::
 
-    python tools/som_rounding_probe.py                # ~30,000 probes, a few seconds
-    python tools/som_rounding_probe.py --search 90    # exhaustive two-product search, ~1 min
+    python tools/som_rounding_probe.py                  # grid of ~30,000 updates, < 1 s
+    python tools/som_rounding_probe.py --thresholds 90  # exact flip points, one old byte
 
-Measured 2026-11-26: 6 of 29,184 probes differ (old bytes 50, 64, 75 and 90),
-each the reference's byte = formula's + 1; on a denser grid (3,999 rates x 256
-bytes) 7 of 1,023,744. The result does not depend on the pixel value, ``lr``,
-``falloff`` or ``n_radius``, nor on the global random state or thread count.
+``--thresholds OLD...`` finds, for every .5 boundary k + 0.5 that an update
+from OLD can reach, the smallest float32 rate at which pyaogmaneo rounds up, by
+bisection over adjacent floats, and compares it with each formula's.
 
-``--search OLD`` asks whether *any* evaluation of the form
-``round_away(float32(float32(rate*X)*Y))`` reproduces the reference for one old
-byte: X runs over every float32 in [1, 2) (which covers every X up to an exact
-power-of-two scale) and Y over the 13 floats nearest ``(255-2*OLD)/X``. For old
-byte 90 no (X, Y) pair fits, whereas the same search on neocli's own results
-finds its pair: the reference's update is not two float32 multiplications of
-the rate by constants in any order, so no reordering of the spec's expression,
-weight decoding or choice of constant can reproduce it. Division forms, fused
-multiply-add rounding, float64 intermediates and re-quantising a float weight
-were excluded the same way (issue 5 note).
+Measured 2026-11-26: on the grid the spec's formula differs in 6 of 29,184
+updates (old bytes 50, 64, 75, 90: sums 1.9999999, 7.9999995, 15.999999,
+31.999998, 63.999996), neocli's in none. Flip points for old bytes 1, 10, 30,
+50, 64, 65, 75, 90, 100, 110 and 120: neocli's formula hits all 1,375 exactly,
+the spec's misses 50 (each at k = 2^n - 1, by one or two rate ulps). For negative updates (old bytes 145,
+165, 180, 205) both formulas hit every flip point. Results do not depend on the
+pixel value, ``lr``, ``falloff``, ``n_radius``, the global random state or the
+thread count.
 """
 from __future__ import annotations
 
 import struct
+import sys
 
 import numpy as np
 import pyaogmaneo as pa
@@ -42,12 +44,16 @@ F = np.float32
 TWO = F(2) / F(255)
 
 
-def formula(old: int, rate: float) -> int:
-    """Spec §10.2 with ``pixel - mu == 0``: old + round_away(rate*255*(0 - w)), clamped."""
+def update(old: int, rate: float, corrected: bool) -> int:
+    """The new byte by spec §10.2 with ``pixel - mu == 0``; ``corrected`` adds neocli's rounding case."""
     w = F(F(F(old) * TWO) - F(1))
     x = F(F(F(rate) * F(255)) * F(F(0) - w))
     x = min(max(x, F(-512)), F(512))
-    return min(255, max(0, old + int(np.trunc(F(x + np.copysign(F(0.5), x))))))
+    y = F(x + np.copysign(F(0.5), x))
+    d = int(np.trunc(y))
+    if corrected and y > 0 and (int(np.array(y, F).view(np.uint32)) & 0x7FFFFF) == 0x7FFFFF:
+        d += 1
+    return min(255, max(0, old + d))
 
 
 class Reference:
@@ -73,67 +79,71 @@ class Reference:
 
 
 def grid() -> int:
-    """Compare the reference with the spec's formula on a grid of (old, rate) pairs."""
+    """Compare pyaogmaneo with both formulas on a grid of (old, rate) pairs."""
     ref = Reference()
     rates = sorted({float(F(k / 64)) for k in range(1, 40)} | {float(F(k / 100)) for k in range(1, 60)}
                    | {float(F(k / 1000)) for k in range(1, 60, 3)})
-    differ = []
+    differ = {False: [], True: []}
     for rate in rates:
         for old in range(256):
             got = ref.new_byte(old, rate)
-            if got != formula(old, rate):
-                differ.append((old, rate, got, formula(old, rate)))
-    print(f"{len(rates) * 256} probes, {len(differ)} differ")
-    for old, rate, got, ours in differ:
-        print(f"  old {old:3d}  rate {rate!r:22}  pyaogmaneo {got}  formula {ours}")
-    return 0
+            for corrected in differ:
+                if got != update(old, rate, corrected):
+                    differ[corrected].append((old, rate, got, update(old, rate, corrected)))
+    print(f"{len(rates) * 256} updates: the spec's formula differs in {len(differ[False])}, "
+          f"neocli's in {len(differ[True])}")
+    for old, rate, got, spec in differ[False]:
+        print(f"  old {old:3d}  rate {rate!r:22}  pyaogmaneo {got}  spec {spec}")
+    return 1 if differ[True] else 0
 
 
-def two_product_fits(rates: np.ndarray, deltas: np.ndarray, e: int) -> list[tuple[float, float]]:
-    """Every (X, Y), X in [1, 2), with round_away(float32(float32(rate*X)*Y)) == delta for all rates."""
-    xs = (np.arange(2 ** 23, dtype=np.uint32) | np.uint32(0x3F800000)).view(F)
-    fits = []
-    for lo in range(0, len(xs), 1 << 20):
-        x = xs[lo:lo + (1 << 20)]
-        y0 = (F(e) / x).astype(F).view(np.int32)
-        for k in range(-6, 7):
-            y = (y0 + k).view(F)
-            ok = np.ones(len(x), bool)
-            for r, d in zip(rates, deltas):
-                v = ((F(r) * x).astype(F) * y).astype(F)
-                ok &= np.trunc((v + F(0.5)).astype(np.float64)) == d
-                if not ok.any():
-                    break
-            fits += [(float(a), float(b)) for a, b in zip(x[ok], y[ok])]
-    return fits
+def _bits(r) -> int:
+    return int(np.array(r, F).view(np.int32))
 
 
-def search(old: int) -> int:
-    """Exhaustive two-product search for one old byte < 128, against the reference and against the formula."""
-    if not 0 <= old < 128:
-        raise SystemExit("--search takes an old byte in 0..127 (a positive update)")
-    e = 255 - 2 * old
-    # Only rates whose exact update lies near a .5 boundary constrain the rounding.
-    rates = [r for r in (F(k / 1000) for k in range(1, 1000)) if abs(float(r) * e % 1 - 0.5) < 2e-5]
+def _float(i: int) -> float:
+    return float(np.array(i, np.int32).view(F))
+
+
+def _flip(new_byte, old: int, k: int) -> int:
+    """Bit pattern of the smallest rate near (k+0.5)/|255-2*old| whose update exceeds k in magnitude."""
+    e = abs(255 - 2 * old)
+    lo, hi = _bits(F((k + 0.5) / e)) - 64, _bits(F((k + 0.5) / e)) + 64
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if abs(new_byte(old, _float(mid)) - old) > k:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def thresholds(olds: list[int]) -> int:
+    """Flip points of pyaogmaneo, the spec's formula and neocli's, for each old byte."""
     ref = Reference()
-    deltas = np.array([ref.new_byte(old, float(r)) - old for r in rates])
-    mine = np.array([formula(old, float(r)) - old for r in rates])
-    print(f"old {old}: {len(rates)} near-tie rates, formula differs on {int((deltas != mine).sum())}")
-    # The formula's own pair, scaled by exact powers of two: (255/128, 128*(-w)).
-    own_pair = (255 / 128, float(F(F(0) - F(F(F(old) * TWO) - F(1))) * F(128)))
-    for name, d in (("pyaogmaneo", deltas), ("the formula", mine)):
-        fits = two_product_fits(np.array(rates), d, e)
-        own = own_pair in fits
-        print(f"  two-product forms fitting {name}: {len(fits)}"
-              + (" (including the formula's own rate*255 then *(-w))" if own else ""))
-    return 0
+    total, missed = 0, {False: 0, True: 0}
+    for old in olds:
+        e = abs(255 - 2 * old)
+        for k in range(e):
+            reach = old + k + 0.5 if old < 128 else old - k - 0.5  # the byte the boundary stands for
+            if not 0 <= reach <= 255:
+                break
+            want = _flip(ref.new_byte, old, k)
+            total += 1
+            for corrected in missed:
+                got = _flip(lambda o, rate, c=corrected: update(o, rate, c), old, k)
+                if got != want:
+                    missed[corrected] += 1
+                    name = "neocli" if corrected else "spec"
+                    print(f"  old {old:3d}  k {k:3d}: {name} flips {got - want:+d} rate ulps from pyaogmaneo")
+    print(f"{total} flip points: the spec's formula misses {missed[False]}, neocli's {missed[True]}")
+    return 1 if missed[True] else 0
 
 
 def main() -> int:
-    import sys
-
-    if len(sys.argv) == 3 and sys.argv[1] == "--search":
-        return search(int(sys.argv[2]))
+    """``--thresholds OLD...`` or, without arguments, the grid."""
+    if len(sys.argv) > 2 and sys.argv[1] == "--thresholds":
+        return thresholds([int(a) for a in sys.argv[2:]])
     return grid()
 
 
