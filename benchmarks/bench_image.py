@@ -24,7 +24,8 @@ Method
 * Modes: ``infer`` = ``step(img, False)``; ``learn`` = ``step(img, True)``;
   ``learn+recon`` = ``step(img, True, True)``.
 * Per (mode, threads) cell: ``set_num_threads(n)`` in both libraries, one untimed
-  block each, then timed blocks alternating ABBA (pyaogmaneo, neocli, neocli,
+  block each (which sizes the timed blocks to about 0.15 s for the slower
+  library), then timed blocks alternating ABBA (pyaogmaneo, neocli, neocli,
   pyaogmaneo, ...). Reported: the median over blocks of the block's steps/s.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ import numpy as np
 import neocli
 import pyaogmaneo
 
-# name -> (hidden size, image size, radius, steps per timed block)
+# name -> (hidden size, image size, radius, steps in the first untimed block)
 CONFIGS = {
     "small": ((4, 4, 16), (16, 16, 1), 4, 400),
     "medium": ((8, 8, 32), (32, 32, 3), 3, 40),
@@ -50,6 +51,7 @@ CONFIGS = {
 MODES = {"infer": (False, False), "learn": (True, False), "learn+recon": (True, True)}
 SEED = 1234
 CYCLE = 16
+BLOCK_SECONDS = 0.15
 
 
 def describe(name: str) -> str:
@@ -98,14 +100,18 @@ def bench_config(name, threads_list, n_blocks, scale, log) -> list:
         r.run(CYCLE, True, True)
     same = np.array_equal(runners["pyaogmaneo"].e.get_hidden_cis(), runners["neocli"].e.get_hidden_cis())
     log(f"  {name}: warmed up; hidden CSDRs {'identical' if same else 'DIFFER'} after the warm-up pass")
-    n = max(1, int(round(steps * scale)))
+    n0 = max(1, int(round(steps * scale)))
     rows = []
     for mode, (learn, recon) in MODES.items():
         for threads in threads_list:
             for lib in (pyaogmaneo, neocli):
                 lib.set_num_threads(threads)
-            for r in runners.values():
-                r.run(n, learn, recon)
+            n = n0
+            # Untimed block, which also sizes the timed ones: each lasts about
+            # BLOCK_SECONDS (x scale) for the slower library, so that timer and
+            # scheduler noise stay small against it.
+            slowest = max(r.run(n, learn, recon) for r in runners.values()) / n
+            n = max(1, int(BLOCK_SECONDS * scale / slowest))
             times = {"pyaogmaneo": [], "neocli": []}
             order = ("pyaogmaneo", "neocli")
             for b in range(n_blocks):

@@ -41,15 +41,17 @@ cdef extern from *:
         }
     }
     /* One SOM weight update (spec §10.2): byte += round half away from zero of
-       r255 * (target - w), clamped to [0, 255]. Branch-free: the sign of the
-       rounding offset is random, and a branch on it mispredicts half the time.
-       The +-512 clamp (the byte saturates long before) keeps huge params out of
-       undefined float-to-int conversion.
-       One correction to the spec, measured on pyaogmaneo 2.14.4 (README
-       "ImageEncoder", tools/som_rounding_probe.py): for a positive update whose
-       float sum x + 0.5 lands one ulp below a power of two (all mantissa bits
-       set), the reference's rounding gives that power of two, not the integer
-       below it. Negative updates have no such case. */
+       r255 * (target - w), clamped to [0, 255], with one correction measured on
+       pyaogmaneo 2.14.4 (README "ImageEncoder", tools/som_rounding_probe.py):
+       where the positive sum y = x + 0.5 is one float32 ulp below a power of
+       two (0.99999994, 1.9999999, ..., 63.999996; every mantissa bit set), the
+       reference rounds up to that power. Negative sums have no such case: the
+       test adds 1 to y's bits and asks for a zero sign bit and a zero mantissa,
+       i.e. a carry into the exponent of a positive number. Branch-free
+       throughout: the sign is random, and a branch on it mispredicts half the
+       time (a conditional on x > 0 here compiled to one and cost a third of the
+       learning step). The +-512 clamp (the byte saturates long before) keeps
+       huge params out of undefined float-to-int conversion. */
     static inline int neo_img_som(int old, float target, float r255, float two255) {
         float x = r255 * (target - ((float)old * two255 - 1.0f));
         x = x < 512.0f ? x : 512.0f;
@@ -57,7 +59,7 @@ cdef extern from *:
         float y = x + copysignf(0.5f, x);
         uint32_t bits;
         memcpy(&bits, &y, sizeof bits);
-        int nw = old + (int)y + (y > 0.0f && (bits & 0x7FFFFFu) == 0x7FFFFFu);
+        int nw = old + (int)y + (((bits + 1u) & 0x807FFFFFu) == 0u);
         nw = nw < 0 ? 0 : nw;
         return nw > 255 ? 255 : nw;
     }
