@@ -16,7 +16,7 @@ entries of its own visible column (each (hidden cell, offset) entry belongs to
 exactly one visible column), with a private random stream per visible column.
 """
 from cython.parallel cimport prange
-from libc.math cimport sqrtf, ceilf, powf
+from libc.math cimport sqrtf, ceilf, powf, fabsf
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport uint8_t, int32_t, uint32_t, uint64_t
 
@@ -129,6 +129,12 @@ cdef float NEG = -999999.0
 # A learning delta beyond +-255 saturates the byte anyway; clamping the float
 # first keeps absurd params out of undefined float-to-int conversion.
 cdef float DELTA_CAP = 512.0
+# A cell whose |rate * 255| is below this cannot move a weight: |target - w| <= 2,
+# so |x| <= 0.4 and the SOM update rounds to 0 (the +0.5 power-of-two case needs
+# x >= 0.49999994). Resources decay geometrically, so after early training most
+# cells are there, many of them subnormal floats, whose arithmetic is slow: the
+# update of such cells is skipped, with the same result.
+cdef float SOM_NOOP = 0.2
 
 
 cdef struct ImgLayer:
@@ -368,7 +374,7 @@ cdef class ImageKernel:
         # (v, ix, iy, c) order as norms_col, so the cache stays exact.
         cdef int klo = winner - n_radius if winner - n_radius > 0 else 0
         cdef int khi = winner + n_radius if winner + n_radius < Zh - 1 else Zh - 1
-        cdef int kb, nk, q, ad
+        cdef int kb, nk, q, ad, live
         cdef float rate[4]
         cdef float r255[4]
         cdef float acc[4]
@@ -378,18 +384,26 @@ cdef class ImageKernel:
                 rate[q] = <float>0.0
                 r255[q] = <float>0.0
                 acc[q] = <float>0.0
+            live = 0
             for q in range(nk):
                 ad = kb + q - winner if kb + q >= winner else winner - kb - q
                 rate[q] = self.res[j * Zh + kb + q] * powf(falloff, <float>ad)
                 r255[q] = rate[q] * <float>255.0
-            for v in range(self.nv):
-                vl = &self.vls[v]
-                get_field(vl, hx, hy, &f)
-                neo_img_learn_group(self.fw[v], self.ins[v], f.x0, f.x1, f.y0, f.y1, f.lx, f.ly,
-                                    vl.h, vl.c, vl.d, Zh, j, kb, nk, r255, mu, inv255, two255, acc)
+                if fabsf(r255[q]) < SOM_NOOP:
+                    r255[q] = <float>0.0  # its updates are all 0 (and now cheap)
+                else:
+                    live = 1
+            if live:
+                for v in range(self.nv):
+                    vl = &self.vls[v]
+                    get_field(vl, hx, hy, &f)
+                    neo_img_learn_group(self.fw[v], self.ins[v], f.x0, f.x1, f.y0, f.y1, f.lx, f.ly,
+                                        vl.h, vl.c, vl.d, Zh, j, kb, nk, r255, mu, inv255, two255, acc)
             for q in range(nk):
                 self.res[j * Zh + kb + q] = self.res[j * Zh + kb + q] - lr * rate[q]
-                self.nrm[j * Zh + kb + q] = acc[q]
+                if live:
+                    # A skipped cell's weights, and so its cached norm, are unchanged.
+                    self.nrm[j * Zh + kb + q] = acc[q]
 
     cdef long forward_work(self) noexcept nogil:
         cdef long w = 0
