@@ -261,6 +261,25 @@ def test_long_learning_runs_match_pyaogmaneo_exactly():
             compare(ref, ours, hidden, f"seed {seed} step {t}")
 
 
+@pytest.mark.oracle
+def test_exhausted_cells_match_pyaogmaneo():
+    """Long training exhausts most cells' resources (the kernel skips their SOM updates,
+    which all round to 0): weights, resources and hidden CSDRs still equal pyaogmaneo's."""
+    pa = _pa()
+    hidden, descs = (4, 4, 16), [((16, 16, 1), 4)]
+    ref, ours = build(pa, hidden, descs, 21), build(neo, hidden, descs, 21)
+    images = blocky_images(np.random.default_rng(21), 2)  # few images: the same cells keep winning
+    for t in range(2000):
+        img = images[t % len(images)]
+        ref.step([img], True, t % 4 == 0)
+        ours.step([img], True, t % 4 == 0)
+        if t % 100 == 99:
+            compare(ref, ours, hidden, f"step {t}")
+    exhausted = np.abs(ours._k.resources * 255) < 0.2
+    assert exhausted.mean() > 0.3, "the run must exercise the skipped updates"
+    assert (ours._k.resources[exhausted] < np.finfo(np.float32).tiny).any(), "and subnormal resources"
+
+
 def _one_cell_encoder(mod):
     """One hidden cell over one pixel of two channels: each step is two SOM updates."""
     mod.set_global_state(3)
@@ -311,7 +330,9 @@ def test_som_rounding_matches_pyaogmaneo_update_by_update():
     ours = _one_cell_encoder(neo)
     two, inv = np.float32(2) / np.float32(255), np.float32(1) / np.float32(255)
     edge = {1: 0, -1: 0}
-    rates = [0.012, 0.02, 0.1, 0.25, 0.3, 0.42, 0.45, 0.5, 0.7]
+    # ... and resources around the skip threshold (|rate*255| < 0.2), one subnormal
+    rates = [0.012, 0.02, 0.1, 0.25, 0.3, 0.42, 0.45, 0.5, 0.7,
+             0.19 / 255, 0.2 / 255, 0.21 / 255, 2.0 / 255, 1e-40]
     for pixels in ((7, 7), (192, 0), (192, 20), (37, 200)):
         p = [np.float32(v) * inv for v in pixels]
         mu = np.float32(np.float32(p[0] + p[1]) / np.float32(2))
