@@ -3,7 +3,7 @@
 
 How to run (from the repository root, with the extensions built in place)::
 
-    PYTHONPATH=. python benchmarks/bench_image.py             # full run (~1 min on 2 cores)
+    PYTHONPATH=. python benchmarks/bench_image.py             # full run (~40 s on 2 cores)
     PYTHONPATH=. python benchmarks/bench_image.py --quick     # smoke run
     PYTHONPATH=. python benchmarks/bench_image.py --configs small --threads 1
 

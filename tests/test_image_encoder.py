@@ -273,11 +273,68 @@ def test_exhausted_cells_match_pyaogmaneo():
         img = images[t % len(images)]
         ref.step([img], True, t % 4 == 0)
         ours.step([img], True, t % 4 == 0)
-        if t % 100 == 99:
-            compare(ref, ours, hidden, f"step {t}")
+        compare(ref, ours, hidden, f"step {t}")
     exhausted = np.abs(ours._k.resources * 255) < 0.2
     assert exhausted.mean() > 0.3, "the run must exercise the skipped updates"
     assert (ours._k.resources[exhausted] < np.finfo(np.float32).tiny).any(), "and subnormal resources"
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("falloff, lr, n_radius", [(0.9, 2.5, 1), (-0.8, 4.0, 3), (3.0, 1.5, 2)])
+def test_absurd_params_match_pyaogmaneo(falloff, lr, n_radius):
+    """lr > 1 (here with an ordinary, a negative and a large falloff) drives resources
+    far outside [0, 1], to 1e7 and beyond (even inf and NaN), so SOM updates leave
+    the int range, where pyaogmaneo's conversion gives INT_MIN and the byte 0: the
+    same bytes, step by step."""
+    pa = _pa()
+    hidden, descs = (4, 4, 8), [((12, 12, 2), 2)]
+    ref, ours = build(pa, hidden, descs, 31), build(neo, hidden, descs, 31)
+    for e in (ref, ours):
+        e.params.falloff, e.params.lr, e.params.n_radius = falloff, lr, n_radius
+    rng = np.random.default_rng(31)
+    for t in range(300):
+        images = random_images(rng, descs)
+        ref.step(images, True, t % 3 == 0)
+        ours.step(images, True, t % 3 == 0)
+        compare(ref, ours, hidden, f"step {t}")
+    # (NaN fails the comparison too: resources overflowed to inf and then NaN)
+    assert not (np.abs(ours._k.resources) <= 1e7).all(), "the run must reach out-of-range updates"
+
+
+@pytest.mark.oracle
+def test_som_skip_threshold_matches_pyaogmaneo():
+    """Cells with |rate*255| < 0.2 skip the SOM update (it rounds to 0 as |target - w| <= 2).
+
+    One cell over one pixel of 8 channels, one bright: its target is 0.875, so with
+    its weight at -1 an update is 1.875*rate*255, which moves the byte from
+    rate*255 = 0.267 on. Rates on both sides of the threshold, every weight byte."""
+    import struct
+
+    pa = _pa()
+    pa.set_global_state(3)
+    base = bytes(pa.ImageEncoder((1, 1, 1), [pa.ImageVisibleLayerDesc((1, 1, 8), 0)]).serialize_to_buffer())
+    res_at = base.find(struct.pack("<f", 0.5))
+    assert res_at > 0 and base.find(struct.pack("<f", 0.5), res_at + 1) < 0
+    neo.set_global_state(3)
+    ours = neo.ImageEncoder((1, 1, 1), [neo.ImageVisibleLayerDesc((1, 1, 8), 0)])
+    moved = 0
+    for pixels in ([255, 0, 0, 0, 0, 0, 0, 0], [0, 255, 255, 255, 255, 255, 255, 255]):
+        for r255 in (0.15, 0.19, 0.199, 0.2, 0.21, 0.25, 0.26, 0.27, 0.3, 0.34, 0.4, 0.45, 0.5, 0.6):
+            rate = r255 / 255
+            for old in range(0, 256, 5):
+                olds = [old] + [255 - old] * 7
+                b = bytearray(base)
+                b[res_at:res_at + 4] = struct.pack("<f", rate)
+                b[-16:-8] = bytes(olds)
+                ref = pa.ImageEncoder(buffer=np.frombuffer(bytes(b), np.uint8))
+                ref.step([np.array(pixels, np.uint8)], True, False)
+                ours.set_weights_from_buffer(np.array(olds + [128] * 8, np.uint8))
+                ours._k.resources[0] = rate
+                ours.step([np.array(pixels, np.uint8)], True, False)
+                got = ours.serialize_weights_to_buffer()
+                assert list(got) == list(ref.serialize_weights_to_buffer()), (pixels, r255, old)
+                moved += int((got[:8] != np.array(olds, np.uint8)).sum())
+    assert moved > 0, "some updates just above the threshold must move a byte"
 
 
 def _one_cell_encoder(mod):
@@ -300,6 +357,7 @@ def _sum_below_power_of_two(x: np.float32) -> bool:
 @pytest.mark.parametrize("pixels, olds, rate, expected", [
     # pixel - mu == 0: the update is rate*255*(-w), one ulp under a .5 boundary
     ((7, 7), (64, 200), 0.5, (128, 127)),     # 63.499996 + 0.5 is one ulp under 64: rounds to 64
+    ((7, 7), (90, 200), 0.006666666362434626, (91, 199)),  # 0.49999994 + 0.5 is one ulp under 1: 1
     ((7, 7), (90, 200), 0.02, (92, 197)),     # 1.4999999 + 0.5 is one ulp under 2: rounds to 2
     ((7, 7), (90, 200), 0.3, (112, 156)),     # 22.499998 + 0.5 is one ulp under 23: stays 22
     # negative updates whose sum is one ulp under a power of two in magnitude: no change
@@ -352,7 +410,7 @@ def test_som_rounding_matches_pyaogmaneo_update_by_update():
                 for c in range(2):
                     x = np.float32(r255 * np.float32(np.float32(p[c] - mu)
                                                       - np.float32(np.float32(olds[c] * two) - 1)))
-                    if x != 0 and abs(x) >= 1 and _sum_below_power_of_two(x):
+                    if x != 0 and _sum_below_power_of_two(x):
                         edge[1 if x > 0 else -1] += 1
     assert edge[1] >= 5 and edge[-1] >= 5, edge
 

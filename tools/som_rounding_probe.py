@@ -4,11 +4,12 @@
 Spec §10.2 says each SOM update adds ``round_away(rate*255*((pixel - mu) - w))``
 to the weight byte. pyaogmaneo 2.14.4 does that except in one case, found with
 this script: for a positive update whose float32 sum ``x + 0.5`` lands one ulp
-below a power of two (every mantissa bit set: 0.99999994, 1.9999999, ...,
-63.999996), it gives that power of two instead of the integer below. Negative
-updates never do this. neocli replicates it (``neo_img_som`` in
-``cython_core/_image.pyx``); before that, about 2 in a million SOM updates came
-out one below pyaogmaneo's.
+below a power of two (every mantissa bit set: 0.99999994, 1.9999999, 3.9999998,
+...), it gives that power of two instead of the integer below. Negative updates
+never do this. neocli replicates it (``neo_img_som`` in ``cython_core/_image.pyx``);
+before that, about 2 in a million SOM updates came out one below pyaogmaneo's.
+(The same function also replicates what happens to updates outside the int
+range; the probe's rates stay far from that.)
 
 The probe: one hidden cell over one pixel of one channel (so ``pixel - mu`` is
 exactly 0 and the update is ``rate*255*(-w)``), with the weight byte ``old`` and
@@ -109,6 +110,8 @@ def _flip(new_byte, old: int, k: int) -> int:
     """Bit pattern of the smallest rate near (k+0.5)/|255-2*old| whose update exceeds k in magnitude."""
     e = abs(255 - 2 * old)
     lo, hi = _bits(F((k + 0.5) / e)) - 64, _bits(F((k + 0.5) / e)) + 64
+    if abs(new_byte(old, _float(lo)) - old) > k or abs(new_byte(old, _float(hi)) - old) <= k:
+        raise SystemExit(f"old {old}, k {k}: the flip point is not within 64 rate ulps of (k+0.5)/{e}")
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if abs(new_byte(old, _float(mid)) - old) > k:
