@@ -308,44 +308,51 @@ def test_som_skip_threshold_matches_pyaogmaneo():
     One cell over one pixel of 8 channels, one bright: its target is 0.875, so with
     its weight at -1 an update is 1.875*rate*255, which moves the byte from
     rate*255 = 0.267 on. Rates on both sides of the threshold, every weight byte."""
-    import struct
-
-    pa = _pa()
-    pa.set_global_state(3)
-    base = bytes(pa.ImageEncoder((1, 1, 1), [pa.ImageVisibleLayerDesc((1, 1, 8), 0)]).serialize_to_buffer())
-    res_at = base.find(struct.pack("<f", 0.5))
-    assert res_at > 0 and base.find(struct.pack("<f", 0.5), res_at + 1) < 0
-    neo.set_global_state(3)
-    ours = neo.ImageEncoder((1, 1, 1), [neo.ImageVisibleLayerDesc((1, 1, 8), 0)])
+    cell = OneCell(8, _pa())
     moved = 0
     for pixels in ([255, 0, 0, 0, 0, 0, 0, 0], [0, 255, 255, 255, 255, 255, 255, 255]):
         for r255 in (0.15, 0.19, 0.199, 0.2, 0.21, 0.25, 0.26, 0.27, 0.3, 0.34, 0.4, 0.45, 0.5, 0.6):
-            rate = r255 / 255
             for old in range(0, 256, 5):
                 olds = [old] + [255 - old] * 7
-                b = bytearray(base)
-                b[res_at:res_at + 4] = struct.pack("<f", rate)
-                b[-16:-8] = bytes(olds)
-                ref = pa.ImageEncoder(buffer=np.frombuffer(bytes(b), np.uint8))
-                ref.step([np.array(pixels, np.uint8)], True, False)
-                ours.set_weights_from_buffer(np.array(olds + [128] * 8, np.uint8))
-                ours._k.resources[0] = rate
-                ours.step([np.array(pixels, np.uint8)], True, False)
-                got = ours.serialize_weights_to_buffer()
-                assert list(got) == list(ref.serialize_weights_to_buffer()), (pixels, r255, old)
+                got, ref = cell.update(olds, r255 / 255, pixels)
+                assert list(got) == list(ref), (pixels, r255, old)
                 moved += int((got[:8] != np.array(olds, np.uint8)).sum())
     assert moved > 0, "some updates just above the threshold must move a byte"
 
 
-def _one_cell_encoder(mod):
-    """One hidden cell over one pixel of two channels: each step is two SOM updates."""
-    mod.set_global_state(3)
-    return mod.ImageEncoder((1, 1, 1), [mod.ImageVisibleLayerDesc((1, 1, 2), 0)])
+class OneCell:
+    """One hidden cell over one pixel of ``channels`` channels: a step is one SOM update per channel.
 
+    ``update(olds, rate, pixels)`` sets the forward weight bytes and the cell's
+    resource, steps once with learning on, and returns neocli's weights buffer and,
+    if built with pyaogmaneo, the reference's (set through its serialized buffer)."""
 
-def _set_one_cell(e, olds, rate):
-    e.set_weights_from_buffer(np.array([*olds, 128, 128], np.uint8))
-    e._k.resources[0] = rate
+    def __init__(self, channels, pa=None):
+        import struct
+
+        self.c, self.pa, self._pack = channels, pa, lambda r: struct.pack("<f", r)
+        neo.set_global_state(3)
+        self.ours = neo.ImageEncoder((1, 1, 1), [neo.ImageVisibleLayerDesc((1, 1, channels), 0)])
+        if pa is not None:
+            pa.set_global_state(3)
+            self.base = bytes(pa.ImageEncoder((1, 1, 1), [pa.ImageVisibleLayerDesc((1, 1, channels), 0)])
+                              .serialize_to_buffer())
+            self.res_at = self.base.find(self._pack(0.5))  # the one resource (initially 0.5)
+            assert self.res_at > 0 and self.base.find(self._pack(0.5), self.res_at + 1) < 0
+
+    def update(self, olds, rate, pixels):
+        image = [np.array(pixels, np.uint8)]
+        self.ours.set_weights_from_buffer(np.array([*olds] + [128] * self.c, np.uint8))
+        self.ours._k.resources[0] = rate
+        self.ours.step(image, True, False)
+        if self.pa is None:
+            return self.ours.serialize_weights_to_buffer(), None
+        b = bytearray(self.base)
+        b[self.res_at:self.res_at + 4] = self._pack(rate)
+        b[-2 * self.c:-self.c] = bytes(olds)  # the forward bytes; the reconstruction bytes follow
+        ref = self.pa.ImageEncoder(buffer=np.frombuffer(bytes(b), np.uint8))
+        ref.step(image, True, False)
+        return self.ours.serialize_weights_to_buffer(), ref.serialize_weights_to_buffer()
 
 
 def _sum_below_power_of_two(x: np.float32) -> bool:
@@ -367,10 +374,8 @@ def _sum_below_power_of_two(x: np.float32) -> bool:
 ])
 def test_som_rounding_cases_measured_on_pyaogmaneo(pixels, olds, rate, expected):
     """Single SOM updates next to a rounding boundary give the bytes pyaogmaneo 2.14.4 gave."""
-    e = _one_cell_encoder(neo)
-    _set_one_cell(e, olds, rate)
-    e.step([np.array(pixels, np.uint8)], True, False)
-    assert tuple(int(b) for b in e.serialize_weights_to_buffer()[:2]) == expected
+    got, _ = OneCell(2).update(olds, rate, pixels)
+    assert tuple(int(b) for b in got[:2]) == expected
 
 
 @pytest.mark.oracle
@@ -379,13 +384,7 @@ def test_som_rounding_matches_pyaogmaneo_update_by_update():
 
     The grid contains updates whose rounded sum lands one ulp under a power of two
     on both sides (counted below), where the spec's plain formula is off by one."""
-    import struct
-
-    pa = _pa()
-    base = bytes(_one_cell_encoder(pa).serialize_to_buffer())
-    res_at = base.find(struct.pack("<f", 0.5))  # the one resource; weights are the last 4 bytes
-    assert res_at > 0 and base.find(struct.pack("<f", 0.5), res_at + 1) < 0
-    ours = _one_cell_encoder(neo)
+    cell = OneCell(2, _pa())
     two, inv = np.float32(2) / np.float32(255), np.float32(1) / np.float32(255)
     edge = {1: 0, -1: 0}
     # ... and resources around the skip threshold (|rate*255| < 0.2), one subnormal
@@ -397,15 +396,8 @@ def test_som_rounding_matches_pyaogmaneo_update_by_update():
         for old in range(256):
             olds = (old, 255 - old)
             for rate in rates:
-                b = bytearray(base)
-                b[res_at:res_at + 4] = struct.pack("<f", rate)
-                b[-4], b[-3] = olds
-                ref = pa.ImageEncoder(buffer=np.frombuffer(bytes(b), np.uint8))
-                ref.step([np.array(pixels, np.uint8)], True, False)
-                _set_one_cell(ours, olds, rate)
-                ours.step([np.array(pixels, np.uint8)], True, False)
-                assert list(ours.serialize_weights_to_buffer()) == list(ref.serialize_weights_to_buffer()), \
-                    (pixels, olds, rate)
+                got, ref = cell.update(olds, rate, pixels)
+                assert list(got) == list(ref), (pixels, olds, rate)
                 r255 = np.float32(np.float32(rate) * np.float32(255))
                 for c in range(2):
                     x = np.float32(r255 * np.float32(np.float32(p[c] - mu)
