@@ -30,6 +30,10 @@ cdef extern from *:
     #include <math.h>
     #include <stdint.h>
     #include <string.h>
+    /* A learning delta beyond +-255 saturates the byte anyway; clamping the float
+       to this before converting keeps absurd params out of undefined float-to-int
+       conversion (SOM and reconstruction learning alike). */
+    #define NEO_DELTA_CAP 512.0f
     /* Inner loops over a run of a column's cells, in C so that ``restrict`` tells
        the compiler the byte weights never alias the float arrays: it then
        vectorises over cells. Each cell's arithmetic is unchanged (the same
@@ -54,8 +58,7 @@ cdef extern from *:
          lr > 1 reach by driving resources far from [0, 1], the reference's
          conversion yields INT_MIN (x86's "integer indefinite") and the byte
          becomes 0, whatever the sign. In C that conversion is undefined, so y
-         is range-checked first and clamped to +-1024 (the byte saturates long
-         before) before converting.
+         is range-checked first and clamped to +-NEO_DELTA_CAP before converting.
        Branch-free: the sign is random, and a branch on it mispredicts half the
        time (a conditional on x > 0 here compiled to one: medium learning fell
        from 3,900 to 2,500 steps/s). */
@@ -63,8 +66,8 @@ cdef extern from *:
         float x = r255 * (target - ((float)old * two255 - 1.0f));
         float y = x + copysignf(0.5f, x);
         int out = !(fabsf(y) < 2147483648.0f);
-        y = y < 1024.0f ? y : 1024.0f;
-        y = y > -1024.0f ? y : -1024.0f;
+        y = y < NEO_DELTA_CAP ? y : NEO_DELTA_CAP;
+        y = y > -NEO_DELTA_CAP ? y : -NEO_DELTA_CAP;
         uint32_t bits;
         memcpy(&bits, &y, sizeof bits);
         int nw = old + (int)y + (((bits + 1u) & 0x807FFFFFu) == 0u);
@@ -127,6 +130,7 @@ cdef extern from *:
     """
     void neo_img_dot(float* dot, const uint8_t* w, int n, float centred, float two255) noexcept nogil
     void neo_img_sqnorm(float* nrm, const uint8_t* w, int n, float two255) noexcept nogil
+    float NEO_DELTA_CAP
     int neo_img_som(int old, float target, float r255, float two255) noexcept nogil
     void neo_img_learn_group(uint8_t* fw, const uint8_t* inp, int x0, int x1, int y0, int y1,
                              int lx, int ly, int vh, int vc, int d, int Zh, int j, int kb, int nk,
@@ -135,9 +139,6 @@ cdef extern from *:
 
 cdef float EPS = 1e-6
 cdef float NEG = -999999.0
-# A learning delta beyond +-255 saturates the byte anyway; clamping the float
-# first keeps absurd params out of undefined float-to-int conversion.
-cdef float DELTA_CAP = 512.0
 # A cell whose |rate * 255| is below this cannot move a weight: |target - w| <= 2,
 # so |x| <= 0.4 and the SOM update rounds to 0 (the +0.5 power-of-two case needs
 # x >= 0.49999994). Resources decay geometrically, so after early training most
@@ -490,8 +491,8 @@ cdef class ImageKernel:
         for c in range(vl.c):
             x = rr * (<float>self.ins[v][vcol * vl.c + c] * inv255 - self.predict(sums[c], count, scale)) * <float>255.0
             # (written so that a NaN, impossible with finite params, also ends up clamped)
-            x = x if x < DELTA_CAP else DELTA_CAP
-            x = x if x > -DELTA_CAP else -DELTA_CAP
+            x = x if x < NEO_DELTA_CAP else NEO_DELTA_CAP
+            x = x if x > -NEO_DELTA_CAP else -NEO_DELTA_CAP
             sums[c] = sround(x, &st)
         self.gather(v, vcol, self.cis, sums, True)
 
