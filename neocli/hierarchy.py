@@ -22,7 +22,7 @@ from .params import (
     _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
 )
 
-__all__ = ["Hierarchy", "set_global_state", "get_global_state"]
+__all__ = ["Hierarchy", "set_global_state", "get_global_state", "rng_state_from_seed"]
 
 _U64 = 2**64
 
@@ -856,3 +856,11 @@ def _fill(arrays: list[tuple[str, np.ndarray]], data: memoryview, what: str) -> 
     for _, a in arrays:
         a.reshape(-1).view(np.uint8)[...] = raw[pos:pos + a.nbytes]
         pos += a.nbytes
+
+
+def rng_state_from_seed(seed: int) -> int:
+    """The random-stream state a user-facing seed maps to (a seeding step: raw small states
+    such as 0 or 1 give poor first draws), e.g. for ``Hierarchy.set_rng_state``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < _U64:
+        raise NeoError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    return int(_core.seed_state(int(seed)))
