@@ -237,3 +237,19 @@ def test_cli_errors_map_to_exit_codes_and_bugs_surface(tmp_path, text, monkeypat
     monkeypatch.setattr(training, "train", broken)
     with pytest.raises(ValueError, match="a bug in neocli"):
         run("train", text, "-o", tmp_path / "m.ohr", "--quiet")
+
+
+def test_readme_python_training_snippet_runs(tmp_path, monkeypatch, capsys):
+    """The README's "Training and evaluating from Python" example runs as printed."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    section = readme.split("### Training and evaluating from Python", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    code = code.replace("datasets/", os.path.join(root, "datasets") + os.sep)
+    exec(compile(code, "README.md (training)", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [int(line.split()[0]) for line in lines[:5]] == [1, 2, 3, 4, 5]
+    frozen_acc, frozen_bits, online_bits = (float(x) for x in lines[5].split())
+    assert 0 < frozen_acc <= 1 and frozen_bits > 0 and online_bits > 0
+    assert training.load_model(tmp_path / "sun-more.ohr").record["complete"]

@@ -6,18 +6,12 @@ import os
 import sys
 from typing import Any
 
-import typer
 from tqdm import tqdm
 
 from .. import Hierarchy, ohr, set_num_threads, training
 from ..errors import NeoError
 from ..sources import check_input, check_output
 from .app import CliError, echo_err
-
-#: The ``--threads`` option, the same on every command.
-THREADS_OPTION = typer.Option("--threads", "-t", min=1, metavar="N",
-                              help="Maximum threads (default: OMP_NUM_THREADS or all cores).")
-
 
 def apply_threads(threads: int | None) -> None:
     """The one ``--threads`` handler (Typer has already checked N >= 1)."""

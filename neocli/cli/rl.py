@@ -12,7 +12,7 @@ from .. import rl, training
 from ._common import apply_threads, check_paths
 from .app import app, command, echo_err
 
-rl_app = typer.Typer(name="rl", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+rl_app = typer.Typer(name="rl", no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                      context_settings={"help_option_names": ["-h", "--help"]},
                      help="Reinforcement learning: train and evaluate agents in gymnasium environments.")
 app.add_typer(rl_app, name="rl")
