@@ -1,0 +1,226 @@
+"""Library side of issue 13 (no lost data, no silent surprises): output targets,
+streamed saving, memory estimates, merge messages and sampling at tiny temperatures."""
+from __future__ import annotations
+
+import io
+import os
+import random
+import socket
+import stat
+import threading
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+import neocli as neo
+from neocli import NeoError, ohr
+from neocli.memory import available_memory, check_memory, estimate_model_bytes
+from neocli.ohr import OhrError
+
+
+def small_model(seed: int = 0) -> neo.Hierarchy:
+    neo.set_global_state(seed)
+    return neo.Hierarchy([neo.IODesc((2, 2, 8), neo.prediction)], [neo.LayerDesc((3, 3, 8))] * 2)
+
+
+# --------------------------------------------------------------------------- item 1: -o targets
+
+def test_symlink_is_written_through(tmp_path):
+    target = tmp_path / "real" / "model.ohr"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "link.ohr"
+    link.symlink_to(target)
+    h = small_model()
+    meta = {"created_utc": "2026-01-01T00:00:00Z"}
+    h.save_to_file(str(link), meta=meta)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes() == bytes(h.serialize_to_buffer(meta))
+    # no temporary file left next to the link or the target
+    assert sorted(os.listdir(tmp_path)) == ["link.ohr", "real"]
+    assert os.listdir(target.parent) == ["model.ohr"]
+
+
+def test_symlink_chain_and_dangling_link(tmp_path):
+    target = tmp_path / "t.ohr"
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(target)  # dangling until written: created like `echo > link`
+    ohr.atomic_write(tmp_path / "a", b"data")
+    assert target.read_bytes() == b"data"
+    assert (tmp_path / "a").is_symlink() and (tmp_path / "b").is_symlink()
+
+
+@pytest.mark.parametrize("kind", ["chardev", "dir", "socket", "fifo"])
+def test_special_targets_refused_before_writing(tmp_path, kind):
+    if kind == "chardev":
+        path = "/dev/null"
+        before = os.stat(path)
+    elif kind == "dir":
+        path = str(tmp_path / "d")
+        os.mkdir(path)
+    elif kind == "fifo":
+        path = str(tmp_path / "f")
+        os.mkfifo(path)
+    else:
+        path = str(tmp_path / "s")
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(path)
+    what = {"chardev": "character device", "dir": "directory", "socket": "socket", "fifo": "FIFO"}[kind]
+    with pytest.raises(OhrError, match=f"'{path}': it is a {what}"):
+        ohr.check_output_path(path)
+    if kind != "fifo":
+        with pytest.raises(OhrError, match=what):
+            small_model().save_to_file(path)
+        with pytest.raises(OhrError, match=what):
+            ohr.atomic_write(path, b"x")
+    if kind == "chardev":
+        after = os.stat(path)
+        assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino
+    else:
+        assert not stat.S_ISREG(os.lstat(path).st_mode)
+        assert sorted(os.listdir(tmp_path)) == [os.path.basename(path)]
+
+
+def test_symlink_to_device_refused(tmp_path):
+    link = tmp_path / "null.ohr"
+    link.symlink_to("/dev/null")
+    with pytest.raises(OhrError, match="character device"):
+        ohr.check_output_path(link)
+    with pytest.raises(OhrError, match="character device"):
+        small_model().save_to_file(str(link))
+    assert link.is_symlink() and os.readlink(link) == "/dev/null"
+
+
+def test_fifo_streamed_when_allowed(tmp_path):
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    assert ohr.check_output_path(path, allow_fifo=True) == "fifo"
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(path, "rb").read()))
+    reader.start()
+    h = small_model()
+    h.save_to_file(str(path), meta={"created_utc": "2026-01-01T00:00:00Z"})
+    reader.join(10)
+    assert got and got[0] == bytes(h.serialize_to_buffer({"created_utc": "2026-01-01T00:00:00Z"}))
+    assert stat.S_ISFIFO(os.lstat(path).st_mode)
+
+
+def test_check_output_path_reasons(tmp_path):
+    assert ohr.check_output_path(tmp_path / "new.ohr") == "new"
+    (tmp_path / "old.ohr").write_bytes(b"x")
+    assert ohr.check_output_path(str(tmp_path / "old.ohr")) == "file"
+    with pytest.raises(OhrError, match="directory '.*nope' does not exist"):
+        ohr.check_output_path(tmp_path / "nope" / "m.ohr")
+    with pytest.raises(OhrError, match="empty"):
+        ohr.check_output_path("")
+    # a name that is not valid UTF-8 works as bytes
+    raw = os.fsencode(str(tmp_path)) + b"/m\xff.ohr"
+    assert ohr.check_output_path(raw) == "new"
+    ohr.atomic_write(raw, b"abc")
+    assert open(raw, "rb").read() == b"abc"
+    if os.geteuid() != 0:  # root ignores permission bits
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(OhrError, match="not writable"):
+            ohr.check_output_path(ro / "m.ohr")
+
+
+def test_write_stream_matches_encode():
+    h = small_model(3)
+    meta = {"created_utc": "2026-01-01T00:00:00Z", "user": {"k": "v"}}
+    buf = io.BytesIO()
+    h.save_to_file(buf, meta=meta)
+    assert buf.getvalue() == bytes(h.serialize_to_buffer(meta))
+    buf2 = io.BytesIO()
+    h.save_to_file(buf2, meta=meta, include_state=False)
+    assert buf2.getvalue() == bytes(h.serialize_to_buffer(meta, include_state=False))
+    assert neo.Hierarchy(buffer=buf.getvalue()).get_size() == h.get_size()
+
+
+def test_image_encoder_streams_too(tmp_path):
+    enc = neo.ImageEncoder((3, 3, 8), [neo.ImageVisibleLayerDesc((4, 4, 3), 1)])
+    meta = {"created_utc": "2026-01-01T00:00:00Z"}
+    buf = io.BytesIO()
+    enc.save_to_file(buf, meta=meta)
+    assert buf.getvalue() == bytes(enc.serialize_to_buffer(meta))
+    link = tmp_path / "l.ohr"
+    link.symlink_to(tmp_path / "t.ohr")
+    enc.save_to_file(str(link), meta=meta)
+    assert (tmp_path / "t.ohr").read_bytes() == buf.getvalue() and link.is_symlink()
+
+
+# --------------------------------------------------------------------------- item 6: memory
+
+def _random_arch(rng: random.Random):
+    types = [neo.prediction, neo.none, neo.action]
+    ios = [neo.IODesc((rng.randint(1, 5), rng.randint(1, 5), rng.randint(2, 17)), rng.choice(types),
+                      up_radius=rng.randint(0, 3), down_radius=rng.randint(0, 3),
+                      num_dendrites_per_cell=rng.randint(1, 5), value_num_dendrites_per_cell=rng.randint(1, 5),
+                      history_capacity=rng.randint(2, 40))
+           for _ in range(rng.randint(1, 3))]
+    layers = [neo.LayerDesc((rng.randint(1, 6), rng.randint(1, 6), rng.randint(2, 20)), up_radius=rng.randint(0, 3),
+                            recurrent_radius=rng.randint(-1, 2), down_radius=rng.randint(0, 3),
+                            num_dendrites_per_cell=rng.randint(1, 5))
+              for _ in range(rng.randint(1, 3))]
+    return ios, layers
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_estimate_matches_built_model(seed):
+    rng = random.Random(seed)
+    ios, layers = _random_arch(rng)
+    if seed < 3:  # make sure action and input-only ports are covered
+        ios[0].io_type = [neo.action, neo.none, neo.prediction][seed]
+        ios.append(neo.IODesc((2, 1, 4), neo.prediction))
+    est = estimate_model_bytes(ios, layers)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        h = neo.Hierarchy(ios, layers)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert est["state"] == h.get_state_size()
+    assert est["weights"] == h.get_weights_size()
+    assert est["persistent"] == h.get_size() - h.get_state_size() - h.get_weights_size()
+    assert est["total"] == h.get_size()
+    # every numpy array of the model is traced; the rest is Python object overhead
+    assert est["resident"] <= grown <= est["resident"] + 64 * 1024, (est, grown)
+    assert est["peak"] >= est["resident"]
+
+
+def test_estimate_refuses_what_the_constructor_refuses():
+    with pytest.raises(NeoError, match="limit is"):
+        estimate_model_bytes([neo.IODesc((5, 5, 16))], [neo.LayerDesc((2000, 2000, 128), up_radius=20)])
+
+
+def test_check_memory():
+    ios, layers = [neo.IODesc((1, 2, 16))], [neo.LayerDesc((200, 200, 128))]
+    est = estimate_model_bytes(ios, layers)
+    assert est["weights"] > 4 * 2**30  # the issue's "--hidden 200x200x128 takes 5.5 GB"
+    with pytest.raises(NeoError, match=r"needs about .* GiB .* more than the 1\.0 GiB available.*--force") as info:
+        check_memory(ios, layers, available=2**30, override="--force")
+    assert len(str(info.value)) < 300
+    assert check_memory(ios, layers, available=2**30, force=True) == est
+    assert check_memory(ios, layers, available=est["peak"]) == est
+    avail = available_memory()
+    assert avail is None or avail > 0
+
+
+def test_saving_streams_sections(tmp_path):
+    """Saving used to build the whole file in memory (peak = 2x the model); now ~ one array."""
+    neo.set_global_state(1)
+    h = neo.Hierarchy([neo.IODesc((4, 4, 16))], [neo.LayerDesc((8, 8, 32), up_radius=3)] * 2)
+    size = h.get_size()
+    assert size > 4 * 2**20
+    tracemalloc.start()
+    try:
+        h.save_to_file(str(tmp_path / "m.ohr"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 10, (peak, size)
+    assert neo.Hierarchy(file_name=str(tmp_path / "m.ohr")).get_size() == size
