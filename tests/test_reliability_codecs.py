@@ -227,3 +227,80 @@ def test_tiny_temperature_does_not_overflow(t):
         c = WordsCodec(["<unk>", "a", "b"])
         probs = np.array([0.1, 0.2, 0.7], dtype=np.float32)
         assert c.choose(probs, t, rng) == "b"
+
+
+# --------------------------------------------------------------------------- item 16: compressed input
+
+def _compressed(tmp_path, name: str, data: bytes):
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    ext = name.rsplit(".", 1)[-1].lower()
+    comp = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress,
+            "lzma": lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE),
+            "zst": lambda d: zstandard.ZstdCompressor().compress(d)}[ext]
+    p = tmp_path / name
+    p.write_bytes(comp(data))
+    return p
+
+
+@pytest.mark.parametrize("name", ["d.txt.gz", "d.TXT.GZ", "d.bz2", "d.xz", "d.lzma", "d.zst"])
+def test_compressed_input_is_read_decompressed(tmp_path, name):
+    from neocli.compression import open_input
+
+    data = ("héllo wörld\n" * 20000).encode()
+    p = _compressed(tmp_path, name, data)
+    with open_input(p) as f:
+        assert f.read() == data
+    with open_input(str(p), decompress=False) as f:
+        assert f.read() == p.read_bytes()
+    c = CharsCodec()
+    c.fit([str(p)], opener=open_input)
+    assert sorted(c.vocab[1:]) == sorted(set(data.decode()))
+    with open_input(p) as f:
+        assert len([s for s in WordsCodec().symbols(f) if s is not RESET]) == 40000
+
+
+def test_extension_without_matching_magic_is_refused(tmp_path):
+    from neocli.compression import open_input
+
+    fake = tmp_path / "plain.gz"
+    fake.write_bytes(b"just text\n")
+    with pytest.raises(NeoError, match=r"plain\.gz' does not start with the gzip magic.*--no-decompress"):
+        open_input(fake)
+    (tmp_path / "e.xz").write_bytes(b"")
+    with pytest.raises(NeoError, match="is empty"):
+        open_input(tmp_path / "e.xz")
+    # a .bz2 that is really gzip says so
+    p = _compressed(tmp_path, "x.gz", b"abc")
+    (tmp_path / "x.bz2").write_bytes(p.read_bytes())
+    with pytest.raises(NeoError, match="looks gzip-compressed"):
+        open_input(tmp_path / "x.bz2")
+    # no extension: read as is, even when the content is compressed
+    (tmp_path / "noext").write_bytes(p.read_bytes())
+    with open_input(tmp_path / "noext") as f:
+        assert f.read() == p.read_bytes()
+
+
+def test_corrupt_compressed_stream_names_the_file(tmp_path):
+    from neocli.compression import open_input
+
+    p = _compressed(tmp_path, "t.gz", bytes(range(256)) * 4000)
+    p.write_bytes(p.read_bytes()[:-3000])
+    with pytest.raises(NeoError, match=r"'.*t\.gz': the gzip data is corrupt or truncated"):
+        with open_input(p) as f:
+            f.read()
+
+
+def test_zst_without_zstandard_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from neocli.compression import open_input
+
+    p = _compressed(tmp_path, "d.zst", b"abc")
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    with pytest.raises(NeoError, match="pip install zstandard"):
+        open_input(p)
