@@ -224,3 +224,29 @@ def test_saving_streams_sections(tmp_path):
         tracemalloc.stop()
     assert peak < size // 10, (peak, size)
     assert neo.Hierarchy(file_name=str(tmp_path / "m.ohr")).get_size() == size
+
+
+# --------------------------------------------------------------------------- item 20: merge messages
+
+def test_merge_error_is_a_short_summary():
+    neo.set_global_state(0)
+    a = neo.Hierarchy([neo.IODesc((2, 2, 8))] * 3, [neo.LayerDesc((3, 3, 8))] * 2)
+    b = neo.Hierarchy([neo.IODesc((2, 2, 8), up_radius=1, down_radius=1, num_dendrites_per_cell=2)] * 3,
+                      [neo.LayerDesc((3, 3, 4), up_radius=1)] * 2)
+    with pytest.raises(NeoError, match=r"structure differs .*down_radius: 2 vs 1.*and \d+ more differences") as info:
+        a.merge([b], neo.merge_average)
+    assert len(str(info.value)) < 250, str(info.value)
+
+
+def test_describe_differences_of_large_codecs_stays_short():
+    from neocli.structdiff import describe_differences
+
+    words = {"kind": "words", "vocab": ["<unk>"] + [f"word{i}" for i in range(8191)], "max_vocab": 8192}
+    other = {"kind": "words", "vocab": ["<unk>"] + [f"mot{i}" for i in range(7999)], "max_vocab": 8000}
+    text = describe_differences(words, other, path="codec")
+    assert len(text) < 250, text
+    assert text.startswith("codec.max_vocab: 8192 vs 8000; codec.vocab: 8192 vs 8000 entries")
+    assert text.endswith("and 7998 more differences")
+    assert describe_differences(words, dict(words)) == ""
+    huge = describe_differences(list(range(100_000)), list(range(1, 100_001)))
+    assert "9997+ more" in huge and len(huge) < 250
