@@ -250,3 +250,99 @@ def test_describe_differences_of_large_codecs_stays_short():
     assert describe_differences(words, dict(words)) == ""
     huge = describe_differences(list(range(100_000)), list(range(1, 100_001)))
     assert "9997+ more" in huge and len(huge) < 250
+
+
+# --------------------------------------------------------------------------- items 2 and 10: checkpoints
+
+def _ckpt(directory, run_id, epoch, steps, complete=False, name=None):
+    from neocli.checkpoints import checkpoint_name
+
+    training = {"epoch": epoch, "epochs": 9, "steps": steps, "complete": complete}
+    if run_id is not None:
+        training["run_id"] = run_id
+    name = name or (checkpoint_name(run_id, epoch, steps) if run_id else f"ckpt-e{epoch:04d}-s{steps:010d}.ohr")
+    path = directory / name
+    ohr.atomic_write(path, ohr.encode({"training": training}, {"weights": [("w", np.zeros(3, np.uint8))]}))
+    return path
+
+
+def test_checkpoint_names():
+    from neocli.checkpoints import checkpoint_name, new_run_id, parse_checkpoint_name, run_id_of
+
+    rid = new_run_id()
+    assert len(rid) == 8 and rid != new_run_id()
+    name = checkpoint_name(rid, 3, 1234)
+    assert name == f"ckpt-{rid}-e0003-s0000001234.ohr"
+    assert parse_checkpoint_name(name) == (rid, 3, 1234)
+    assert parse_checkpoint_name("ckpt-e0003-s0000001234.ohr") == (None, 3, 1234)  # earlier versions
+    assert parse_checkpoint_name(checkpoint_name(rid, 12, 5, width=6)) == (rid, 12, 5)
+    assert parse_checkpoint_name("model.ohr") is None
+    assert run_id_of({"training": {"run_id": rid}}) == rid and run_id_of({"training": {}}) is None
+    with pytest.raises(NeoError, match="run_id"):
+        checkpoint_name("../x", 1, 1)
+
+
+def test_rotation_touches_only_this_runs_checkpoints(tmp_path):
+    from neocli.checkpoints import rotate
+
+    a, b = "aaaa0001", "bbbb0002"
+    others = [_ckpt(tmp_path, b, e, e * 100) for e in (5, 6, 7)]
+    legacy = _ckpt(tmp_path, None, 9, 900)
+    finished = tmp_path / "model.ohr"
+    finished.write_bytes(_ckpt(tmp_path, a, 9, 9999, complete=True, name="model.ohr").read_bytes())
+    mine = [_ckpt(tmp_path, a, e, e * 100) for e in (1, 2, 3)]
+    deleted = rotate(str(tmp_path), a, keep=1, just_written=str(mine[-1]))
+    assert sorted(deleted) == sorted(str(p) for p in mine[:2])
+    assert all(p.exists() for p in others + [legacy, finished, mine[-1]])
+
+
+def test_rotation_never_deletes_the_checkpoint_just_written(tmp_path):
+    """A run resumed from epoch 3 writes epoch 4 while its abandoned epoch 10 is still there:
+    sorting by name deleted the new one."""
+    from neocli.checkpoints import rotate
+
+    rid = "cafe0003"
+    _ckpt(tmp_path, rid, 10, 1000)
+    _ckpt(tmp_path, rid, 3, 300)
+    new = _ckpt(tmp_path, rid, 4, 400)
+    rotate(str(tmp_path), rid, keep=2, just_written=str(new))
+    assert sorted(os.listdir(tmp_path)) == sorted([new.name, f"ckpt-{rid}-e0010-s0000001000.ohr"])
+    rotate(str(tmp_path), rid, keep=1, just_written=str(new))
+    assert os.listdir(tmp_path) == [new.name]
+    assert rotate(str(tmp_path), rid, keep=1) == []  # the newest is never deleted
+
+
+def test_rotation_leaves_legacy_named_files_of_other_runs(tmp_path):
+    """Sorting every ckpt-e*-s*.ohr by name (the CLI's rotate_checkpoints) deleted these."""
+    from neocli.checkpoints import rotate
+
+    run_a = [_ckpt(tmp_path, None, 7, 700), _ckpt(tmp_path, None, 8, 800)]  # another run, legacy names
+    rid = "dddd0004"
+    mine = _ckpt(tmp_path, rid, 1, 100)
+    rotate(str(tmp_path), rid, keep=1, just_written=str(mine))
+    assert all(p.exists() for p in run_a + [mine])
+
+
+def test_prune_deletes_only_incomplete_checkpoints_of_its_series(tmp_path):
+    from neocli.checkpoints import list_checkpoints, prune
+
+    a, b = "aaaa0001", "bbbb0002"
+    a_ck = [_ckpt(tmp_path, a, e, e * 10) for e in (1, 2, 3, 4)]
+    b_ck = [_ckpt(tmp_path, b, e, e * 10) for e in (1, 2)]
+    done = _ckpt(tmp_path, a, 5, 50, complete=True)                     # a finished model named like a checkpoint
+    final = _ckpt(tmp_path, a, 4, 40, complete=True, name="final.ohr")
+    interrupted = _ckpt(tmp_path, a, 2, 20, complete=False, name="model.ohr")  # the -o resume point
+    junk = tmp_path / "ckpt-aaaa0001-e0000-s0000000000.ohr"
+    junk.write_bytes(b"not a model")
+    dry = prune(str(tmp_path), keep=1, run_id=a, dry_run=True)
+    assert sorted(dry.deleted) == sorted(str(p) for p in a_ck[:3])
+    assert all(p.exists() for p in a_ck)
+    res = prune(str(tmp_path), keep=1, run_id=a)
+    assert sorted(res.deleted) == sorted(str(p) for p in a_ck[:3])
+    assert all(p.exists() for p in [a_ck[-1], done, final, interrupted, junk] + b_ck)
+    res = prune(str(tmp_path), keep=1)  # every series on its own
+    assert res.deleted == [str(b_ck[0])]
+    left = {c.name for c in list_checkpoints(str(tmp_path))}
+    assert left == {a_ck[-1].name, b_ck[-1].name, done.name, "final.ohr", "model.ohr", junk.name}
+    with pytest.raises(NeoError, match="keep"):
+        prune(str(tmp_path), keep=0)
