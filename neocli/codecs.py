@@ -616,7 +616,7 @@ def _detect_delimiter(line: str) -> str:
 class CsvCodec(Codec):
     """Numeric CSV: each data column becomes one CSDR column of ``bins`` cells.
 
-    ``delimiter``: one character (default ``,``) or None to detect it from the
+    ``delimiter``: one character (default ``,``) or None/``"auto"`` to detect it from the
     first non-blank line (``,`` ``;`` tab or ``|``, see ``parse_delimiter``); the
     detected character is what ``to_dict`` stores.
 
@@ -643,6 +643,8 @@ class CsvCodec(Codec):
                  encoding: str = "utf-8") -> None:
         if bins < 2:
             raise NeoError(f"--bins must be >= 2, got {bins}")
+        if delimiter == "auto":
+            delimiter = None
         if missing not in _MISSING_POLICIES:
             raise NeoError(f"missing must be one of {', '.join(_MISSING_POLICIES)}, got {missing!r}")
         if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1

@@ -100,7 +100,8 @@ def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[La
     for l in range(1, len(layers)):
         zl = [layers[l - 1].hidden_size[2]] + ([layers[l].hidden_size[2]] if layers[l].recurrent_radius >= 0 else [])
         if max(zl) < 2:
-            raise NeoError(f"layer {l}'s encoder sees only columns of size 1: use a column size >= 2")
+            raise NeoError(f"layer {l}'s encoder sees only columns of size 1 (layer {l - 1} hidden_size "
+                           f"{tuple(layers[l - 1].hidden_size)}): use a hidden_size column size >= 2")
     return [_copy.deepcopy(d) for d in ios], [_copy.deepcopy(d) for d in layers]
 
 

@@ -159,7 +159,8 @@ def test_text_codecs_decode_with_the_given_encoding():
 def test_csv_delimiter_option_and_auto_detection():
     assert syms(CsvCodec(header=False, delimiter=";"), b"1;2\n3;4\n") == [(1.0, 2.0), (3.0, 4.0)]
     assert syms(CsvCodec(header=False, delimiter="\t"), b"1\t2\n") == [(1.0, 2.0)]
-    auto = CsvCodec(delimiter=None)
+    assert make_codec("csv", delimiter="auto", header=False).to_dict()["delimiter"] == ","  # until data is read
+    auto = make_codec("csv", delimiter="auto")
     assert syms(auto, b"\n\"a;x\"\tb\n1\t2\n") == [(1.0, 2.0)]
     assert auto.delimiter == "\t" and auto.to_dict()["delimiter"] == "\t"
     assert auto.columns == ["a;x", "b"]

@@ -346,3 +346,24 @@ def test_prune_deletes_only_incomplete_checkpoints_of_its_series(tmp_path):
     assert left == {a_ck[-1].name, b_ck[-1].name, done.name, "final.ohr", "model.ohr", junk.name}
     with pytest.raises(NeoError, match="keep"):
         prune(str(tmp_path), keep=0)
+
+
+# --------------------------------------------------------------------------- item 23: tiny sizes
+
+def test_tiny_hidden_sizes_work_or_are_refused_naming_the_parameter():
+    with pytest.raises(NeoError, match=r"layer 0 hidden_size \(1, 1, 1\).*column size >= 2"):
+        neo.Hierarchy([neo.IODesc((1, 2, 16))], [neo.LayerDesc((1, 1, 1))] * 2)
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow anywhere
+        for layers in ([neo.LayerDesc((1, 1, 2))] * 2, [neo.LayerDesc((1, 1, 2))], [neo.LayerDesc((1, 1, 2))] * 3):
+            ios = [neo.IODesc((1, 2, 16)), neo.IODesc((1, 1, 2), neo.action, history_capacity=2)]
+            h = neo.Hierarchy(ios, layers)
+            for _ in range(40):
+                h.step([rng.integers(0, 16, 2, dtype=np.int32), rng.integers(0, 2, 1, dtype=np.int32)], True, 0.5)
+            assert 0 <= h.get_prediction_cis(0).min() and h.get_prediction_cis(0).max() < 16
+            for t in (5e-324, 1e-30, 1.0):
+                s = h.sample_prediction(0, t)
+                assert ((0 <= s) & (s < 16)).all()
+            h2 = neo.Hierarchy(buffer=h.serialize_to_buffer())
+            assert bytes(h2.serialize_weights_to_buffer()) == bytes(h.serialize_weights_to_buffer())
