@@ -673,8 +673,14 @@ class CsvCodec(Codec):
         self.missing_cells = 0
 
     def set_range(self, low: float, high: float) -> None:
-        """Use ``[low, high]`` for every column instead of learning ranges from the data."""
-        self.fixed_range = (float(low), float(high))
+        """Use ``[low, high]`` for every column instead of learning ranges from the data.
+
+        Both must be finite with ``low <= high``: a model header cannot store
+        anything else, so such a range would give a model that does not load."""
+        lo, hi = float(low), float(high)
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+            raise NeoError(f"the CSV value range must be two finite numbers LO <= HI, got {low}:{high}")
+        self.fixed_range = (lo, hi)
 
     @property
     def needs_fit(self):

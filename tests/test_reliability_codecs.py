@@ -40,6 +40,14 @@ def test_largest_token_id_gives_a_model_that_loads(tmp_path):
     assert c.decode(c.encode(MAX_TOKEN_ID)) == MAX_TOKEN_ID
 
 
+def test_csv_range_that_a_header_cannot_store_is_refused():
+    c = CsvCodec()
+    for lo, hi in ((-math.inf, 5), (math.nan, 1), (0, math.inf), (3, 1)):
+        with pytest.raises(NeoError, match="finite numbers LO <= HI"):
+            c.set_range(lo, hi)
+    c.set_range(-1e308, 1e308)
+
+
 def test_codec_options_the_loader_refuses_are_refused_when_made():
     with pytest.raises(NeoError, match="max_vocab"):
         make_codec("words", max_vocab=1 << 25)

@@ -98,7 +98,7 @@ def test_fifo_streamed_when_allowed(tmp_path):
     os.mkfifo(path)
     assert ohr.check_output_path(path, allow_fifo=True) == "fifo"
     got = []
-    reader = threading.Thread(target=lambda: got.append(open(path, "rb").read()))
+    reader = threading.Thread(target=lambda: got.append(open(path, "rb").read()), daemon=True)
     reader.start()
     h = small_model()
     h.save_to_file(str(path), meta={"created_utc": "2026-01-01T00:00:00Z"})
