@@ -147,7 +147,7 @@ class ImageEncoder:
             header, sections = ohr.decode(_as_bytes_view(buffer, "buffer"))
             self._load(header, sections)
         elif file_name:
-            if not isinstance(file_name, (str, os.PathLike)):
+            if not isinstance(file_name, (str, bytes, os.PathLike)):
                 raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
             header, sections = ohr.read_file(file_name)
             self._load(header, sections)

@@ -707,7 +707,7 @@ def _open_for_read(path):
     path = os.fspath(path)
     if not isinstance(path, (str, bytes)):
         raise TypeError(f"path must be str or os.PathLike, got {type(path).__name__}")
-    shown = os.fsdecode(path)
+    shown = _shown(os.fsdecode(path))
     try:
         f = open(path, "rb")
     except OSError as exc:

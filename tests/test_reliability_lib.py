@@ -367,3 +367,20 @@ def test_tiny_hidden_sizes_work_or_are_refused_naming_the_parameter():
                 assert ((0 <= s) & (s < 16)).all()
             h2 = neo.Hierarchy(buffer=h.serialize_to_buffer())
             assert bytes(h2.serialize_weights_to_buffer()) == bytes(h.serialize_weights_to_buffer())
+
+
+# --------------------------------------------------------------------------- item 7 (library part): bytes paths
+
+def test_models_save_and_load_under_names_that_are_not_utf8(tmp_path):
+    name = os.fsencode(str(tmp_path)) + b"/mod\xe9le.ohr"  # latin-1 "modèle": invalid UTF-8
+    h = small_model(5)
+    h.save_to_file(name)
+    assert neo.Hierarchy(file_name=name).get_size() == h.get_size()
+    enc = neo.ImageEncoder((3, 3, 8), [neo.ImageVisibleLayerDesc((4, 4, 3), 1)])
+    enc.save_to_file(name + b".img")
+    assert neo.ImageEncoder(file_name=name + b".img").get_size() == enc.get_size()
+    with pytest.raises(OhrError) as info:
+        ohr.read_header(name + b".missing")
+    msg = str(info.value)
+    msg.encode("utf-8")  # printable: no lone surrogates
+    assert "mod\\xe9le.ohr.missing" in msg
