@@ -34,7 +34,7 @@ from . import ohr
 from ._errors import NeoError
 
 __all__ = ["Checkpoint", "new_run_id", "run_id_of", "checkpoint_name", "parse_checkpoint_name",
-           "list_checkpoints", "rotate", "prune"]
+           "list_checkpoints", "rotate", "prune", "incomplete_training"]
 
 _RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 _NAME = re.compile(r"^ckpt-(?:(?P<run>[0-9a-f]{8})-)?e(?P<progress>\d+)-s(?P<steps>\d+)\.ohr$")
@@ -68,6 +68,26 @@ def parse_checkpoint_name(name: str) -> tuple[str | None, int, int] | None:
     if m is None:
         return None
     return m.group("run"), int(m.group("progress")), int(m.group("steps"))
+
+
+def incomplete_training(path: Any) -> dict[str, Any] | None:
+    """The training record of the model at ``path`` if it is an unfinished run, else None.
+
+    An interrupted run leaves its model (or checkpoint) with ``complete: false``;
+    starting a fresh run over it would silently throw that work away, so the CLI
+    refuses without ``--resume`` or ``--force``. None when there is no such file,
+    it cannot be read as a model, or its run completed.
+    """
+    try:
+        if not os.path.isfile(path):
+            return None
+        header = ohr.read_header(path)
+    except (NeoError, OSError):
+        return None
+    t = header.get("training")
+    if isinstance(t, dict) and t.get("complete") is False:
+        return t
+    return None
 
 
 @dataclass

@@ -880,7 +880,14 @@ def _classify_output(path: str, allow_fifo: bool) -> tuple[str, str]:
     return target, "new" if st is None else "file"
 
 
-def check_output_path(path, allow_fifo: bool = False) -> str:
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)  # links, "..", hard links, bind mounts
+    except OSError:  # one does not exist (yet): compare where they would resolve
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output_path(path, allow_fifo: bool = False, inputs=()) -> str:
     """Check, before any work, that a model can be written to `path`; return its kind.
 
     Returns ``"file"`` (an existing regular file, replaced atomically), ``"new"``
@@ -891,8 +898,17 @@ def check_output_path(path, allow_fifo: bool = False) -> str:
     device, a socket, a FIFO (unless allowed), a missing or unwritable parent
     directory, a read-only existing file, or an empty path. `path` may be str,
     bytes (names that are not valid UTF-8) or os.PathLike.
+
+    `inputs` are the paths the same command reads (data files, the model to
+    resume): an output that is one of them, through links, ``..`` or a hard
+    link, is refused, since writing it would destroy the input.
     """
     path = _fspath(path)
+    for src in inputs:
+        src = _fspath(src)
+        if src not in ("", "-") and _same_file(path, src):
+            raise OhrError(f"cannot write model to '{_shown(path)}': it is the input file '{_shown(src)}' "
+                           "(writing it would overwrite the data)")
     target, kind = _classify_output(path, allow_fifo)
     if kind == "fifo":
         if not os.access(path, os.W_OK):

@@ -384,3 +384,29 @@ def test_models_save_and_load_under_names_that_are_not_utf8(tmp_path):
     msg = str(info.value)
     msg.encode("utf-8")  # printable: no lone surrogates
     assert "mod\\xe9le.ohr.missing" in msg
+
+
+# --------------------------------------------------------------------------- items 3 and 9 (library part)
+
+def test_output_that_is_an_input_is_refused(tmp_path):
+    data = tmp_path / "data.txt"
+    data.write_text("abc")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.txt").symlink_to(data)
+    os.link(data, tmp_path / "hard.txt")
+    for out in (data, tmp_path / "sub" / ".." / "data.txt", tmp_path / "link.txt", tmp_path / "hard.txt"):
+        with pytest.raises(OhrError, match="it is the input file"):
+            ohr.check_output_path(out, inputs=[str(data), "-"])
+    assert ohr.check_output_path(tmp_path / "m.ohr", inputs=[data, "-"]) == "new"
+    assert data.read_text() == "abc"
+
+
+def test_incomplete_training_detects_an_interrupted_model(tmp_path):
+    from neocli.checkpoints import incomplete_training
+
+    part = _ckpt(tmp_path, "abcd0001", 2, 20, complete=False, name="model.ohr")
+    done = _ckpt(tmp_path, "abcd0001", 3, 30, complete=True, name="done.ohr")
+    (tmp_path / "junk.ohr").write_bytes(b"junk")
+    assert incomplete_training(str(part))["epoch"] == 2
+    for p in (done, tmp_path / "junk.ohr", tmp_path / "missing.ohr", tmp_path):
+        assert incomplete_training(str(p)) is None
