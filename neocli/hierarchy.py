@@ -100,7 +100,8 @@ def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[La
     for l in range(1, len(layers)):
         zl = [layers[l - 1].hidden_size[2]] + ([layers[l].hidden_size[2]] if layers[l].recurrent_radius >= 0 else [])
         if max(zl) < 2:
-            raise NeoError(f"layer {l}'s encoder sees only columns of size 1: use a column size >= 2")
+            raise NeoError(f"layer {l}'s encoder sees only columns of size 1 (layer {l - 1} hidden_size "
+                           f"{tuple(layers[l - 1].hidden_size)}): use a hidden_size column size >= 2")
     return [_copy.deepcopy(d) for d in ios], [_copy.deepcopy(d) for d in layers]
 
 
@@ -178,7 +179,7 @@ class Hierarchy:
             header, sections = ohr.decode(_as_bytes_view(buffer, "buffer"))
             self._load(header, sections)
         elif file_name:
-            if not isinstance(file_name, (str, os.PathLike)):
+            if not isinstance(file_name, (str, bytes, os.PathLike)):
                 raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
             header, sections = ohr.read_file(file_name)
             self._load(header, sections)
@@ -618,12 +619,14 @@ class Hierarchy:
         """
         return np.frombuffer(self._encode(meta, include_state), dtype=np.uint8).copy()
 
-    def _encode(self, meta: dict[str, Any] | None = None, include_state: bool = True) -> bytes:
+    def _encode(self, meta: dict[str, Any] | None = None, include_state: bool = True, dest: Any = None) -> Any:
         m = dict(meta or {})
         m.update(self._header_meta())
         secs = self._section_arrays()
         if not include_state:
             del secs["state"]
+        if dest is not None:  # streamed array by array: saving does not double peak memory
+            return ohr.save(dest, m, secs)
         return ohr.encode(m, secs)
 
     @exclusive
@@ -633,11 +636,12 @@ class Hierarchy:
         neocli extensions: ``meta`` adds JSON header keys (``codec``, ``training``,
         ``user``); ``include_state=False`` leaves the temporal state out (a
         deployable file; loading it gives a cleared state). A failed write leaves
-        any previous file intact.
+        any previous file intact. ``file_name`` may also be an open binary stream
+        (``sys.stdout.buffer``): the file is streamed into it, not atomically.
         """
-        if not isinstance(file_name, (str, os.PathLike)):
-            raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
-        ohr.atomic_write(file_name, self._encode(meta, include_state))
+        if not isinstance(file_name, (str, bytes, os.PathLike)) and not hasattr(file_name, "write"):
+            raise TypeError(f"file_name must be a path or a binary stream, got {type(file_name).__name__}")
+        self._encode(meta, include_state, dest=file_name)
 
     @exclusive
     def get_rng_state(self) -> int:
