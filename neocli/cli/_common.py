@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import Hierarchy, NeoError
+from .. import Hierarchy, NeoError, aogmaneo
 from ..codecs import FLOOR, RESET, Codec, codec_from_dict
 from ..ohr import read_header
 from .app import CliError, UsageError, echo_err
@@ -25,6 +25,10 @@ def load_model(path: str) -> tuple[Hierarchy, dict[str, Any], Codec]:
     """Load a model file with its header and codec (a model without a codec is an error)."""
     if os.path.isdir(path):
         raise CliError(f"'{path}' is a directory, not a model file")
+    if aogmaneo.is_aogmaneo_file(path):
+        from .migrate import reference_hint
+
+        raise CliError(reference_hint(path))
     header = read_header(path)
     if "codec" not in header and isinstance(header.get("rl"), dict):
         raise CliError(f"model '{path}' is a reinforcement-learning agent (env {header['rl'].get('env_id')}): "

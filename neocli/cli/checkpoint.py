@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import Hierarchy, ImageEncoder, MergeMode, _core, ohr
+from .. import Hierarchy, ImageEncoder, MergeMode, _core, aogmaneo, ohr
 from .._errors import NeoError
 from .app import CliError, app, command, echo_err
 from .inspect import human_bytes, last_metrics, load_header, training_of
@@ -287,6 +287,10 @@ def verify(
         try:
             if os.path.isdir(path):
                 raise CliError("is a directory, not a model file")
+            if aogmaneo.is_aogmaneo_file(path):  # no checksums there: a full structural load
+                aogmaneo.load_model(path)
+                typer.echo(f"OK {path} (pyaogmaneo's format, {os.path.getsize(path):,} bytes)")
+                continue
             header, arrays = ohr.read_file(path, verify=True)
             n = sum(len(sec) for sec in arrays.values())
             nbytes = sum(a.nbytes for sec in arrays.values() for a in sec.values())
@@ -532,3 +536,7 @@ def merge(
     target.save_to_file(output, meta=meta, include_state=_has_state(headers[0]))
     echo_err(f"wrote '{output}': {mode.value} of {len(files)} models")
 
+
+# pyaogmaneo's own format: export-aogmaneo / import-aogmaneo (see migrate.py).
+from . import migrate  # noqa: E402
+migrate.register(checkpoint_app)

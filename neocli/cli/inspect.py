@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import ohr
+from .. import aogmaneo, ohr
 from .._errors import NeoError
 from ..codecs import codec_from_dict
 from .app import CliError, app, command
@@ -46,6 +46,8 @@ def load_header(path: str) -> dict[str, Any]:
     """
     if os.path.isdir(path):
         raise CliError(f"'{path}' is a directory, not a model file")
+    if aogmaneo.is_aogmaneo_file(path):
+        return aogmaneo.read_header(path)  # the whole file, validated; shown marked as pyaogmaneo's
     return ohr.read_header(path)
 
 
@@ -309,6 +311,8 @@ def render_report(path: str, header: dict[str, Any]) -> str:
     out = [
         f"file            {path}",
         f"format          {header.get('format')} version {header.get('format_version')}",
+        *([f"                pyaogmaneo's own format, not .ohr: 'neocli checkpoint import-aogmaneo {path} "
+           "-o NEW.ohr' converts it"] if header.get("format") == aogmaneo.FORMAT_NAME else []),
         f"neocli version  {header.get('neocli_version', '?')}",
         f"created         {header.get('created_utc', '?')}",
         "",
@@ -327,6 +331,8 @@ def render_report(path: str, header: dict[str, Any]) -> str:
         out.append(f"  {'state section':<14} absent (the model loads with a cleared state)")
     out += ["", "params", *_params_lines(header), "", f"codec           {_codec_line(header)}", "",
             "training", *_training_lines(header)]
+    if isinstance(header.get("provenance"), dict) and header["provenance"]:
+        out += ["", "provenance", *_user_lines({"user": header["provenance"]})]
     if header.get("user") not in (None, {}):
         out += ["", "user", *_user_lines(header)]
     return "\n".join(out)

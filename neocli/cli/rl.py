@@ -17,12 +17,13 @@ import typer
 from tqdm import tqdm
 
 from .. import Hierarchy, LayerDesc, set_num_threads
-from .. import rl
+from .. import aogmaneo, rl
 from .._errors import NeoError
 from ..ohr import read_header
 from ._common import Interrupt, parse_meta, parse_sizes, rotate_checkpoints, utc_now
 from ._data import check_writable
 from .app import CliError, UsageError, echo_err
+from .migrate import reference_hint
 
 #: Episodes averaged for the moving average (the issue's and D16's 20).
 WINDOW = 20
@@ -72,6 +73,8 @@ def _meta(enc: rl.Encoding, proto: rl.Protocol, t: dict[str, Any], user: dict[st
 def _load_rl_header(path: str, what: str) -> dict[str, Any]:
     if os.path.isdir(path):
         raise CliError(f"'{path}' is a directory, not a model file")
+    if aogmaneo.is_aogmaneo_file(path):
+        raise CliError(reference_hint(path))
     header = read_header(path)
     if "rl" not in header:
         kind = "a text model" if "codec" in header else "not a model trained with --env"
