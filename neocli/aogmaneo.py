@@ -1,8 +1,8 @@
 """pyaogmaneo 2.14.4's own model files and buffers: read them, write them.
 
 pyaogmaneo saves a whole model with ``save_to_file`` or ``serialize_to_buffer()``
-in its own binary layout (learned here from the bytes it writes, see
-``docs``/README "Migrating from pyaogmaneo"). This module converts that layout to
+in its own binary layout (learned from the bytes it writes; README section
+"Migrating from pyaogmaneo"). This module converts that layout to
 and from neocli's ``.ohr`` container, so that ``Hierarchy(file_name=...)``,
 ``Hierarchy(buffer=...)`` and the ``ImageEncoder`` equivalents accept both, and a
 neocli model can be written back for AOgmaNeo.
@@ -88,6 +88,7 @@ _KINDS = {HIERARCHY_MAGIC: "hierarchy", IMAGE_ENCODER_MAGIC: "image_encoder"}
 _LAYER_PARAMS_BYTES = 32
 _IO_PARAMS_BYTES = 48
 _IO_HEADER_BYTES = 16 + 1 + 12  # int4 size, type, three index ints
+_MAX_UNBACKED = 256 * 2**20  # see _parse_image_encoder
 
 
 class AogmaneoError(ohr.OhrError):
@@ -205,8 +206,13 @@ class _Reader:
             raise self.fail(f"{what} is {(w, h, z)}, but every dimension must be >= 1")
         return w, h, z
 
-    def count(self, what: str, lo: int, hi: int) -> int:
+    def count(self, what: str, lo: int, hi: int, per: int = 0) -> int:
+        """An int32 count in [lo, hi]; with ``per`` (bytes each counted item needs at
+        least), ``hi`` is what the bytes left can hold."""
         n = self.i32(what)
+        if per and n > hi:
+            raise AogmaneoError(f"not a valid pyaogmaneo {self.what}: {what} is {n:,}, but {n:,} of them need "
+                                f"at least {n * per:,} bytes and only {self.left():,} remain (truncated or corrupt)")
         if not lo <= n <= hi:
             raise self.fail(f"{what} is {n}, expected {lo}..{hi}")
         return n
@@ -280,8 +286,8 @@ def _parse_hierarchy(mv: memoryview, rng_state: int) -> tuple[dict[str, Any], di
     rd = _Reader(mv, "Hierarchy file or buffer")
     if rd.i32("magic") != HIERARCHY_MAGIC:
         raise rd.fail("wrong magic number")
-    L = rd.count("layer count", 1, rd.left() // 64)
-    n_io = rd.count("IO count", 1, rd.left() // _IO_HEADER_BYTES)
+    L = rd.count("layer count", 1, rd.left() // 64, 64)
+    n_io = rd.count("IO count", 1, rd.left() // _IO_HEADER_BYTES, _IO_HEADER_BYTES)
     n_pred = rd.count("prediction IO count", 0, n_io)
     n_act = rd.count("action IO count", 0, n_io)
     io_sizes = [rd.size3(f"IO {i} size") for i in range(n_io)]
@@ -353,7 +359,7 @@ def _parse_hierarchy(mv: memoryview, rng_state: int) -> tuple[dict[str, Any], di
             if got != osize:
                 raise rd.fail(f"{w} size is {got}, but the model's structure says {osize}")
             ocols, ocells = osize[0] * osize[1], osize[0] * osize[1] * osize[2]
-            D = rd.count(f"{w} dendrites per cell", 1, max(1, rd.left() // max(1, 4 * ocells)))
+            D = rd.count(f"{w} dendrites per cell", 1, rd.left() // (4 * ocells), 4 * ocells)
             state.append((f"l{l}.dec{k}.pred_cis", rd.array(ocols, "<i4", f"{w} state")))
             state.append((f"l{l}.dec{k}.probs", rd.array(ocells, "<f4", f"{w} state")))
             state.append((f"l{l}.dec{k}.dend", rd.array(ocells * D, "<f4", f"{w} state")))
@@ -380,8 +386,8 @@ def _parse_hierarchy(mv: memoryview, rng_state: int) -> tuple[dict[str, Any], di
         if got != io_sizes[i]:
             raise rd.fail(f"{w} size is {got}, but IO {i} has size {io_sizes[i]}")
         ocols, ocells = got[0] * got[1], got[0] * got[1] * got[2]
-        vd = rd.count(f"{w} value dendrites per cell", 1, max(1, rd.left() // max(1, 4 * ocols)))
-        pd = rd.count(f"{w} policy dendrites per cell", 1, max(1, rd.left() // max(1, 4 * ocells)))
+        vd = rd.count(f"{w} value dendrites per cell", 1, rd.left() // (4 * ocols), 4 * ocols)
+        pd = rd.count(f"{w} policy dendrites per cell", 1, rd.left() // (4 * ocells), 4 * ocells)
         action_cis = rd.array(ocols, "<i4", f"{w} state")
         values = rd.array(ocols, "<f4", f"{w} state")
         td_scale = rd.array(ocols, "<f4", f"{w} td_scale")
@@ -402,7 +408,7 @@ def _parse_hierarchy(mv: memoryview, rng_state: int) -> tuple[dict[str, Any], di
         if not (2 <= cap <= rd.left() // sample and 0 <= size <= cap and 0 <= start < cap):
             raise rd.fail(f"{w} has history size {size}, capacity {cap} and start {start}: "
                           f"expected 0 <= size <= capacity, 0 <= start < capacity and capacity samples "
-                          f"of {sample} bytes in the {rd.left():,} bytes left")
+                          f"of {sample} bytes in the {rd.left():,} bytes left (truncated or corrupt)")
         ring = rd.array(cap * sample // 4, "<i4", f"{w} history")
         d = ios[i]
         d.value_num_dendrites_per_cell, d.num_dendrites_per_cell = vd, pd
@@ -444,7 +450,7 @@ def _parse_image_encoder(mv: memoryview, rng_state: int) -> tuple[dict[str, Any]
     cols, cells = hs[0] * hs[1], hs[0] * hs[1] * hs[2]
     cis = rd.array(cols, "<i4", "hidden state")
     resources = rd.array(cells, "<f4", "resources")
-    nv = rd.count("visible layer count", 1, rd.left() // 20)
+    nv = rd.count("visible layer count", 1, rd.left() // 20, 20)
     descs, weights = [], []
     for v in range(nv):
         size, r = _vis_desc(rd, f"visible layer {v}", None)
@@ -454,6 +460,13 @@ def _parse_image_encoder(mv: memoryview, rng_state: int) -> tuple[dict[str, Any]
         descs.append({"size": list(size), "radius": r})
     if rd.left():
         raise rd.fail(f"{rd.left():,} bytes follow the last visible layer")
+    # An image's width and height are backed by no bytes (a radius-0 field over a
+    # gigapixel image has tiny weights), yet loading allocates its reconstruction
+    # buffers (5 bytes per pixel and channel): refuse what no sane model needs.
+    image_bytes = sum(5 * d["size"][0] * d["size"][1] * d["size"][2] for d in descs)
+    if image_bytes > max(_MAX_UNBACKED, 64 * len(mv)):
+        raise rd.fail(f"its visible layers {[tuple(d['size']) for d in descs]} would need {image_bytes:,} bytes "
+                      f"of image buffers for a {len(mv):,}-byte model (corrupt)")
     header = {
         "kind": "image_encoder",
         "architecture": {"hidden_size": list(hs), "visible_layer_descs": descs},
