@@ -717,12 +717,16 @@ def from_ohr(data: Any, kind: str = "file") -> bytes:
 
     ``kind="file"`` gives what pyaogmaneo's ``save_to_file`` writes, ``"buffer"``
     what its ``serialize_to_buffer()`` returns (one byte shorter for a Hierarchy).
+    The model is loaded first, so a malformed ``.ohr`` fails as it would there.
     """
     _check_kind(kind)
-    header, secs = ohr.decode(data)
-    if header.get("kind", "hierarchy") == "image_encoder":
-        return _image_encoder_bytes(header, secs)
-    return _hierarchy_bytes(header, secs, kind)
+    if ohr.decode_header(data).get("kind", "hierarchy") == "image_encoder":
+        from .image_encoder import ImageEncoder
+
+        return image_encoder_to_bytes(ImageEncoder(buffer=data), kind)
+    from .hierarchy import Hierarchy
+
+    return hierarchy_to_bytes(Hierarchy(buffer=data), kind)
 
 
 def hierarchy_to_bytes(h: Any, kind: str = "file") -> bytes:

@@ -328,6 +328,8 @@ def test_round_trip_keeps_weights_state_params():
     assert back.params == h.params
     # Exporting what was read gives the same bytes again.
     assert aogmaneo.hierarchy_to_bytes(back) == data
+    assert aogmaneo.from_ohr(h.serialize_to_buffer(), "buffer") == data[:-1]
+    assert aogmaneo.to_ohr(data, rng_state=5)[:8] == ohr.MAGIC
     # The continuation matches once the random streams agree (delayed policies
     # restart from the policies on both sides after a reload).
     h2 = neo.Hierarchy(buffer=h.serialize_to_buffer())
