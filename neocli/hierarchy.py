@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, ohr
+from . import _core, aogmaneo, ohr
 from ._errors import NeoError
 from ._threads import ThreadTuner, exclusive, holding, run_step
 from ._merge import merge_sources
@@ -175,6 +175,10 @@ class Hierarchy:
 
     def __init__(self, io_descs: Sequence[IODesc] = (), layer_descs: Sequence[LayerDesc] = (),
                  file_name: str = "", buffer: Any = None) -> None:
+        # pyaogmaneo's own file/buffer format, told apart by its first bytes: read as .ohr bytes.
+        converted = aogmaneo.load_source(file_name, buffer, "hierarchy")
+        if converted is not None:
+            file_name, buffer = "", converted
         if buffer is not None and len(_as_bytes_view(buffer, "buffer")) > 0:
             header, sections = ohr.decode(_as_bytes_view(buffer, "buffer"))
             self._load(header, sections)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _image, ohr
+from . import _core, _image, aogmaneo, ohr
 from ._errors import NeoError
 from ._threads import ThreadTuner, exclusive, get_num_threads, holding, run_step
 from ._merge import merge_sources
@@ -143,6 +143,10 @@ class ImageEncoder:
     def __init__(self, hidden_size: Sequence[int] = (5, 5, 16),
                  visible_layer_descs: Sequence[ImageVisibleLayerDesc] = (),
                  file_name: str = "", buffer: Any = None) -> None:
+        # pyaogmaneo's own file/buffer format, told apart by its first bytes: read as .ohr bytes.
+        converted = aogmaneo.load_source(file_name, buffer, "image_encoder")
+        if converted is not None:
+            file_name, buffer = "", converted
         if buffer is not None and len(_as_bytes_view(buffer, "buffer")) > 0:
             header, sections = ohr.decode(_as_bytes_view(buffer, "buffer"))
             self._load(header, sections)

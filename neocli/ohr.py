@@ -94,6 +94,8 @@ _RESERVED_KEYS = ("format", "format_version", "neocli_version", "created_utc", "
 MAX_HEADER_DEPTH = 64
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 MAX_HEADER_CONTAINERS = 1_000_000
+# The first bytes of pyaogmaneo's own Hierarchy and ImageEncoder saves (see aogmaneo.py).
+_AOGMANEO_MAGICS = ((5710502).to_bytes(4, "little"), (2118029).to_bytes(4, "little"))
 
 
 class OhrError(NeoError):
@@ -430,6 +432,12 @@ def _parse_prefix(prefix, total: int, where: str | None) -> tuple[int, int, int]
                 where,
                 "not an .ohr file: the magic number is damaged (was the file "
                 "transferred in text mode, altering line endings?)",
+            )
+        if got[:4] in _AOGMANEO_MAGICS:
+            raise _fail(
+                where,
+                "not an .ohr file: it is a model in pyaogmaneo's own format, which "
+                "neocli.Hierarchy, neocli.ImageEncoder and neocli.aogmaneo read",
             )
         raise _fail(where, "not an .ohr file (bad magic number)")
     if total < PREFIX_SIZE:

@@ -8,7 +8,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .. import Hierarchy, ohr, set_num_threads, training
+from .. import Hierarchy, aogmaneo, ohr, set_num_threads, training
 from ..errors import NeoError
 from ..sources import check_input, check_output
 from .app import CliError, echo_err
@@ -27,6 +27,8 @@ def load_header(path: str) -> dict[str, Any]:
     """
     if os.path.isdir(path):
         raise CliError(f"'{path}' is a directory, not a model file")
+    if aogmaneo.is_aogmaneo_file(path):
+        return aogmaneo.read_header(path)  # the whole file, validated; shown marked as pyaogmaneo's
     return ohr.read_header(path)
 
 
@@ -43,7 +45,17 @@ def load_hierarchy(path: str) -> tuple[Hierarchy, dict[str, Any]]:
 
 def load_model(path: str) -> training.TrainedModel:
     """A sequence model with its codec and header (``training.load_model``)."""
+    refuse_reference(path)
     return training.load_model(path)
+
+
+def refuse_reference(path: str) -> None:
+    """A pyaogmaneo file where a neocli model with a codec or agent record is needed: say how
+    to import it instead of a confusing format error."""
+    if path != "-" and aogmaneo.is_aogmaneo_file(path):
+        from .migrate import reference_hint
+
+        raise CliError(reference_hint(path))
 
 
 def check_paths(inputs: list[tuple[str, str]] = (), outputs: list[str | None] = ()) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import Hierarchy, ImageEncoder, MergeMode, ohr
+from .. import Hierarchy, ImageEncoder, MergeMode, aogmaneo, ohr
 from ..hierarchy import rng_state_from_seed
 from ..errors import NeoError
 from .app import CliError, app, command, echo_err
@@ -260,6 +260,10 @@ def verify(
         try:
             if os.path.isdir(path):
                 raise CliError("is a directory, not a model file")
+            if aogmaneo.is_aogmaneo_file(path):  # no checksums there: a full structural load
+                aogmaneo.load_model(path)
+                typer.echo(f"OK {path} (pyaogmaneo's format, {os.path.getsize(path):,} bytes)")
+                continue
             header, arrays = ohr.read_file(path, verify=True)
             n = sum(len(sec) for sec in arrays.values())
             nbytes = sum(a.nbytes for sec in arrays.values() for a in sec.values())
@@ -505,3 +509,7 @@ def merge(
     target.save_to_file(output, meta=meta, include_state=_has_state(headers[0]))
     echo_err(f"wrote '{output}': {mode.value} of {len(files)} models")
 
+
+# pyaogmaneo's own format: export-aogmaneo / import-aogmaneo (see migrate.py).
+from . import migrate  # noqa: E402
+migrate.register(checkpoint_app)

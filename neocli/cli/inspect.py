@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import aogmaneo
 from ..errors import NeoError
 from ..codecs import codec_from_dict
 from ._common import load_header
@@ -303,6 +304,8 @@ def render_report(path: str, header: dict[str, Any]) -> str:
     out = [
         f"file            {path}",
         f"format          {header.get('format')} version {header.get('format_version')}",
+        *([f"                pyaogmaneo's own format, not .ohr: 'neocli checkpoint import-aogmaneo {path} "
+           "-o NEW.ohr' converts it"] if header.get("format") == aogmaneo.FORMAT_NAME else []),
         f"neocli version  {header.get('neocli_version', '?')}",
         f"created         {header.get('created_utc', '?')}",
         "",
@@ -321,6 +324,8 @@ def render_report(path: str, header: dict[str, Any]) -> str:
         out.append(f"  {'state section':<14} absent (the model loads with a cleared state)")
     out += ["", "params", *_params_lines(header), "", f"codec           {_codec_line(header)}", "",
             "training", *_training_lines(header)]
+    if isinstance(header.get("provenance"), dict) and header["provenance"]:
+        out += ["", "provenance", *_user_lines({"user": header["provenance"]})]
     if header.get("user") not in (None, {}):
         out += ["", "user", *_user_lines(header)]
     return "\n".join(out)
