@@ -100,6 +100,7 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and not hasattr(report, "wasxfail"):
         allowed = item.get_closest_marker("allowed_skip") is not None
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
         if not allowed:
             item.config._neocli_skips.append((item.nodeid, reason))
 
