@@ -66,6 +66,21 @@ def weights_bytes(model) -> bytes:
     return model.serialize_weights_to_buffer().tobytes()
 
 
+def small_hierarchy(seed: int | None = None, io=(2, 2, 8), hidden=(3, 3, 8), radius: int | None = None,
+                    steps: int = 0) -> neo.Hierarchy:
+    """A one-layer hierarchy with one prediction port, built after ``set_global_state(seed)``
+    (when given), optionally with every radius set to ``radius``, then stepped ``steps``
+    times on a fixed pattern (column ``c`` of step ``t`` gets ``(t * (2c + 1)) % Z``)."""
+    if seed is not None:
+        neo.set_global_state(seed)
+    r = {} if radius is None else {"up_radius": radius, "down_radius": radius}
+    h = neo.Hierarchy([neo.IODesc(io, neo.prediction, **r)], [neo.LayerDesc(hidden, **r)])
+    cols = np.arange(io[0] * io[1])
+    for t in range(steps):
+        h.step([(t * (2 * cols + 1)) % io[2]])
+    return h
+
+
 @pytest.fixture(autouse=True)
 def _one_thread_and_fresh_rng():
     """Each test starts on one thread and from the default global state."""

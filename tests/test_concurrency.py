@@ -25,7 +25,7 @@ import neocli as neo
 import neocli.cli.train  # noqa: F401  (registers the command)
 from neocli import ohr
 from neocli.cli.app import app
-from conftest import NEOCLI, ohr_sections as arrays_of, subprocess_env
+from conftest import NEOCLI, ohr_sections as arrays_of, small_hierarchy, subprocess_env
 
 TEXT = ("it is a truth universally acknowledged, that a single man in possession of a good fortune, "
         "must be in want of a wife.\n" * 12).encode()
@@ -140,8 +140,7 @@ def test_threads_saving_one_path_while_another_reads(tmp_path):
     path = tmp_path / "m.ohr"
     models = []
     for seed in range(3):
-        neo.set_global_state(seed + 1)
-        models.append(neo.Hierarchy([neo.IODesc((2, 2, 8), neo.prediction)], [neo.LayerDesc((3, 3, 8))]))
+        models.append(small_hierarchy(seed + 1))
     models[0].save_to_file(str(path))
     expected = [arrays_of(m.serialize_to_buffer()) for m in models]
     stop = threading.Event()
@@ -196,8 +195,7 @@ def test_one_hierarchy_from_two_threads_is_refused_not_mixed():
     """While a step runs in one thread (kernels without the GIL), any other use of the
     same hierarchy from another thread raises NeoError instead of mixing its arrays."""
     neo.set_num_threads(1)
-    neo.set_global_state(3)
-    h = neo.Hierarchy([neo.IODesc((2, 2, 8), neo.prediction)], [neo.LayerDesc((3, 3, 8))])
+    h = small_hierarchy(3)
     x = np.zeros(4, dtype=np.int32)
     h.step([x])
     before = (h.serialize_state_to_buffer().tobytes(), h.serialize_weights_to_buffer().tobytes())

@@ -30,7 +30,7 @@ import neocli as neo
 import neocli.cli.train  # noqa: F401  (registers the command)
 from neocli import ohr
 from neocli.cli.app import app
-from conftest import NEOCLI, ohr_sections as arrays_of, subprocess_env
+from conftest import NEOCLI, ohr_sections as arrays_of, small_hierarchy, subprocess_env
 
 TEXT = ("the cat sat on the mat. the dog sat on the log.\n" * 5).encode()
 CLI_SMALL = ["--layers", "1", "--hidden", "2x2x8", "--quiet", "--threads", "1", "--byte-layout", "byte"]
@@ -193,19 +193,11 @@ def temp_files(directory) -> list[str]:
 # SIGKILL during save_to_file
 
 
-def _model(seed: int, steps: int, hidden=(4, 4, 16)) -> neo.Hierarchy:
-    neo.set_global_state(seed)
-    h = neo.Hierarchy([neo.IODesc((2, 2, 8), neo.prediction, up_radius=1, down_radius=1)],
-                      [neo.LayerDesc(hidden, up_radius=1, down_radius=1)])
-    for t in range(steps):
-        h.step([np.array([t % 8, (t * 3) % 8, 1, 2])])
-    return h
-
-
 def test_sigkill_during_save_to_file(tmp_path):
     """At every step of the write the path holds the old or the new model, intact; orphans are swept."""
     path = tmp_path / "model.ohr"
-    old, new = _model(1, 5), _model(2, 9)
+    old = small_hierarchy(1, hidden=(4, 4, 16), radius=1, steps=5)
+    new = small_hierarchy(2, hidden=(4, 4, 16), radius=1, steps=9)
     old.save_to_file(str(path))
     old_arrays = arrays_of(path)
     new.save_to_file(str(tmp_path / "reference.ohr"))
@@ -332,7 +324,7 @@ def _limit_fsize(limit: int):
 def test_file_size_limit_library(tmp_path):
     """save_to_file past the limit: OhrError caused by EFBIG, old model intact, no temp file."""
     path = tmp_path / "model.ohr"
-    small = _model(1, 3, hidden=(2, 2, 8))
+    small = small_hierarchy(1, hidden=(2, 2, 8), radius=1, steps=3)
     small.save_to_file(str(path))
     before = path.read_bytes()
     script = textwrap.dedent("""
