@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, ohr
+from . import _core
 from ._errors import NeoError
 from ._model import MAX_ELEMENTS, Layout, _Model, as_state, check_cells, check_index, field_bytes, hidden_cell
 from ._threads import exclusive, run_step
