@@ -31,11 +31,15 @@ directives = {
     "embedsignature": True,
 }
 
+# The shared .pxd files and the C header are listed as dependencies so that a change
+# to them rebuilds the extensions that include them.
+shared = ["cython_core/_kernel.pxd", "cython_core/_rng.pxd", "cython_core/_omp.pxd"]
 extensions = [
     Extension(
         "neocli._core",
         ["cython_core/_core.pyx"],
         include_dirs=["cython_core"],
+        depends=shared,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     ),
@@ -43,6 +47,8 @@ extensions = [
         "neocli._image",
         ["cython_core/_image.pyx"],
         include_dirs=["cython_core"],
+        # The SOM inner loops, plain C (static functions included by _image.c).
+        depends=shared + ["cython_core/som_kernel.h"],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     ),

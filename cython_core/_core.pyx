@@ -9,20 +9,17 @@ and lifetime) plus raw pointers into them (for the nogil kernels); loads always 
 Nothing here validates user input: the Python façade has already checked every
 shape, dtype and index range before a kernel runs (bounds checks are off).
 """
-from cython.parallel cimport prange
 from libc.math cimport expf, logf, tanhf, sqrtf, ceilf, powf, log2
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset, memcpy
 from libc.stdint cimport uint8_t, int8_t, int32_t, uint32_t, uint64_t
 
-from _kernel cimport ptr_of, threads_for
+from _kernel cimport EPS, NEG, VisLayer, Field, get_field, make_vls, ptr_list, ptr_of, threads_for, for_cols
 from _rng cimport pcg_next, pcg_seed, pcg_randf, column_stream, sround
 from _omp cimport NEO_OPENMP_ENABLED, neo_omp_max_threads
 
 import numpy as np
 
-cdef float EPS = 1e-6
-cdef float NEG = -999999.0
 # Below this many inner-loop operations a kernel runs on one thread: an OpenMP
 # region costs more than it saves, and on a loaded machine a region whose second
 # thread is descheduled stalls the whole step (measured in benchmarks/).
@@ -88,48 +85,7 @@ GLOBAL_RNG = Rng()
 
 
 # ---------------------------------------------------------------------------
-# geometry
-
-cdef struct VisLayer:
-    int w, h, z, r, d
-    float sx, sy          # visible size / hidden size, float32 as in spec §3
-
-
-cdef struct Field:
-    int lx, ly            # unclamped lower corner
-    int x0, y0, x1, y1    # inclusive clamped bounds
-    int count
-
-
-cdef inline void get_field(const VisLayer* vl, int hx, int hy, Field* f) noexcept nogil:
-    cdef int cx = <int>((<float>hx + <float>0.5) * vl.sx)
-    cdef int cy = <int>((<float>hy + <float>0.5) * vl.sy)
-    f.lx = cx - vl.r
-    f.ly = cy - vl.r
-    f.x0 = f.lx if f.lx > 0 else 0
-    f.y0 = f.ly if f.ly > 0 else 0
-    f.x1 = cx + vl.r if cx + vl.r < vl.w - 1 else vl.w - 1
-    f.y1 = cy + vl.r if cy + vl.r < vl.h - 1 else vl.h - 1
-    f.count = (f.x1 - f.x0 + 1) * (f.y1 - f.y0 + 1)
-
-
-cdef VisLayer* make_vls(list descs, int hw, int hh) except NULL:
-    cdef int n = len(descs)
-    cdef VisLayer* v = <VisLayer*>malloc(sizeof(VisLayer) * n)
-    if v == NULL:
-        raise MemoryError()
-    cdef int i
-    for i in range(n):
-        w, h, z, r = descs[i]
-        v[i].w = w
-        v[i].h = h
-        v[i].z = z
-        v[i].r = r
-        v[i].d = 2 * r + 1
-        v[i].sx = <float>v[i].w / <float>hw
-        v[i].sy = <float>v[i].h / <float>hh
-    return v
-
+# arithmetic as the reference does it (the field geometry is in _kernel.pxd)
 
 cdef inline float fmax_ref(float l, float r) noexcept nogil:
     # The reference's branch-free max; kept so comparisons tie exactly as it does.
@@ -164,21 +120,6 @@ cdef inline void softmax_inplace(float* y, int n) noexcept nogil:
     cdef float inv = <float>1.0 / (s if s > EPS else EPS)
     for k in range(n):
         y[k] = y[k] * inv
-
-
-cdef void** ptr_list(list arrays) except NULL:
-    cdef int n = len(arrays)
-    cdef void** p = <void**>malloc(sizeof(void*) * (n if n > 0 else 1))
-    if p == NULL:
-        raise MemoryError()
-    cdef int i
-    for i in range(n):
-        p[i] = ptr_of(arrays[i])
-    return p
-
-
-cdef inline int sgn_of(int i, int half) noexcept nogil:
-    return -1 if i < half else 1
 
 
 # ---------------------------------------------------------------------------
@@ -447,20 +388,30 @@ cdef class Encoder:
 
     cdef void step_c(self, int32_t** ins, bint learn, float choice, float vigilance, float lr,
                      float active_ratio, int l_radius, int nt) noexcept nogil:
-        cdef int j, cols = self.hw * self.hh
+        cdef int cols = self.hw * self.hh
+        cdef EncoderCall c = EncoderCall(enc=<void*>self, ins=ins, choice=choice, vigilance=vigilance, lr=lr,
+                                         active_ratio=active_ratio, l_radius=l_radius)
         nt = threads_for(nt, self.work(), PAR_WORK, cols)
-        if nt == 1:
-            for j in range(cols):
-                self.activate_col(j, ins, choice, vigilance)
-            if learn:
-                for j in range(cols):
-                    self.learn_col(j, ins, lr, active_ratio, l_radius)
-        else:
-            for j in prange(cols, num_threads=nt, schedule='static'):
-                self.activate_col(j, ins, choice, vigilance)
-            if learn:
-                for j in prange(cols, num_threads=nt, schedule='static'):
-                    self.learn_col(j, ins, lr, active_ratio, l_radius)
+        for_cols(encoder_activate, &c, cols, nt)
+        if learn:
+            for_cols(encoder_learn, &c, cols, nt)
+
+
+cdef struct EncoderCall:
+    void* enc
+    int32_t** ins
+    float choice, vigilance, lr, active_ratio
+    int l_radius
+
+
+cdef void encoder_activate(void* call, int j) noexcept nogil:
+    cdef EncoderCall* c = <EncoderCall*>call
+    (<Encoder>c.enc).activate_col(j, c.ins, c.choice, c.vigilance)
+
+
+cdef void encoder_learn(void* call, int j) noexcept nogil:
+    cdef EncoderCall* c = <EncoderCall*>call
+    (<Encoder>c.enc).learn_col(j, c.ins, c.lr, c.active_ratio, c.l_radius)
 
 
 # ---------------------------------------------------------------------------
@@ -608,30 +559,38 @@ cdef class Decoder:
         return w * self.ow * self.oh * self.oz * self.nd
 
     cdef void activate_c(self, int32_t** ins, float scale, int nt) noexcept nogil:
-        cdef int j, cols = self.ow * self.oh
-        nt = threads_for(nt, self.work(), PAR_WORK, cols)
-        if nt == 1:
-            for j in range(cols):
-                self.activate_col(j, ins, scale)
-        else:
-            for j in prange(cols, num_threads=nt, schedule='static'):
-                self.activate_col(j, ins, scale)
+        cdef int cols = self.ow * self.oh
+        cdef DecoderCall c = DecoderCall(dec=<void*>self, ins=ins, target=NULL, scale=scale, lr=0, base_draw=0)
+        for_cols(decoder_activate, &c, cols, threads_for(nt, self.work(), PAR_WORK, cols))
 
     cdef void learn_c(self, int32_t** ins, const int32_t* target, float lr, uint64_t* rng, int nt) noexcept nogil:
-        cdef uint32_t base_draw = pcg_next(rng)
-        cdef int j, cols = self.ow * self.oh
-        nt = threads_for(nt, self.work(), PAR_WORK, cols)
-        if nt == 1:
-            for j in range(cols):
-                self.learn_col(j, ins, target, lr, base_draw)
-        else:
-            for j in prange(cols, num_threads=nt, schedule='static'):
-                self.learn_col(j, ins, target, lr, base_draw)
+        cdef int cols = self.ow * self.oh
+        cdef DecoderCall c = DecoderCall(dec=<void*>self, ins=ins, target=target, scale=0, lr=lr,
+                                         base_draw=pcg_next(rng))
+        for_cols(decoder_learn, &c, cols, threads_for(nt, self.work(), PAR_WORK, cols))
 
     def clear_state(self):
         """Zero predictions and probs; ``dend`` is kept (spec §6.4)."""
         self.pred_cis[:] = 0
         self.probs[:] = 0.0
+
+
+cdef struct DecoderCall:
+    void* dec
+    int32_t** ins
+    const int32_t* target
+    float scale, lr
+    uint32_t base_draw
+
+
+cdef void decoder_activate(void* call, int j) noexcept nogil:
+    cdef DecoderCall* c = <DecoderCall*>call
+    (<Decoder>c.dec).activate_col(j, c.ins, c.scale)
+
+
+cdef void decoder_learn(void* call, int j) noexcept nogil:
+    cdef DecoderCall* c = <DecoderCall*>call
+    (<Decoder>c.dec).learn_col(j, c.ins, c.target, c.lr, c.base_draw)
 
 
 # ---------------------------------------------------------------------------
@@ -907,15 +866,10 @@ cdef class Actor:
 
     cdef void step_c(self, int32_t** ins, const int32_t* target_prev, bint learn, float reward,
                      float mimic, ActorParamsC* p, uint64_t* rng, int nt) noexcept nogil:
-        cdef int j, v, it, t, cols = self.ow * self.oh
-        cdef uint32_t base_draw = pcg_next(rng)
-        cdef int ntw = threads_for(nt, self.work(), PAR_WORK, cols)
-        if ntw == 1:
-            for j in range(cols):
-                self.forward_col(j, ins, base_draw)
-        else:
-            for j in prange(cols, num_threads=ntw, schedule='static'):
-                self.forward_col(j, ins, base_draw)
+        cdef int v, it, cols = self.ow * self.oh
+        cdef ActorCall c = ActorCall(act=<void*>self, ins=ins, base_draw=pcg_next(rng), t=0, mimic=mimic, p=p)
+        nt = threads_for(nt, self.work(), PAR_WORK, cols)
+        for_cols(actor_forward, &c, cols, nt)
         # push the new sample (newest first)
         self.mt[1] = (self.mt[1] + self.cap - 1) % self.cap
         cdef int32_t* s = self.sample(0)
@@ -930,13 +884,8 @@ cdef class Actor:
         if not learn or self.mt[0] <= p.min_steps:
             return
         for it in range(p.history_iters):
-            t = p.min_steps + <int>(pcg_next(rng) % <uint32_t>(self.mt[0] - p.min_steps))
-            if ntw == 1:
-                for j in range(cols):
-                    self.learn_col(j, t, mimic, p)
-            else:
-                for j in prange(cols, num_threads=ntw, schedule='static'):
-                    self.learn_col(j, t, mimic, p)
+            c.t = p.min_steps + <int>(pcg_next(rng) % <uint32_t>(self.mt[0] - p.min_steps))
+            for_cols(actor_learn, &c, cols, nt)
         cdef Py_ssize_t i, n_
         cdef float* a
         cdef float* b
@@ -951,6 +900,25 @@ cdef class Actor:
             else:
                 for i in range(n_):
                     a[i] = a[i] + p.delay_rate * (b[i] - a[i])
+
+
+cdef struct ActorCall:
+    void* act
+    int32_t** ins
+    uint32_t base_draw
+    int t                 # the replayed sample's age
+    float mimic
+    ActorParamsC* p
+
+
+cdef void actor_forward(void* call, int j) noexcept nogil:
+    cdef ActorCall* c = <ActorCall*>call
+    (<Actor>c.act).forward_col(j, c.ins, c.base_draw)
+
+
+cdef void actor_learn(void* call, int j) noexcept nogil:
+    cdef ActorCall* c = <ActorCall*>call
+    (<Actor>c.act).learn_col(j, c.t, c.mimic, c.p)
 
 
 # ---------------------------------------------------------------------------
@@ -1014,112 +982,160 @@ cdef class Core:
             a.clear_state()
 
     def step(self, list inputs, bint learn, float reward, float mimic, params, int nt):
-        """One time step; ``inputs`` are validated contiguous int32 arrays (spec §8.2)."""
-        cdef int l, i, n, L = self.num_layers
-        cdef Encoder enc
-        cdef Decoder dec
-        cdef Actor act
-        cdef int32_t** p = self.ptrs
-        cdef int32_t* target
-        cdef int32_t* taken
-        cdef ActorParamsC ap
-        cdef float f1, f2, f3, f4
-        cdef int c_radius
-        # The kernels run without the GIL (other Python threads go on; the façade's
-        # lock keeps them off this hierarchy); arguments are read into C values first.
-        cdef uint64_t* rs = &self.rng.state
+        """One time step; ``inputs`` are validated contiguous int32 arrays (spec §8.2).
+
+        The phases, in the reference's order: bookkeeping (this step's input
+        pointers, the previous hidden and feedback CSDRs); the up pass (the
+        encoders, bottom to top); then the down pass, top to bottom: each layer's
+        decoders learn from the previous step's context (with anticipation, also
+        from this step's), then predict; at the bottom the actors step. Each phase
+        reads its Python parameters into C values with the GIL and runs its
+        kernels without it (other Python threads go on; the façade's lock keeps
+        them off this hierarchy).
+        """
+        cdef int l
         layer_params = params.layers
         io_params = params.ios
-        cdef bint anticipation = params.anticipation
+        self.begin_step(inputs, io_params)
+        for l in range(self.num_layers):
+            self.encode(l, learn, layer_params[l], nt)
+        for l in range(self.num_layers - 1, -1, -1):
+            if learn:
+                self.learn_decoders(l, params.anticipation, layer_params, io_params, nt)
+            self.predict(l, layer_params, io_params, nt)
+        self.step_actors(learn, reward, mimic, io_params, nt)
+
+    # ------------------------------------------------------------ the phases of a step
+
+    cdef int begin_step(self, list inputs, io_params) except -1:
+        """Bookkeeping: bind the inputs, set their importances, remember the context.
+
+        Every layer's hidden CSDR (and the prediction fed back from above) is copied
+        before any encoder runs: encoder ``l`` changes only layer ``l``'s CSDR and
+        no decoder runs before the down pass, so this is what each layer had at the
+        end of the previous step.
+        """
+        cdef int l, i, L = self.num_layers
+        cdef Encoder enc = <Encoder>self.encoders[0]
         for i in range(self.num_io):  # each input's data pointer once per step
             self.pin[i] = <int32_t*>ptr_of(inputs[i])
-        enc = <Encoder>self.encoders[0]
-        for i in range(self.num_io):
             enc.imp[i] = <float>io_params[i].importance
-        # up pass
         for l in range(L):
             enc = <Encoder>self.encoders[l]
-            lp = layer_params[l]
             memcpy(self.ph[l], enc.cis, sizeof(int32_t) * enc.hw * enc.hh)
             if l < L - 1:
-                memcpy(self.pf[l], (<Decoder>self.decoders[l + 1][0]).cis,
-                       sizeof(int32_t) * enc.hw * enc.hh)
-            if l == 0:
-                for i in range(self.num_io):
-                    p[i] = self.pin[i]
-                n = self.num_io
-            else:
-                p[0] = (<Encoder>self.encoders[l - 1]).cis
-                n = 1
-            if self.recurrent[l]:
-                p[n] = self.ph[l]
-                enc.imp[n] = <float>lp.recurrent_importance
-            ep = lp.encoder
-            # A radius past the grid's extent reaches no further columns: clamping
-            # keeps results identical and the loop bounds far from int overflow.
-            c_radius = min(int(ep.l_radius), max(enc.hw, enc.hh))
-            f1, f2, f3, f4 = ep.choice, ep.vigilance, ep.lr, ep.active_ratio
+                memcpy(self.pf[l], (<Decoder>self.decoders[l + 1][0]).cis, sizeof(int32_t) * enc.hw * enc.hh)
+        return 0
+
+    cdef int encode(self, int l, bint learn, lp, int nt) except -1:
+        """Up pass of layer ``l``: its encoder codes the IOs (or the layer below) and,
+        if recurrent, its own previous CSDR."""
+        cdef Encoder enc = <Encoder>self.encoders[l]
+        cdef int32_t** p = self.ptrs
+        cdef int i, n
+        if l == 0:
+            for i in range(self.num_io):
+                p[i] = self.pin[i]
+            n = self.num_io
+        else:
+            p[0] = (<Encoder>self.encoders[l - 1]).cis
+            n = 1
+        if self.recurrent[l]:
+            p[n] = self.ph[l]
+            enc.imp[n] = <float>lp.recurrent_importance
+        ep = lp.encoder
+        # A radius past the grid's extent reaches no further columns: clamping
+        # keeps results identical and the loop bounds far from int overflow.
+        cdef int c_radius = min(int(ep.l_radius), max(enc.hw, enc.hh))
+        cdef float choice = ep.choice, vigilance = ep.vigilance, lr = ep.lr, active_ratio = ep.active_ratio
+        with nogil:
+            enc.step_c(p, learn, choice, vigilance, lr, active_ratio, c_radius, nt)
+        return 0
+
+    cdef int32_t* target_of(self, int l, int i) except NULL:
+        # What decoder i of layer l predicts: its IO's input at l = 0, else layer l-1's CSDR.
+        if l == 0:
+            return self.pin[<int>self.dec_io[i]]
+        return (<Encoder>self.encoders[l - 1]).cis
+
+    cdef object decoder_params(self, int l, int i, layer_params, io_params):
+        return io_params[self.dec_io[i]].decoder if l == 0 else layer_params[l].decoder
+
+    cdef int learn_decoders(self, int l, bint anticipation, layer_params, io_params, int nt) except -1:
+        """Learning in the down pass of layer ``l``: each decoder learns to predict
+        its target from the previous step's context, then (anticipation, below the
+        top layer) from this step's hidden CSDR with the previous feedback."""
+        cdef int i, L = self.num_layers
+        cdef int32_t** p = self.ptrs
+        cdef Decoder dec
+        cdef int32_t* target
+        cdef float lr, scale
+        cdef uint64_t* rs = &self.rng.state
+        decs = self.decoders[l]
+        p[0] = self.ph[l]
+        if l < L - 1:
+            p[1] = self.pf[l]
+        for i in range(len(decs)):
+            dec = <Decoder>decs[i]
+            target = self.target_of(l, i)
+            lr = self.decoder_params(l, i, layer_params, io_params).lr
             with nogil:
-                enc.step_c(p, learn, f1, f2, f3, f4, c_radius, nt)
-        # down pass
-        for l in range(L - 1, -1, -1):
-            enc = <Encoder>self.encoders[l]
-            decs = self.decoders[l]
-            for i in range(len(decs)):
-                dec = <Decoder>decs[i]
-                if l == 0:
-                    dp = io_params[self.dec_io[i]].decoder
-                    target = self.pin[<int>self.dec_io[i]]
-                else:
-                    dp = layer_params[l].decoder
-                    target = (<Encoder>self.encoders[l - 1]).cis
-                if learn:
-                    p[0] = self.ph[l]
-                    if l < L - 1:
-                        p[1] = self.pf[l]
-                    f1 = dp.lr
-                    with nogil:
-                        dec.learn_c(p, target, f1, rs, nt)
-            if learn and anticipation and l < L - 1:
-                for i in range(len(decs)):
-                    dec = <Decoder>decs[i]
-                    if l == 0:
-                        dp = io_params[self.dec_io[i]].decoder
-                        target = self.pin[<int>self.dec_io[i]]
-                    else:
-                        dp = layer_params[l].decoder
-                        target = (<Encoder>self.encoders[l - 1]).cis
-                    p[0] = self.ph[l]
-                    p[1] = enc.cis
-                    f1, f2 = dp.scale, dp.lr
-                    with nogil:
-                        dec.activate_c(p, f1, nt)
-                        dec.learn_c(p, target, f2, rs, nt)
-            p[0] = enc.cis
-            if l < L - 1:
-                p[1] = (<Decoder>self.decoders[l + 1][0]).cis
-            for i in range(len(decs)):
-                dec = <Decoder>decs[i]
-                dp = io_params[self.dec_io[i]].decoder if l == 0 else layer_params[l].decoder
-                f1 = dp.scale
-                with nogil:
-                    dec.activate_c(p, f1, nt)
-            if l == 0:
-                for i in range(len(self.actors)):
-                    act = <Actor>self.actors[i]
-                    a = io_params[self.act_io[i]].actor
-                    ap.vlr = a.vlr
-                    ap.plr = a.plr
-                    ap.smoothing = a.smoothing
-                    ap.delay_rate = a.delay_rate
-                    ap.policy_clip = a.policy_clip
-                    ap.discount = a.discount
-                    ap.td_scale_decay = a.td_scale_decay
-                    ap.min_steps = a.min_steps
-                    ap.history_iters = a.history_iters
-                    taken = self.pin[<int>self.act_io[i]]
-                    with nogil:
-                        act.step_c(p, taken, learn, reward, mimic, &ap, rs, nt)
+                dec.learn_c(p, target, lr, rs, nt)
+        if not anticipation or l == L - 1:
+            return 0
+        p[1] = (<Encoder>self.encoders[l]).cis
+        for i in range(len(decs)):
+            dec = <Decoder>decs[i]
+            target = self.target_of(l, i)
+            dp = self.decoder_params(l, i, layer_params, io_params)
+            scale, lr = dp.scale, dp.lr
+            with nogil:
+                dec.activate_c(p, scale, nt)
+                dec.learn_c(p, target, lr, rs, nt)
+        return 0
+
+    cdef int predict(self, int l, layer_params, io_params, int nt) except -1:
+        """Down pass of layer ``l``: its decoders predict from its hidden CSDR and the
+        feedback from above. Leaves ``ptrs`` set to that context (the actors' too)."""
+        cdef int i
+        cdef int32_t** p = self.ptrs
+        cdef Decoder dec
+        cdef float scale
+        decs = self.decoders[l]
+        p[0] = (<Encoder>self.encoders[l]).cis
+        if l < self.num_layers - 1:
+            p[1] = (<Decoder>self.decoders[l + 1][0]).cis
+        for i in range(len(decs)):
+            dec = <Decoder>decs[i]
+            scale = self.decoder_params(l, i, layer_params, io_params).scale
+            with nogil:
+                dec.activate_c(p, scale, nt)
+        return 0
+
+    cdef int step_actors(self, bint learn, float reward, float mimic, io_params, int nt) except -1:
+        """Down pass at the bottom, after ``predict(0)``: each actor picks its next
+        action from layer 0's context and learns from its history (spec §7)."""
+        cdef int i
+        cdef Actor act
+        cdef ActorParamsC ap
+        cdef int32_t* taken
+        cdef uint64_t* rs = &self.rng.state
+        for i in range(len(self.actors)):
+            act = <Actor>self.actors[i]
+            a = io_params[self.act_io[i]].actor
+            ap.vlr = a.vlr
+            ap.plr = a.plr
+            ap.smoothing = a.smoothing
+            ap.delay_rate = a.delay_rate
+            ap.policy_clip = a.policy_clip
+            ap.discount = a.discount
+            ap.td_scale_decay = a.td_scale_decay
+            ap.min_steps = a.min_steps
+            ap.history_iters = a.history_iters
+            taken = self.pin[<int>self.act_io[i]]
+            with nogil:
+                act.step_c(self.ptrs, taken, learn, reward, mimic, &ap, rs, nt)
+        return 0
 
 
 # ---------------------------------------------------------------------------

@@ -7,54 +7,30 @@ from __future__ import annotations
 
 import copy as _copy
 import math
-import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import _core, aogmaneo, ohr
+from . import _core
 from ._errors import NeoError
-from ._threads import ThreadTuner, exclusive, holding, run_step
-from ._merge import merge_sources
+from ._model import MAX_ELEMENTS, Layout, _Model, as_state, check_cells, check_index, field_bytes, hidden_cell
+from ._threads import exclusive, run_step
 from .params import (
     _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
 )
 
 __all__ = ["Hierarchy", "set_global_state", "get_global_state", "rng_state_from_seed"]
 
-_U64 = 2**64
-
 
 def set_global_state(state: int) -> None:
     """Set the raw process-wide PCG32 state (not hashed), as pyaogmaneo does."""
-    if isinstance(state, bool) or not isinstance(state, (int, np.integer)):
-        raise TypeError(f"state must be an integer, got {type(state).__name__}")
-    _core.GLOBAL_RNG.state = int(state) % _U64
+    _core.GLOBAL_RNG.state = as_state(state)
 
 
 def get_global_state() -> int:
     """The raw process-wide PCG32 state."""
     return int(_core.GLOBAL_RNG.state)
-
-
-def _as_bytes_view(buffer: Any, what: str) -> memoryview:
-    """A flat byte view of a bytes-like object or a 1-D uint8 array."""
-    if isinstance(buffer, np.ndarray):
-        if buffer.dtype != np.uint8:
-            raise TypeError(f"{what} must be a uint8 array or a bytes-like object, got dtype {buffer.dtype}")
-        return memoryview(np.ascontiguousarray(buffer).reshape(-1)).cast("B")
-    if isinstance(buffer, (str, int, float)) or buffer is None:
-        raise TypeError(f"{what} must be bytes, bytearray, memoryview or a uint8 array, got {type(buffer).__name__}")
-    try:
-        view = memoryview(buffer)  # any buffer-protocol object: array.array, mmap, ...
-    except TypeError:
-        raise TypeError(f"{what} must be bytes, bytearray, memoryview or a uint8 array, "
-                        f"got {type(buffer).__name__}") from None
-    if not view.c_contiguous:
-        view = memoryview(view.tobytes())
-    return view.cast("B")
 
 
 def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[LayerDesc]]:
@@ -110,9 +86,6 @@ def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[La
 MAX_HISTORY_ITERS = 65536
 _I32 = np.dtype(np.int32)
 
-# Kernels index every array with C ints: no single array may reach 2**31 elements.
-_MAX_ELEMENTS = 2**31 - 1
-
 
 def _check_array_sizes(ios: list[IODesc], layers: list[LayerDesc]) -> None:
     """Refuse descriptors whose largest array would not fit the kernels' C int indices.
@@ -125,8 +98,8 @@ def _check_array_sizes(ios: list[IODesc], layers: list[LayerDesc]) -> None:
         n = 1
         for f in factors:
             n *= int(f)
-        if n > _MAX_ELEMENTS:
-            raise NeoError(f"{what} would need an array of {n:,} elements; the limit is {_MAX_ELEMENTS:,} "
+        if n > MAX_ELEMENTS:
+            raise NeoError(f"{what} would need an array of {n:,} elements; the limit is {MAX_ELEMENTS:,} "
                            "(reduce the sizes, radii or dendrite counts)")
 
     nfb = 2 if len(layers) > 1 else 1
@@ -164,30 +137,23 @@ def _check_array_sizes(ios: list[IODesc], layers: list[LayerDesc]) -> None:
                  io.history_capacity, nfb * hw * hh + 2 * w * h + 1)
 
 
-class Hierarchy:
+class Hierarchy(_Model):
     """A Sparse Predictive Hierarchy (spec §8), API-compatible with pyaogmaneo 2.14.4.
 
     ``Hierarchy(io_descs, layer_descs)`` builds a new hierarchy, drawing its initial
     weights from the process-wide generator (``set_global_state``);
     ``Hierarchy(file_name=...)`` loads an ``.ohr`` file and ``Hierarchy(buffer=...)``
-    the bytes ``serialize_to_buffer()`` returned.
+    the bytes ``serialize_to_buffer()`` returned. A hierarchy pickles as those bytes.
     """
+
+    _KIND = "hierarchy"
+    _NAME = "Hierarchy"
+    _NOUN = "hierarchy"
+    _HEADER_KIND = False
 
     def __init__(self, io_descs: Sequence[IODesc] = (), layer_descs: Sequence[LayerDesc] = (),
                  file_name: str = "", buffer: Any = None) -> None:
-        # pyaogmaneo's own file/buffer format, told apart by its first bytes: read as .ohr bytes.
-        converted = aogmaneo.load_source(file_name, buffer, "hierarchy")
-        if converted is not None:
-            file_name, buffer = "", converted
-        if buffer is not None and len(_as_bytes_view(buffer, "buffer")) > 0:
-            header, sections = ohr.decode(_as_bytes_view(buffer, "buffer"))
-            self._load(header, sections)
-        elif file_name:
-            if not isinstance(file_name, (str, bytes, os.PathLike)):
-                raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
-            header, sections = ohr.read_file(file_name)
-            self._load(header, sections)
-        else:
+        if not self._open(file_name, buffer):
             ios, layers = _check_descs(io_descs, layer_descs)
             self._build(ios, layers, _core.GLOBAL_RNG)
             # Decisions D2: continue from a private copy of the post-construction state.
@@ -226,9 +192,7 @@ class Hierarchy:
             if ld.recurrent_radius >= 0:
                 vis = vis + [(*hs, ld.recurrent_radius)]
             encoders.append(_core.Encoder(hs, vis, rng))
-        self._core_rng = _core.Rng(0)
-        self._tuner = ThreadTuner()
-        self._lock = threading.RLock()  # see _threads.exclusive
+        self._init_runtime()
         self._c = _core.Core(encoders, decoders, actors, dec_io, act_io, recurrent, self._core_rng)
         self._dec_index = {io: k for k, io in enumerate(dec_io)}
         self._act_index = {io: k for k, io in enumerate(act_io)}
@@ -346,18 +310,10 @@ class Hierarchy:
 
     # ------------------------------------------------------------------ queries
     def _io_index(self, i: Any) -> int:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-            raise TypeError(f"IO index must be an integer, got {type(i).__name__}")
-        if not 0 <= i < len(self._io_descs):
-            raise NeoError(f"IO index {i} out of range [0, {len(self._io_descs) - 1}]")
-        return int(i)
+        return check_index(i, "IO index", len(self._io_descs))
 
     def _layer_index(self, l: Any, lo: int = 0) -> int:
-        if isinstance(l, bool) or not isinstance(l, (int, np.integer)):
-            raise TypeError(f"layer index must be an integer, got {type(l).__name__}")
-        if not lo <= l < len(self._layer_descs):
-            raise NeoError(f"layer index {l} out of range [{lo}, {len(self._layer_descs) - 1}]")
-        return int(l)
+        return check_index(l, "layer index", len(self._layer_descs), lo)
 
     def _predictor(self, i: Any):
         i = self._io_index(i)
@@ -454,27 +410,13 @@ class Hierarchy:
     def get_encoder_receptive_field(self, l: int, v: int, pos: tuple[int, int, int]):
         """The on-weights ``A`` of one hidden cell as (uint8 array ``d*d*Zv``, ``(d, d, Zv)``)."""
         enc = self._c.encoders[self._layer_index(l)]
-        if not 0 <= v < enc.nv:
-            raise NeoError(f"visible layer {v} out of range [0, {enc.nv - 1}]")
-        try:
-            x, y, z = (int(a) for a in pos)
-        except (TypeError, ValueError):
-            raise NeoError(f"position must be a cell (x, y, z), got {pos!r}") from None
-        if not (0 <= x < enc.hw and 0 <= y < enc.hh and 0 <= z < enc.hz):
-            raise NeoError(f"cell {pos} outside hidden size {(enc.hw, enc.hh, enc.hz)}")
+        v = check_index(v, "visible layer", enc.nv)
+        x, y, z = hidden_cell(pos, (enc.hw, enc.hh, enc.hz))
         vw, vh, vz, r = enc.vis_descs[v]
         d = 2 * r + 1
-        col = x * enc.hh + y
-        a = enc.weights_a[v].reshape(enc.hw * enc.hh, vz, d, d, enc.hz)[col, :, :, :, z]  # [vc][ox][oy]
-        field = np.ascontiguousarray(a.transpose(1, 2, 0))
-        # Zero the offsets that fall outside the visible layer (never read or written).
-        sx, sy = np.float32(vw) / np.float32(enc.hw), np.float32(vh) / np.float32(enc.hh)
-        cx, cy = int((np.float32(x) + np.float32(0.5)) * sx), int((np.float32(y) + np.float32(0.5)) * sy)
-        ox = np.arange(d) + cx - r
-        oy = np.arange(d) + cy - r
-        field[(ox < 0) | (ox >= vw), :, :] = 0
-        field[:, (oy < 0) | (oy >= vh), :] = 0
-        return field.reshape(-1), (d, d, vz)
+        a = enc.weights_a[v].reshape(enc.hw * enc.hh, vz, d, d, enc.hz)[x * enc.hh + y, :, :, :, z]  # [vc][ox][oy]
+        return field_bytes(np.ascontiguousarray(a.transpose(1, 2, 0)), (x, y, z), (enc.hw, enc.hh, enc.hz),
+                           (vw, vh, vz), r)
 
     # ------------------------------------------------------------------ sizes and buffers
     def _section_arrays(self) -> dict[str, list[tuple[str, np.ndarray]]]:
@@ -510,56 +452,20 @@ class Hierarchy:
                 persistent.append((f"act{k}.v{v}.policy_delayed", act.policy_delayed[v]))
         return {"state": state, "weights": weights, "persistent": persistent}
 
-    def get_state_size(self) -> int:
-        """Bytes of the temporal state (what ``serialize_state_to_buffer`` returns)."""
-        return sum(a.nbytes for _, a in self._section_arrays()["state"])
-
-    def get_weights_size(self) -> int:
-        """Bytes of the learned weights (what ``serialize_weights_to_buffer`` returns)."""
-        return sum(a.nbytes for _, a in self._section_arrays()["weights"])
-
-    def get_size(self) -> int:
-        """Bytes of all model data: state + weights + persistent (decisions D5)."""
-        return sum(a.nbytes for s in self._section_arrays().values() for _, a in s)
-
-    @exclusive
-    def serialize_state_to_buffer(self) -> np.ndarray:
-        """The state as a uint8 array in spec §9.1 layout."""
-        return _concat(self._section_arrays()["state"])
-
-    @exclusive
-    def serialize_weights_to_buffer(self) -> np.ndarray:
-        """The weights as a uint8 array in spec §9.1 layout (byte-compatible with pyaogmaneo)."""
-        return _concat(self._section_arrays()["weights"])
-
-    @exclusive
-    def set_state_from_buffer(self, buffer: Any) -> None:
-        """Restore the state from ``serialize_state_to_buffer`` bytes of the same structure."""
-        self._fill_state(self._section_arrays()["state"], _as_bytes_view(buffer, "state buffer"))
-
     def _fill_state(self, arrays: list[tuple[str, np.ndarray]], data: Any) -> None:
         """Validate a state buffer completely, then copy it in (no partial update).
 
         Every CSDR in it is range-checked: these values index weights inside the
         kernels, which run without bounds checks.
         """
-        copies = [(n, np.empty_like(a)) for n, a in arrays]
-        _fill(copies, data, "state")
-        got = dict(copies)
+        got = self._staged(arrays, data, "state")
         c = self._c
-
-        def check(name: str, z: int) -> None:
-            a = got[name]
-            if a.size and (a.min() < 0 or a.max() >= z):
-                raise NeoError(f"state buffer: {name} holds a cell index outside [0, {z}): "
-                               "the buffer is corrupt or from another model")
-
         for l, enc in enumerate(c.encoders):
-            check(f"l{l}.enc.hidden_cis", enc.hz)
+            check_cells(got, f"l{l}.enc.hidden_cis", enc.hz)
             for k, dec in enumerate(c.decoders[l]):
-                check(f"l{l}.dec{k}.pred_cis", dec.oz)
+                check_cells(got, f"l{l}.dec{k}.pred_cis", dec.oz)
         for k, act in enumerate(c.actors):
-            check(f"act{k}.action_cis", act.oz)
+            check_cells(got, f"act{k}.action_cis", act.oz)
             size, start = (int(x) for x in got[f"act{k}.meta"])
             if not (0 <= start < act.cap and 0 <= size <= act.cap):
                 raise NeoError(f"state buffer: actor {k} has history size {size} and start {start}, "
@@ -576,10 +482,9 @@ class Hierarchy:
             if inputs[used].size and (inputs[used].min() < 0 or inputs[used].max() >= z0 or
                                       targets[used].min() < 0 or targets[used].max() >= act.oz):
                 raise NeoError(f"state buffer: actor {k}'s history holds out-of-range cell indices")
-        for (n, dst), (_, src) in zip(arrays, copies):
-            if n.endswith(".ring"):
-                continue
-            dst[...] = src
+        for n, dst in arrays:
+            if not n.endswith(".ring"):
+                dst[...] = got[n]
         for k, act in enumerate(c.actors):
             act.ring.reshape(act.cap, -1)[...] = np.roll(got[f"act{k}.ring"].reshape(act.cap, -1),
                                                          int(act.meta[1]), axis=0)
@@ -592,134 +497,82 @@ class Hierarchy:
         derived from the weights, so the receiving hierarchy behaves as the trained
         one did. The actors' delayed policies are reset to the loaded policies.
         """
-        _fill(self._section_arrays()["weights"], _as_bytes_view(buffer, "weights buffer"), "weights")
-        self._after_weights_change(derive_committed=True)
+        self._set_weights(buffer)
 
-    def _after_weights_change(self, derive_committed: bool) -> None:
+    def _weights_changed(self) -> None:
         for enc in self._c.encoders:
             enc.recompute_totals()
-            if derive_committed:
-                enc.derive_committed()
+            enc.derive_committed()
         for act in self._c.actors:
             act.reset_delayed()
 
     # ------------------------------------------------------------------ files
-    def _header_meta(self) -> dict[str, Any]:
-        sizes = {k: sum(a.nbytes for _, a in v) for k, v in self._section_arrays().items()}
-        return {
-            "architecture": {
-                "io_descs": [d.to_dict() for d in self._io_descs],
-                "layer_descs": [d.to_dict() for d in self._layer_descs],
-            },
-            "params": self.params.to_dict(),
-            "sizes": {**sizes, "total": sum(sizes.values())},
-        }
+    def _architecture(self) -> dict[str, Any]:
+        return {"io_descs": [d.to_dict() for d in self._io_descs],
+                "layer_descs": [d.to_dict() for d in self._layer_descs]}
 
-    @exclusive
-    def serialize_to_buffer(self, meta: dict[str, Any] | None = None, include_state: bool = True) -> np.ndarray:
-        """The complete ``.ohr`` bytes (what ``save_to_file`` writes) as a uint8 array.
+    @staticmethod
+    def _read_header(arch: dict[str, Any], params: dict[str, Any]) -> tuple[Any, Params]:
+        return ([IODesc.from_dict(d) for d in arch["io_descs"]],
+                [LayerDesc.from_dict(d) for d in arch["layer_descs"]]), Params.from_dict(params)
 
-        ``meta`` and ``include_state`` are neocli extensions, as for ``save_to_file``.
-        """
-        return np.frombuffer(self._encode(meta, include_state), dtype=np.uint8).copy()
+    _check_architecture = staticmethod(_check_descs)
 
-    def _encode(self, meta: dict[str, Any] | None = None, include_state: bool = True, dest: Any = None) -> Any:
-        m = dict(meta or {})
-        m.update(self._header_meta())
-        secs = self._section_arrays()
-        if not include_state:
-            del secs["state"]
-        if dest is not None:  # streamed array by array: saving does not double peak memory
-            return ohr.save(dest, m, secs)
-        return ohr.encode(m, secs)
+    @staticmethod
+    def _layout(arch: tuple[list[IODesc], list[LayerDesc]]) -> Layout:
+        """The arrays ``_section_arrays`` will hold, computed from the descriptors alone."""
+        ios, layers = arch
+        L = len(layers)
+        nfb = 2 if L > 1 else 1
+        state: list[tuple[str, str, int]] = []
+        weights: list[tuple[str, str, int]] = []
+        persistent = [("rng", "<u8", 1)]
+        for l, ld in enumerate(layers):
+            hw, hh, hz = ld.hidden_size
+            cells = hw * hh * hz
+            vis = ([(io.size, io.up_radius) for io in ios] if l == 0
+                   else [(layers[l - 1].hidden_size, ld.up_radius)])
+            if ld.recurrent_radius >= 0:
+                vis.append((ld.hidden_size, ld.recurrent_radius))
+            state.append((f"l{l}.enc.hidden_cis", "<i4", hw * hh))
+            for v, (size, r) in enumerate(vis):
+                n = cells * size[2] * (2 * r + 1) ** 2
+                weights += [(f"l{l}.enc.v{v}.a", "|u1", n), (f"l{l}.enc.v{v}.b", "|u1", n)]
+            persistent.append((f"l{l}.enc.committed", "|u1", cells))
+            if l == 0:
+                decs = [(io.size, io.num_dendrites_per_cell, io.down_radius) for io in ios
+                        if io.io_type == IOType.prediction]
+            else:
+                decs = [(layers[l - 1].hidden_size, ld.num_dendrites_per_cell, ld.down_radius)]
+            n_vis = nfb if l == 0 else (2 if l < L - 1 else 1)
+            for k, (size, nd, r) in enumerate(decs):
+                ocols = size[0] * size[1]
+                ocells = ocols * size[2]
+                state += [(f"l{l}.dec{k}.pred_cis", "<i4", ocols), (f"l{l}.dec{k}.probs", "<f4", ocells),
+                          (f"l{l}.dec{k}.dend", "<f4", ocells * nd)]
+                weights += [(f"l{l}.dec{k}.v{v}.w", "|i1", ocells * nd * hz * (2 * r + 1) ** 2)
+                            for v in range(n_vis)]
+        hw, hh, hz = layers[0].hidden_size
+        acts = [io for io in ios if io.io_type == IOType.action]
+        for k, io in enumerate(acts):
+            ocols = io.size[0] * io.size[1]
+            ocells = ocols * io.size[2]
+            area = hz * (2 * io.down_radius + 1) ** 2
+            policy = ocells * io.num_dendrites_per_cell * area
+            state += [(f"act{k}.action_cis", "<i4", ocols), (f"act{k}.values", "<f4", ocols),
+                      (f"act{k}.meta", "<i4", 2),
+                      (f"act{k}.ring", "<i4", io.history_capacity * (nfb * hw * hh + 2 * ocols + 1))]
+            for v in range(nfb):
+                weights += [(f"act{k}.v{v}.value", "<f4", ocols * io.value_num_dendrites_per_cell * area),
+                            (f"act{k}.v{v}.policy", "<f4", policy)]
+            persistent += [(f"act{k}.td_scale", "<f4", ocols), (f"act{k}.probs", "<f4", ocells)]
+            persistent += [(f"act{k}.v{v}.policy_delayed", "<f4", policy) for v in range(nfb)]
+        return {"state": state, "weights": weights, "persistent": persistent}
 
-    @exclusive
-    def save_to_file(self, file_name: str, meta: dict[str, Any] | None = None, include_state: bool = True) -> None:
-        """Write the model atomically to an ``.ohr`` file.
+    def _build_from(self, arch: tuple[list[IODesc], list[LayerDesc]]) -> None:
+        self._build(*arch, None)
 
-        neocli extensions: ``meta`` adds JSON header keys (``codec``, ``training``,
-        ``user``); ``include_state=False`` leaves the temporal state out (a
-        deployable file; loading it gives a cleared state). A failed write leaves
-        any previous file intact. ``file_name`` may also be an open binary stream
-        (``sys.stdout.buffer``): the file is streamed into it, not atomically.
-        """
-        if not isinstance(file_name, (str, bytes, os.PathLike)) and not hasattr(file_name, "write"):
-            raise TypeError(f"file_name must be a path or a binary stream, got {type(file_name).__name__}")
-        self._encode(meta, include_state, dest=file_name)
-
-    @exclusive
-    def get_rng_state(self) -> int:
-        """The position of this hierarchy's own random stream (neocli extension, decisions D2)."""
-        return int(self._core_rng.state)
-
-    @exclusive
-    def set_rng_state(self, state: int) -> None:
-        """Set this hierarchy's own random stream, e.g. to seed ``sample_prediction`` (neocli extension)."""
-        if isinstance(state, bool) or not isinstance(state, (int, np.integer)):
-            raise TypeError(f"state must be an integer, got {type(state).__name__}")
-        self._core_rng.state = int(state) % _U64
-
-    def _load(self, header: dict[str, Any], sections: dict[str, dict[str, np.ndarray]]) -> None:
-        kind = header.get("kind", "hierarchy")
-        if kind != "hierarchy":
-            what = "an ImageEncoder (load it with neocli.ImageEncoder)" if kind == "image_encoder" else f"a {kind!r}"
-            raise ohr.OhrError(f"this .ohr file holds {what}, not a Hierarchy")
-        arch = header.get("architecture")
-        try:
-            ios = [IODesc.from_dict(d) for d in arch["io_descs"]]
-            layers = [LayerDesc.from_dict(d) for d in arch["layer_descs"]]
-            params = Params.from_dict(header["params"])
-        except (KeyError, TypeError, NeoError) as e:
-            # Records raise NeoError for bad values ("size must have 3 entries"); say which file part.
-            what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
-            raise ohr.OhrError(f"model header has no valid architecture/params: {what}") from None
-        try:
-            ios, layers = _check_descs(ios, layers)
-        except (NeoError, TypeError) as e:
-            raise ohr.OhrError(f"model header's architecture is invalid: {e}") from None
-        # Check the claimed architecture against the arrays actually in the file
-        # before allocating it: a hostile header must not make us allocate gigabytes.
-        want = _section_sizes(ios, layers)
-        for name, nbytes in want.items():
-            if name not in sections:
-                # A missing section must be refused here too: otherwise nothing backs
-                # the claimed sizes and _build would allocate them (found by fuzzing).
-                if name == "state":
-                    continue  # a deployable file without temporal context
-                raise ohr.OhrError(f"model file has no {name} section")
-            got = sum(a.nbytes for a in sections[name].values())
-            if got != nbytes:
-                raise ohr.OhrError(f"model file's {name} section has {got} bytes, but its architecture "
-                                   f"needs {nbytes}: the file is corrupt or inconsistent")
-        self._build(ios, layers, None)
-        self.params = params
-        try:
-            self._check_params()
-        except (TypeError, NeoError) as e:  # e.g. history_iters = 2**29 (found by fuzzing)
-            raise ohr.OhrError(f"model header has invalid params: {e}") from None
-        expected = self._section_arrays()
-        for name in ("weights", "persistent", "state"):
-            if name not in sections:
-                if name == "state":
-                    continue  # a deployable file without temporal context
-                raise ohr.OhrError(f"model file has no {name} section")
-            got = sections[name]
-            want = expected[name]
-            if list(got) != [n for n, _ in want]:
-                raise ohr.OhrError(f"model file's {name} section does not match its architecture")
-            for (n, dst) in want:
-                src = got[n]
-                if src.dtype.newbyteorder("=") != dst.dtype.newbyteorder("=") or src.size != dst.size:
-                    raise ohr.OhrError(f"model file's array {name}/{n} has dtype {src.dtype} and "
-                                       f"{src.size} elements, expected {dst.dtype} and {dst.size}")
-        for name in ("weights", "persistent"):
-            for n, dst in expected[name]:
-                dst.reshape(-1)[...] = sections[name][n].reshape(-1)
-        if "state" in sections:
-            raw = b"".join(np.ascontiguousarray(a).tobytes() for a in sections["state"].values())
-            self._fill_state(expected["state"], memoryview(raw))
-        # reshape: the file may store the one-element array with any shape (found by fuzzing).
-        self._core_rng.state = int(sections["persistent"]["rng"].reshape(-1)[0])
+    def _loaded(self) -> None:
         for enc in self._c.encoders:
             enc.recompute_totals()
 
@@ -736,9 +589,7 @@ class Hierarchy:
         hierarchies must share this one's structure. Committed flags are derived from
         the merged weights.
         """
-        mode, srcs = merge_sources(self, hierarchies, mode, "hierarchies")
-        with holding(srcs):  # a source stepping in another thread would be read half-updated
-            self._merge(mode, srcs)
+        self._merge_from(hierarchies, mode, "hierarchies")
 
     def _merge(self, mode: MergeMode, srcs: list["Hierarchy"]) -> None:
         n = len(srcs)
@@ -783,15 +634,7 @@ class Hierarchy:
         for dsts, outs in results:
             for d, o in zip(dsts, outs):
                 d[...] = o
-        self._after_weights_change(derive_committed=True)
-
-    def __copy__(self) -> "Hierarchy":
-        return self.__deepcopy__({})
-
-    @exclusive
-    def __deepcopy__(self, memo: dict) -> "Hierarchy":
-        """A fully independent copy (weights, state, params, RNG position)."""
-        return Hierarchy(buffer=self._encode())
+        self._weights_changed()
 
     def __repr__(self) -> str:
         ios = ", ".join(f"{d.io_type.name}{tuple(d.size)}" for d in self._io_descs)
@@ -809,66 +652,9 @@ class Hierarchy:
         return list(self._layer_descs)
 
 
-def _section_sizes(ios: list[IODesc], layers: list[LayerDesc]) -> dict[str, int]:
-    """Bytes of the state, weights and persistent sections, computed from descriptors only."""
-    L = len(layers)
-    nfb = 2 if L > 1 else 1
-    state = weights = 0
-    persistent = 8  # the RNG state
-    for l, ld in enumerate(layers):
-        hw, hh, hz = ld.hidden_size
-        cols, cells = hw * hh, hw * hh * hz
-        vis = ([(io.size, io.up_radius) for io in ios] if l == 0
-               else [(layers[l - 1].hidden_size, ld.up_radius)])
-        if ld.recurrent_radius >= 0:
-            vis.append((ld.hidden_size, ld.recurrent_radius))
-        state += 4 * cols
-        persistent += cells
-        weights += sum(2 * cells * (2 * r + 1) ** 2 * size[2] for size, r in vis)
-        if l == 0:
-            decs = [(io.size, io.num_dendrites_per_cell, io.down_radius) for io in ios
-                    if io.io_type == IOType.prediction]
-        else:
-            decs = [(layers[l - 1].hidden_size, ld.num_dendrites_per_cell, ld.down_radius)]
-        n_vis = nfb if l == 0 else (2 if l < L - 1 else 1)
-        for size, d, r in decs:
-            ocols, ocells = size[0] * size[1], size[0] * size[1] * size[2]
-            state += 4 * ocols + 4 * ocells + 4 * ocells * d
-            weights += n_vis * ocells * d * (2 * r + 1) ** 2 * hz
-    hw, hh, hz = layers[0].hidden_size
-    for io in ios:
-        if io.io_type != IOType.action:
-            continue
-        ocols, ocells = io.size[0] * io.size[1], io.size[0] * io.size[1] * io.size[2]
-        area = (2 * io.down_radius + 1) ** 2
-        state += 8 * ocols + 8 + io.history_capacity * (nfb * 4 * hw * hh + 8 * ocols + 4)
-        weights += nfb * 4 * (ocols * io.value_num_dendrites_per_cell + ocells * io.num_dendrites_per_cell) * area * hz
-        persistent += 4 * ocols + 4 * ocells + nfb * 4 * ocells * io.num_dendrites_per_cell * area * hz
-    return {"state": state, "weights": weights, "persistent": persistent}
-
-
-def _concat(arrays: list[tuple[str, np.ndarray]]) -> np.ndarray:
-    if not arrays:
-        return np.zeros(0, dtype=np.uint8)
-    return np.concatenate([a.reshape(-1).view(np.uint8) for _, a in arrays])
-
-
-def _fill(arrays: list[tuple[str, np.ndarray]], data: memoryview, what: str) -> None:
-    """Copy ``data`` into ``arrays`` in order, after checking its length (no partial update)."""
-    total = sum(a.nbytes for _, a in arrays)
-    if len(data) != total:
-        raise NeoError(f"{what} buffer has {len(data)} bytes but this hierarchy's {what} is {total} bytes: "
-                       "the buffer comes from a hierarchy of a different structure")
-    raw = np.frombuffer(data, dtype=np.uint8)
-    pos = 0
-    for _, a in arrays:
-        a.reshape(-1).view(np.uint8)[...] = raw[pos:pos + a.nbytes]
-        pos += a.nbytes
-
-
 def rng_state_from_seed(seed: int) -> int:
     """The random-stream state a user-facing seed maps to (a seeding step: raw small states
     such as 0 or 1 give poor first draws), e.g. for ``Hierarchy.set_rng_state``."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < _U64:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
         raise NeoError(f"seed must be an integer in [0, 2**64), got {seed!r}")
     return int(_core.seed_state(int(seed)))

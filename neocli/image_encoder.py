@@ -11,25 +11,20 @@ Every argument is validated here before a kernel runs: the kernels
 from __future__ import annotations
 
 import math
-import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from . import _core, _image, aogmaneo, ohr
+from . import _core, _image, ohr
 from ._errors import NeoError
-from ._threads import ThreadTuner, exclusive, get_num_threads, holding, run_step
-from ._merge import merge_sources
+from ._model import MAX_ELEMENTS, Layout, _Model, check_cells, check_index, field_bytes, hidden_cell
+from ._threads import exclusive, get_num_threads, run_step
 from .params import MergeMode, _Record, _size3
 
 __all__ = ["ImageEncoder", "ImageEncoderParams", "ImageVisibleLayerDesc"]
 
 KIND = "image_encoder"
-_U64 = 2**64
-# Kernels index every array with C ints: no single array may reach 2**31 elements.
-_MAX_ELEMENTS = 2**31 - 1
 
 
 class ImageVisibleLayerDesc(_Record):
@@ -64,17 +59,6 @@ class ImageEncoderParams(_Record):
         self.n_radius = n_radius
 
 
-def _as_bytes_view(buffer: Any, what: str) -> memoryview:
-    """A flat byte view of a bytes-like object or a uint8 array."""
-    if isinstance(buffer, np.ndarray):
-        if buffer.dtype != np.uint8:
-            raise TypeError(f"{what} must be a uint8 array or a bytes-like object, got dtype {buffer.dtype}")
-        return memoryview(np.ascontiguousarray(buffer).reshape(-1)).cast("B")
-    if isinstance(buffer, (bytes, bytearray, memoryview)):
-        return memoryview(buffer).cast("B")
-    raise TypeError(f"{what} must be bytes, bytearray, memoryview or a uint8 array, got {type(buffer).__name__}")
-
-
 def _check_descs(hidden_size: Any, descs: Any) -> tuple[tuple[int, int, int], list[ImageVisibleLayerDesc]]:
     """Validate the constructor's descriptors (before anything is allocated)."""
     if isinstance(hidden_size, (str, bytes)):
@@ -100,14 +84,14 @@ def _check_descs(hidden_size: Any, descs: Any) -> tuple[tuple[int, int, int], li
             raise NeoError(f"visible layer {v}: radius must be >= 0, got {d.radius}")
         out.append(ImageVisibleLayerDesc(tuple(d.size), d.radius))
     cells = hs[0] * hs[1] * hs[2]
-    if 2 * cells > _MAX_ELEMENTS:
-        raise NeoError(f"hidden_size {hs} is too large: {cells:,} cells (the limit is {_MAX_ELEMENTS // 2:,})")
+    if 2 * cells > MAX_ELEMENTS:
+        raise NeoError(f"hidden_size {hs} is too large: {cells:,} cells (the limit is {MAX_ELEMENTS // 2:,})")
     for v, d in enumerate(out):
         w, h, c = d.size
         n = cells * c * (2 * d.radius + 1) ** 2
-        if n > _MAX_ELEMENTS or w * h * c > _MAX_ELEMENTS:
+        if n > MAX_ELEMENTS or w * h * c > MAX_ELEMENTS:
             raise NeoError(f"visible layer {v} (size {tuple(d.size)}, radius {d.radius}) would need an array of "
-                           f"{max(n, w * h * c):,} elements; the limit is {_MAX_ELEMENTS:,} "
+                           f"{max(n, w * h * c):,} elements; the limit is {MAX_ELEMENTS:,} "
                            "(reduce the sizes or the radius)")
     return hs, out
 
@@ -118,7 +102,7 @@ def _flag(value: Any, name: str) -> bool:
     raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
 
-def _check_params(p: Any) -> None:
+def _check_image_params(p: Any) -> None:
     if type(p) is not ImageEncoderParams and not isinstance(p, ImageEncoderParams):
         raise TypeError(f"params must be an ImageEncoderParams, got {type(p).__name__}")
     # One test for all four (they are float32 values, so a finite sum means all are finite).
@@ -129,7 +113,7 @@ def _check_params(p: Any) -> None:
         raise NeoError(f"params.n_radius must be >= 0, got {p.n_radius}")
 
 
-class ImageEncoder:
+class ImageEncoder(_Model):
     """Dense uint8 images -> a CSDR (spec §10), API-compatible with pyaogmaneo 2.14.4.
 
     ``ImageEncoder(hidden_size, visible_layer_descs)`` builds a new encoder, drawing
@@ -138,24 +122,18 @@ class ImageEncoder:
     then continues on its own random stream, saved with it (decisions D2).
     ``ImageEncoder(file_name=...)`` loads an ``.ohr`` image-encoder file and
     ``ImageEncoder(buffer=...)`` the bytes ``serialize_to_buffer()`` returned.
+    An encoder pickles as those bytes.
     """
+
+    _KIND = KIND
+    _NAME = "ImageEncoder"
+    _NOUN = "encoder"
+    _ARTICLE = "an"
 
     def __init__(self, hidden_size: Sequence[int] = (5, 5, 16),
                  visible_layer_descs: Sequence[ImageVisibleLayerDesc] = (),
                  file_name: str = "", buffer: Any = None) -> None:
-        # pyaogmaneo's own file/buffer format, told apart by its first bytes: read as .ohr bytes.
-        converted = aogmaneo.load_source(file_name, buffer, "image_encoder")
-        if converted is not None:
-            file_name, buffer = "", converted
-        if buffer is not None and len(_as_bytes_view(buffer, "buffer")) > 0:
-            header, sections = ohr.decode(_as_bytes_view(buffer, "buffer"))
-            self._load(header, sections)
-        elif file_name:
-            if not isinstance(file_name, (str, bytes, os.PathLike)):
-                raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
-            header, sections = ohr.read_file(file_name)
-            self._load(header, sections)
-        else:
+        if not self._open(file_name, buffer):
             hs, descs = _check_descs(hidden_size, visible_layer_descs)
             self._build(hs, descs)
             state = int(_core.GLOBAL_RNG.state)
@@ -163,15 +141,13 @@ class ImageEncoder:
                 state = _image.fill_random_bytes(fw, state)
             self._k.refresh_norms()
             _core.GLOBAL_RNG.state = state
-            self._rng = state
+            self._core_rng.state = state
 
     def _build(self, hidden_size: tuple[int, int, int], descs: list[ImageVisibleLayerDesc]) -> None:
         self._hidden_size = hidden_size
         self._descs = descs
         self._k = _image.ImageKernel(hidden_size, [(*d.size, d.radius) for d in descs])
-        self._rng = 0
-        self._tuner = ThreadTuner()
-        self._lock = threading.RLock()  # see _threads.exclusive
+        self._init_runtime()
         self.params = ImageEncoderParams()
 
     # ------------------------------------------------------------------ stepping
@@ -245,12 +221,12 @@ class ImageEncoder:
             raise NeoError(f"step needs one image per visible layer: expected {nv}, got {len(inputs)}")
         images = [self._coerce_image(v, x) for v, x in enumerate(inputs)]
         p = self.params
-        _check_params(p)
+        _check_image_params(p)
         learn = _flag(learn_enabled, "learn_enabled")
         recon = _flag(learn_recon, "learn_recon")
-        k, par_work = self._k, _core.get_parallel_threshold()
-        self._rng = run_step(self, learn, lambda nt: k.step(images, learn, recon, p.falloff, p.lr, p.scale, p.rr,
-                                                            p.n_radius, nt, par_work, self._rng))
+        k, rng, par_work = self._k, self._core_rng, _core.get_parallel_threshold()
+        rng.state = run_step(self, learn, lambda nt: k.step(images, learn, recon, p.falloff, p.lr, p.scale, p.rr,
+                                                            p.n_radius, nt, par_work, rng.state))
 
     def _coerce_cis(self, cis: Any) -> np.ndarray:
         hw, hh, hz = self._hidden_size
@@ -277,16 +253,12 @@ class ImageEncoder:
     def reconstruct(self, recon_cis: Any) -> None:
         """Reconstruct every visible layer's image from a hidden CSDR; read it with ``get_reconstruction``."""
         cis = self._coerce_cis(recon_cis)
-        _check_params(self.params)
+        _check_image_params(self.params)
         self._k.reconstruct(cis, self.params.scale, get_num_threads(), _core.get_parallel_threshold())
 
     # ------------------------------------------------------------------ queries
     def _visible_index(self, v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"visible layer index must be an integer, got {type(v).__name__}")
-        if not 0 <= v < len(self._descs):
-            raise NeoError(f"visible layer index {v} out of range [0, {len(self._descs) - 1}]")
-        return int(v)
+        return check_index(v, "visible layer index", len(self._descs))
 
     @exclusive
     def get_hidden_cis(self) -> np.ndarray:
@@ -295,15 +267,15 @@ class ImageEncoder:
 
     def get_hidden_size(self) -> tuple[int, int, int]:
         """The hidden size ``(W, H, Z)``."""
-        return tuple(self._hidden_size)
+        return self._hidden_size
 
     def get_num_visible_layers(self) -> int:
         """Number of input images."""
-        return len(self._descs)
+        return self._k.nv
 
     def get_visible_size(self, i: int) -> tuple[int, int, int]:
         """Visible layer ``i``'s image size ``(width, height, channels)``."""
-        return tuple(self._descs[self._visible_index(i)].size)
+        return self._descs[self._visible_index(i)].size
 
     def get_visible_layer_desc(self, i: int) -> ImageVisibleLayerDesc:
         """A copy of visible layer ``i``'s descriptor (neocli extension)."""
@@ -323,24 +295,12 @@ class ImageEncoder:
         """
         v = self._visible_index(i)
         hw, hh, hz = self._hidden_size
-        try:
-            x, y, z = (int(a) for a in pos)
-        except (TypeError, ValueError):
-            raise NeoError(f"position must be a cell (x, y, z), got {pos!r}") from None
-        if not (0 <= x < hw and 0 <= y < hh and 0 <= z < hz):
-            raise NeoError(f"cell {tuple(pos)} outside hidden size {self._hidden_size}")
-        (vw, vh, vc), r = self._descs[v].size, self._descs[v].radius
-        d = 2 * r + 1
+        x, y, z = hidden_cell(pos, self._hidden_size)
+        d = 2 * self._descs[v].radius + 1
+        vc = self._descs[v].size[2]
         fw = self._k.forward_weights[v].reshape(hw * hh, d, d, vc, hz)
-        field = np.ascontiguousarray(fw[x * hh + y, :, :, :, z])
-        sx, sy = np.float32(vw) / np.float32(hw), np.float32(vh) / np.float32(hh)
-        cx = int((np.float32(x) + np.float32(0.5)) * sx)
-        cy = int((np.float32(y) + np.float32(0.5)) * sy)
-        ox = np.arange(d) + cx - r
-        oy = np.arange(d) + cy - r
-        field[(ox < 0) | (ox >= vw), :, :] = 0
-        field[:, (oy < 0) | (oy >= vh), :] = 0
-        return field.reshape(-1), (d, d, vc)
+        return field_bytes(np.ascontiguousarray(fw[x * hh + y, :, :, :, z]), (x, y, z), self._hidden_size,
+                           self._descs[v].size, self._descs[v].radius)
 
     # ------------------------------------------------------------------ sizes and buffers
     def _section_arrays(self) -> dict[str, list[tuple[str, np.ndarray]]]:
@@ -353,16 +313,8 @@ class ImageEncoder:
         return {
             "state": [("hidden_cis", k.hidden_cis)],
             "weights": weights,
-            "persistent": [("rng", np.array([self._rng], dtype=np.uint64)), ("resources", k.resources)],
+            "persistent": [("rng", np.array([self._core_rng.state], dtype=np.uint64)), ("resources", k.resources)],
         }
-
-    def get_state_size(self) -> int:
-        """Bytes of the state (the hidden CSDR), as pyaogmaneo counts them."""
-        return self._k.hidden_cis.nbytes
-
-    def get_weights_size(self) -> int:
-        """Bytes of the weights (forward and reconstruction), as pyaogmaneo counts them."""
-        return sum(a.nbytes for _, a in self._section_arrays()["weights"])
 
     def get_size(self) -> int:
         """Bytes of all model data: state + weights + persistent (decisions D5).
@@ -372,36 +324,7 @@ class ImageEncoder:
         those live in the header, and the persistent section adds the encoder's
         random-stream position to the resources.
         """
-        return sum(a.nbytes for s in self._section_arrays().values() for _, a in s)
-
-    @exclusive
-    def serialize_state_to_buffer(self) -> np.ndarray:
-        """The state (hidden CSDR) as a uint8 array, byte-compatible with pyaogmaneo's."""
-        return self._k.hidden_cis.view(np.uint8).copy()
-
-    @exclusive
-    def serialize_weights_to_buffer(self) -> np.ndarray:
-        """The weights as a uint8 array (per visible layer: forward, then reconstruction), as pyaogmaneo's."""
-        return np.concatenate([a.reshape(-1).view(np.uint8) for _, a in self._section_arrays()["weights"]])
-
-    @exclusive
-    def set_state_from_buffer(self, buffer: Any) -> None:
-        """Restore the hidden CSDR from ``serialize_state_to_buffer`` bytes of the same structure."""
-        data = _as_bytes_view(buffer, "state buffer")
-        cis = self._check_state_bytes(data, "state buffer")
-        self._k.hidden_cis[...] = cis
-
-    def _check_state_bytes(self, data: memoryview, what: str) -> np.ndarray:
-        want = self.get_state_size()
-        if len(data) != want:
-            raise NeoError(f"{what} has {len(data)} bytes but this ImageEncoder's state is {want} bytes: "
-                           "the buffer comes from an encoder of a different structure")
-        cis = np.frombuffer(data, dtype="<i4").astype(np.int32)
-        hz = self._hidden_size[2]
-        if cis.size and (cis.min() < 0 or cis.max() >= hz):
-            raise NeoError(f"{what} holds a hidden cell index outside [0, {hz}): "
-                           "the buffer is corrupt or from another encoder")
-        return cis
+        return super().get_size()
 
     @exclusive
     def set_weights_from_buffer(self, buffer: Any) -> None:
@@ -410,135 +333,53 @@ class ImageEncoder:
         As in pyaogmaneo, the cells' resources (how much plasticity each has left)
         are not part of the weights and stay as they are.
         """
-        data = _as_bytes_view(buffer, "weights buffer")
-        arrays = self._section_arrays()["weights"]
-        total = sum(a.nbytes for _, a in arrays)
-        if len(data) != total:
-            raise NeoError(f"weights buffer has {len(data)} bytes but this ImageEncoder's weights are {total} "
-                           "bytes: the buffer comes from an encoder of a different structure")
-        raw = np.frombuffer(data, dtype=np.uint8)
-        pos = 0
-        for _, a in arrays:
-            a[...] = raw[pos:pos + a.nbytes]
-            pos += a.nbytes
+        self._set_weights(buffer)
+
+    def _weights_changed(self) -> None:
         self._k.refresh_norms()
 
-    def _header_meta(self) -> dict[str, Any]:
-        secs = self._section_arrays()
-        sizes = {k: sum(a.nbytes for _, a in v) for k, v in secs.items()}
-        return {
-            "kind": KIND,
-            "architecture": {
-                "hidden_size": list(self._hidden_size),
-                "visible_layer_descs": [d.to_dict() for d in self._descs],
-            },
-            "params": self.params.to_dict(),
-            "sizes": {**sizes, "total": self.get_size()},
-        }
+    def _fill_state(self, arrays: list[tuple[str, np.ndarray]], data: memoryview) -> None:
+        got = self._staged(arrays, data, "state")
+        check_cells(got, "hidden_cis", self._hidden_size[2])
+        self._k.hidden_cis[...] = got["hidden_cis"]
 
-    def _encode(self, meta: dict[str, Any] | None = None, include_state: bool = True, dest: Any = None) -> Any:
-        m = dict(meta or {})
-        m.update(self._header_meta())
-        secs = self._section_arrays()
-        if not include_state:
-            del secs["state"]
-        if dest is not None:  # streamed array by array: saving does not double peak memory
-            return ohr.save(dest, m, secs)
-        return ohr.encode(m, secs)
+    def _check_params(self) -> None:
+        _check_image_params(self.params)
 
-    @exclusive
-    def serialize_to_buffer(self, meta: dict[str, Any] | None = None, include_state: bool = True) -> np.ndarray:
-        """The complete ``.ohr`` bytes (what ``save_to_file`` writes) as a uint8 array.
+    # ------------------------------------------------------------------ files
+    def _architecture(self) -> dict[str, Any]:
+        return {"hidden_size": list(self._hidden_size),
+                "visible_layer_descs": [d.to_dict() for d in self._descs]}
 
-        ``meta`` and ``include_state`` are neocli extensions, as for ``save_to_file``.
-        """
-        return np.frombuffer(self._encode(meta, include_state), dtype=np.uint8).copy()
+    @staticmethod
+    def _read_header(arch: dict[str, Any], params: dict[str, Any]) -> tuple[Any, ImageEncoderParams]:
+        p = ImageEncoderParams.from_dict(params)
+        _check_image_params(p)  # what step() would refuse, refused on load (found by fuzzing)
+        return (arch["hidden_size"], [ImageVisibleLayerDesc.from_dict(d) for d in arch["visible_layer_descs"]]), p
 
-    @exclusive
-    def save_to_file(self, file_name: str, meta: dict[str, Any] | None = None, include_state: bool = True) -> None:
-        """Write the encoder atomically to an ``.ohr`` file (header ``"kind": "image_encoder"``).
+    _check_architecture = staticmethod(_check_descs)
 
-        neocli extensions: ``meta`` adds JSON header keys; ``include_state=False``
-        leaves the hidden CSDR out (it loads as zeros). A failed write leaves any
-        previous file intact. ``file_name`` may also be an open binary stream
-        (``sys.stdout.buffer``): the file is streamed into it, not atomically.
-        """
-        if not isinstance(file_name, (str, bytes, os.PathLike)) and not hasattr(file_name, "write"):
-            raise TypeError(f"file_name must be a path or a binary stream, got {type(file_name).__name__}")
-        self._encode(meta, include_state, dest=file_name)
-
-    @exclusive
-    def get_rng_state(self) -> int:
-        """The position of this encoder's own random stream (neocli extension, decisions D2)."""
-        return int(self._rng)
-
-    @exclusive
-    def set_rng_state(self, state: int) -> None:
-        """Set this encoder's own random stream (neocli extension)."""
-        if isinstance(state, bool) or not isinstance(state, (int, np.integer)):
-            raise TypeError(f"state must be an integer, got {type(state).__name__}")
-        self._rng = int(state) % _U64
-
-    def _load(self, header: dict[str, Any], sections: dict[str, dict[str, np.ndarray]]) -> None:
-        kind = header.get("kind")
-        if kind != KIND:
-            what = "a Hierarchy (load it with neocli.Hierarchy)" if kind in (None, "hierarchy") else f"a {kind!r}"
-            raise ohr.OhrError(f"this .ohr file holds {what}, not an ImageEncoder")
-        arch = header.get("architecture")
-        try:
-            hs = arch["hidden_size"]
-            descs = [ImageVisibleLayerDesc.from_dict(d) for d in arch["visible_layer_descs"]]
-            params = ImageEncoderParams.from_dict(header["params"])
-            _check_params(params)  # what step() would refuse, refused on load (found by fuzzing)
-        except (KeyError, TypeError) as e:
-            raise ohr.OhrError(f"image encoder header has no valid architecture/params: {e!r}") from None
-        try:
-            hs, descs = _check_descs(hs, descs)
-        except (TypeError, NeoError) as e:
-            raise ohr.OhrError(f"image encoder header has an invalid architecture: {e}") from None
-        # Compare the arrays the header claims with what this architecture needs
-        # before allocating it: a hostile header must not make us allocate gigabytes.
+    @staticmethod
+    def _layout(arch: tuple[tuple[int, int, int], list[ImageVisibleLayerDesc]]) -> Layout:
+        hs, descs = arch
         cols, cells = hs[0] * hs[1], hs[0] * hs[1] * hs[2]
-        want: dict[str, list[tuple[str, str, int]]] = {
+        return {
             "state": [("hidden_cis", "<i4", cols)],
             "weights": [x for v, d in enumerate(descs) for x in (
                 (f"v{v}.forward", "|u1", cells * d.size[2] * (2 * d.radius + 1) ** 2),
                 (f"v{v}.recon", "|u1", cells * d.size[2] * (2 * d.radius + 1) ** 2))],
             "persistent": [("rng", "<u8", 1), ("resources", "<f4", cells)],
         }
-        for name, entries in want.items():
-            if name not in sections:
-                if name == "state":
-                    continue  # a deployable file without the hidden CSDR
-                raise ohr.OhrError(f"image encoder file has no {name} section")
-            got = sections[name]
-            if list(got) != [n for n, _, _ in entries]:
-                raise ohr.OhrError(f"image encoder file's {name} section does not match its architecture "
-                                   f"(arrays {list(got)}, expected {[n for n, _, _ in entries]})")
-            for n, dt, size in entries:
-                a = got[n]
-                if a.dtype.str != dt or a.size != size:
-                    raise ohr.OhrError(f"image encoder file's array {name}/{n} has dtype {a.dtype} and {a.size} "
-                                       f"elements, expected {np.dtype(dt)} and {size}")
-        res = sections["persistent"]["resources"]
-        if not np.isfinite(res).all():
+
+    def _check_sections(self, sections: dict[str, dict[str, np.ndarray]]) -> None:
+        if not np.isfinite(sections["persistent"]["resources"]).all():
             raise ohr.OhrError("image encoder file's resources hold non-finite values: the file is corrupt")
-        cis = None
-        if "state" in sections:
-            cis = sections["state"]["hidden_cis"].reshape(-1)
-            if cis.size and (cis.min() < 0 or cis.max() >= hs[2]):
-                raise ohr.OhrError(f"image encoder file's hidden CSDR holds a cell index outside [0, {hs[2]})")
-        self._build(hs, descs)
-        self.params = params
-        k = self._k
-        for v in range(len(descs)):
-            k.forward_weights[v][...] = sections["weights"][f"v{v}.forward"].reshape(-1)
-            k.recon_weights[v][...] = sections["weights"][f"v{v}.recon"].reshape(-1)
-        k.resources[...] = res.reshape(-1)
-        k.refresh_norms()
-        if cis is not None:
-            k.hidden_cis[...] = cis
-        self._rng = int(sections["persistent"]["rng"].reshape(-1)[0])
+
+    def _build_from(self, arch: tuple[tuple[int, int, int], list[ImageVisibleLayerDesc]]) -> None:
+        self._build(*arch)
+
+    def _loaded(self) -> None:
+        self._k.refresh_norms()
 
     # ------------------------------------------------------------------ merge and copies
     def _structure(self) -> list[Any]:
@@ -554,20 +395,18 @@ class ImageEncoder:
         quirk Q1). All encoders must share this one's structure; the list may
         include this encoder. Resources, state and params are not touched.
         """
-        mode, srcs = merge_sources(self, image_encoders, mode, "image_encoders")
-        with holding(srcs):  # a source stepping in another thread would be read half-updated
-            self._merge(mode, srcs)
+        self._merge_from(image_encoders, mode, "image_encoders")
 
     def _merge(self, mode: MergeMode, srcs: list["ImageEncoder"]) -> None:
         n = len(srcs)
         results = []
-        state = self._rng
+        rng = _core.Rng(self._core_rng.state)  # committed below, with the weights
         for v in range(len(self._descs)):
             fws = np.stack([e._k.forward_weights[v] for e in srcs])
             rws = np.stack([e._k.recon_weights[v] for e in srcs])
             if mode == MergeMode.merge_random:
                 # One draw per index even for n == 1, as the reference does.
-                pick, state = _image.draw_mod(fws.shape[1], n, state)
+                pick = rng.draw_mod(fws.shape[1], n)
                 idx = np.arange(fws.shape[1])
                 results.append((fws[pick, idx], rws[pick, idx]))
             else:
@@ -578,15 +417,7 @@ class ImageEncoder:
             self._k.forward_weights[v][...] = fw
             self._k.recon_weights[v][...] = rw
         self._k.refresh_norms()
-        self._rng = state
-
-    def __copy__(self) -> "ImageEncoder":
-        return self.__deepcopy__({})
-
-    @exclusive
-    def __deepcopy__(self, memo: dict) -> "ImageEncoder":
-        """A fully independent copy (weights, resources, state, params, random stream)."""
-        return ImageEncoder(buffer=self._encode())
+        self._core_rng.state = rng.state
 
     def __repr__(self) -> str:
         vis = ", ".join(f"{tuple(d.size)} r{d.radius}" for d in self._descs)

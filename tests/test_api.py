@@ -1149,10 +1149,8 @@ def test_encoder_receptive_field_matches_pyaogmaneo():
     assert seen_zero_border
 
 
-def test_section_sizes_formula_matches_built_hierarchies():
-    """The size check done before allocating on load agrees with real hierarchies."""
-    from neocli.hierarchy import _section_sizes
-
+def test_section_layout_formula_matches_built_hierarchies():
+    """The array layout checked before allocating on load agrees with real hierarchies."""
     configs = [
         ([neo.IODesc((1, 1, 16))], [neo.LayerDesc((4, 4, 16))]),
         ([neo.IODesc((2, 2, 32), neo.none), neo.IODesc((1, 1, 2), neo.action, history_capacity=16)],
@@ -1162,8 +1160,8 @@ def test_section_sizes_formula_matches_built_hierarchies():
     ]
     for ios, layers in configs:
         h = neo.Hierarchy(ios, layers)
-        got = {k: sum(a.nbytes for _, a in v) for k, v in h._section_arrays().items()}
-        assert _section_sizes(h._io_descs, h._layer_descs) == got
+        got = {k: [(n, a.dtype.str, a.size) for n, a in v] for k, v in h._section_arrays().items()}
+        assert neo.Hierarchy._layout((h._io_descs, h._layer_descs)) == got
 
 
 def test_hostile_header_architecture_is_refused_before_allocation(tmp_path):
