@@ -121,5 +121,6 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for
 def run() -> None:
     """Import every command module (they register on ``app``) and run the app."""
     from . import checkpoint, eval as eval_cmd, generate, inspect, train  # noqa: F401
+    from . import detect, score  # noqa: F401
 
     app()
