@@ -350,7 +350,7 @@ def speed():
     cpu0 = os.times()
     for p in paths:
         subprocess.run([sys.executable, "-m", "neocli", "detect", p, "--columns", "value", "--time-column",
-                        "timestamp", "--threads", "1", "-o", p + ".out"], check=True, env=env)
+                        "timestamp", "--threads", "1", "--quiet", "-o", p + ".out"], check=True, env=env)
     wall = time.perf_counter() - wall
     cpu1 = os.times()
     cpu = (cpu1.children_user - cpu0.children_user) + (cpu1.children_system - cpu0.children_system)

@@ -58,7 +58,8 @@ from . import Hierarchy, IODesc, LayerDesc, NeoError, none, prediction, set_glob
 from .codecs import FLOOR, RESET, Codec
 
 __all__ = ["ALERT", "Row", "Scorer", "units", "DetectorOptions", "DetectorRow", "Detector",
-           "parse_time", "BadRow", "SignalGuard"]
+           "parse_time", "BadRow", "SignalGuard", "csv_rows", "scan_ranges", "DetectRun", "detect_csv",
+           "open_detector", "LiveReader", "load_scorer", "save_scorer", "score_source", "format_row"]
 
 ALERT = 0.5
 _NO_CALENDAR = np.zeros(2, dtype=np.int32)
@@ -226,22 +227,37 @@ class DetectorRow:
 def parse_time(text: Any) -> float:
     """Unix seconds of a timestamp: a number (Unix seconds) or an ISO 8601 date-time
     (naive times are taken as UTC). Raises :class:`BadRow` when it is neither."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        v = float(text)
-    elif isinstance(text, datetime.datetime):
-        v = _epoch(text)
+    return _when(text)[0]
+
+
+def _when(text: Any) -> tuple[float, datetime.datetime]:
+    """(Unix seconds, the wall-clock date-time as written) of a timestamp."""
+    if isinstance(text, datetime.datetime):
+        dt = text
+    elif isinstance(text, (int, float)) and not isinstance(text, bool):
+        dt = _from_unix(float(text), text)
     else:
         s = str(text).strip()
-        try:
-            v = float(s)
-        except ValueError:
+        if s.lstrip("+-").replace(".", "", 1).isdigit():  # a plain number is Unix seconds
+            dt = _from_unix(float(s), text)
+        else:
             try:
-                v = _epoch(datetime.datetime.fromisoformat(s))
+                dt = datetime.datetime.fromisoformat(s)
             except ValueError:
-                v = _epoch(_dateutil_parse(s))
+                dt = _dateutil_parse(s)
+    # Calendar features use the wall-clock time the data was written in; order
+    # checks use the absolute instant (naive times are taken as UTC).
+    aware = dt if dt.tzinfo is not None else dt.replace(tzinfo=datetime.timezone.utc)
+    return aware.timestamp(), dt
+
+
+def _from_unix(v: float, shown: Any) -> datetime.datetime:
     if not math.isfinite(v):
-        raise BadRow(f"timestamp {text!r} is not finite")
-    return v
+        raise BadRow(f"timestamp {shown!r} is not finite")
+    try:
+        return datetime.datetime.fromtimestamp(v, datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise BadRow(f"timestamp {shown!r} is out of range") from None
 
 
 def _dateutil_parse(s: str) -> datetime.datetime:
@@ -256,29 +272,9 @@ def _dateutil_parse(s: str) -> datetime.datetime:
             raise BadRow(f"timestamp {s!r} is neither ISO 8601 nor Unix seconds") from None
 
 
-def _epoch(dt: datetime.datetime) -> float:
-    # Calendar features use the wall-clock time the data was written in; the
-    # ordering check uses the absolute instant.
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=datetime.timezone.utc)
-    return dt.timestamp()
-
-
 def _calendar(text: Any) -> tuple[float, np.ndarray]:
     """(Unix seconds, [hour-of-day cell, day-of-week cell]) of a timestamp."""
-    t = parse_time(text)
-    if isinstance(text, datetime.datetime):
-        dt = text
-    else:
-        s = str(text).strip()
-        try:
-            float(s)
-            dt = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
-        except ValueError:
-            try:
-                dt = datetime.datetime.fromisoformat(s)
-            except ValueError:
-                dt = _dateutil_parse(s)
+    t, dt = _when(text)
     return t, np.array([dt.hour, dt.weekday()], dtype=np.int32)
 
 
@@ -847,32 +843,24 @@ class LiveReader:
         return False
 
 
-_REGENERATED = {"format", "format_version", "neocli_version", "created_utc", "sections", "architecture",
-                "params", "sizes", "kind"}
-
-
 def load_scorer(path: str, learn: bool = False) -> tuple[Scorer, dict[str, Any]]:
-    """A :class:`Scorer` for a sequence model file (trained with a codec), and its header."""
-    from .codecs import codec_from_dict
-    from .ohr import read_header
+    """A :class:`Scorer` for a sequence model file (see :func:`neocli.training.load_model`), and its header."""
+    from .training import load_model
 
-    header = read_header(path)
-    if "codec" not in header:
-        raise NeoError(f"model '{path}' has no codec in its header: it is not a sequence model trained "
-                       "with neocli train")
-    codec = codec_from_dict(header["codec"])
-    model = Hierarchy(file_name=path)
-    if model.get_io_size(0) != codec.io_size:
-        raise NeoError(f"model '{path}': its codec expects IO size {codec.io_size}, the model has "
-                       f"{model.get_io_size(0)}")
-    return Scorer(model, codec, learn), header
+    m = load_model(path)
+    return Scorer(m.hierarchy, m.codec, learn), m.header
 
 
 def save_scorer(scorer: Scorer, path: str, header: Optional[dict[str, Any]] = None) -> None:
-    """Write the scorer's (possibly updated) model atomically, keeping the header's own keys."""
-    meta = {k: v for k, v in (header or {}).items() if k not in _REGENERATED}
-    meta["codec"] = scorer.codec.to_dict()
-    scorer.model.save_to_file(path, meta=meta)
+    """Write the scorer's (possibly updated) model atomically, with the header's training
+    record and user metadata (see :func:`neocli.training.save_model`)."""
+    from .training import save_model
+
+    header = header or {}
+    record = header.get("training")
+    user = header.get("user")
+    save_model(path, scorer.model, scorer.codec, record=dict(record) if isinstance(record, dict) else None,
+               meta=user if isinstance(user, dict) else None)
 
 
 def format_row(fmt: str, source: str, index: int, row: Row, first: bool) -> str:
