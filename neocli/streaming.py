@@ -14,28 +14,53 @@ Two objects, in the style of river (the online-learning library):
 
 The anomaly score (an anomaly *likelihood*)
 -------------------------------------------
-``raw_score`` alone alarms all the time on a noisy stream. The detector keeps
-the mean ``m`` of the last ``short_window`` raw scores and, over the last
-``long_window`` rows, the mean ``mu`` and standard deviation ``sd`` of that
-short-window mean (floored at ``min_sd``, so a perfectly predicted stream does
-not turn every blip into an alarm). The tail probability
-``tail = P(N(mu, sd) >= m)`` says how unlikely such a run of surprise is for this
-stream; the score maps it to [0, 1] on a log scale::
+``raw_score`` alone alarms all the time on a noisy stream, so the detector asks how
+unusual the recent surprise is *for this stream*. Each row's surprise is
+``s = -ln(max(p, floor)) / -ln(floor)`` in [0, 1], where ``p = 1 - raw_score`` and
+``floor = surprise_floor`` (1e-3). Three Gaussian tail probabilities are computed
+from running statistics (O(1) a row):
 
-    anomaly_score = min(1, 0.5 * log(tail) / log(alert_tail))
+* the mean of the last ``short_window`` (4) surprises against the mean and standard
+  deviation of that short-window mean over the last ``long_window`` (1000) rows: a
+  run of surprise;
+* this row's surprise against the mean and deviation of the surprises of the last
+  ``long_window`` rows: one very surprising row;
+* each value against the mean and deviation of that column's last ``value_window``
+  (30) values, two-sided: a value far from its recent level, even one the model
+  had come to expect.
 
-so ``tail == alert_tail`` gives 0.5 (the alert level, :data:`ALERT`) and
-``tail == alert_tail ** 2`` gives 1.
+Deviations of surprise are floored at ``min_sd`` (0.02) so a perfectly predicted
+stream does not turn every blip into an alarm. The evidence is
+``E = -log10(smallest tail)`` and::
+
+    anomaly_score = E / (E + E_alert),   E_alert = -log10(alert_tail)  (alert_tail = 1e-3)
+
+so the score is in [0, 1), rises with the evidence, and is 0.5 (:data:`ALERT`,
+the alert level) when the smallest tail probability is ``alert_tail``.
 
 * Out-of-range values: a value outside the range known so far (the range given,
   or the one learned from a stdin stream) is encoded in the edge bin, gets
-  ``raw_score`` 1 and divides the tail probability by ``range_evidence``.
-* Warm-up: during the first ``warmup`` rows the long-run statistics are not yet
-  meaningful; the score is scaled by ``0.5 * rows / warmup`` so it never reaches
-  the alert level (low-confidence scores).
-* One event, one alert: once a score reaches :data:`ALERT`, the scores of the
-  next ``refractory`` rows are multiplied by ``damping`` (0.2: below the alert
-  level), so a burst of surprise raises one alert, not a run of them.
+  ``raw_score`` 1 and its tail probability is divided by ``range_evidence`` (100).
+* Warm-up: during the first ``warmup`` (150) rows the statistics are not yet
+  meaningful; the score is scaled by ``0.5 * rows / warmup``, so it stays below the
+  alert level (low-confidence scores), and no alert is raised.
+* One event, one alert: once a row reaches the alert level, the scores of the next
+  ``refractory`` (100) rows are multiplied by ``damping`` (0.2, so they stay below
+  the alert level), unless a row brings more than twice the evidence of the alert
+  that started the quiet period: that is a new, stronger event and a new alert.
+
+The defaults were chosen on ``benchmarks/bench_anomaly.py`` (tuning series only).
+
+Encoding and model
+------------------
+Each value is scaled to [0, 1] over its column's range and binned into ``bins``
+(32) cells on ``tiles`` (2) grids shifted by half a bin, one CSDR column per grid,
+so a near miss still shares a cell. The model is a small hierarchy (2 layers of
+4x4x16, radius 2; chosen on the benchmark for quality at >= 3,500 rows/s at one
+thread). ``raw_score`` is 1 minus the probability the prediction gave to the
+actual cell or its ``tolerance`` (1) neighbours, averaged over the grids and
+columns. ``predicted`` is the centre of the most probable cells: what the model
+expected for this row before reading it.
 
 Calendar features
 -----------------
@@ -55,7 +80,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from . import Hierarchy, IODesc, LayerDesc, NeoError, none, prediction, set_global_state
-from .codecs import FLOOR, RESET, Codec
+from .codecs import RESET, Codec
 
 __all__ = ["ALERT", "Row", "Scorer", "units", "DetectorOptions", "DetectorRow", "Detector",
            "parse_time", "BadRow", "SignalGuard", "csv_rows", "scan_ranges", "DetectRun", "detect_csv",
@@ -162,10 +187,10 @@ class DetectorOptions:
     calendar: bool = True
     short_window: int = 4
     long_window: int = 1000
-    value_window: int = 100
+    value_window: int = 30
     min_sd: float = 0.02
     surprise_floor: float = 1e-3
-    alert_tail: float = 2e-3
+    alert_tail: float = 1e-3
     range_evidence: float = 100.0
     warmup: int = 150
     refractory: int = 100

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import set_num_threads, streaming
+from .. import set_num_threads, streaming, training
 from .app import UsageError, app, command, echo_err
 
 
@@ -29,6 +29,21 @@ def detect(
     output: Annotated[str, typer.Option("--output", "-o", help="Output CSV, - for stdout.")] = "-",
 ) -> None:
     """Score every row of DATA as it arrives: predicted value, raw_score and anomaly_score in [0,1]."""
+    _check(threads, on_bad_row, csv_range, model)
+    cols = [c.strip() for c in columns.split(",") if c.strip()]
+    if not cols:
+        raise UsageError("--columns: give at least one column")
+    opts = streaming.DetectorOptions(calendar=calendar and time_column is not None)
+    det = streaming.open_detector(data, cols, time_column, _range(csv_range), model, seed, opts)
+    run = streaming.DetectRun(det, time_column, on_bad_row, where="<stdin>" if data == "-" else data)
+    start = time.perf_counter()
+    n = _stream(run, data, output, save)
+    if not quiet:
+        skipped = f"; skipped {run.skipped} bad rows (first: {run.first_bad})" if run.skipped else ""
+        echo_err(f"{n} rows in {time.perf_counter() - start:.1f} s{skipped}")
+
+
+def _check(threads: Optional[int], on_bad_row: str, csv_range: Optional[str], model: Optional[str]) -> None:
     if threads is not None:
         if threads < 1:
             raise UsageError(f"--threads must be >= 1, got {threads}")
@@ -37,25 +52,25 @@ def detect(
         raise UsageError(f"--on-bad-row must be skip or error, got {on_bad_row!r}")
     if csv_range is not None and model is not None:
         raise UsageError("--csv-range cannot be combined with --model (the model keeps its range)")
-    cols = [c.strip() for c in columns.split(",") if c.strip()]
-    if not cols:
-        raise UsageError("--columns: give at least one column")
-    opts = streaming.DetectorOptions(calendar=calendar and time_column is not None)
-    det = streaming.open_detector(data, cols, time_column, _range(csv_range), model, seed, opts)
-    run = streaming.DetectRun(det, time_column, on_bad_row, where="<stdin>" if data == "-" else data)
-    start, n = time.perf_counter(), 0
-    text = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="") if data == "-" else open(data, encoding="utf-8", newline="")
+
+
+def _stream(run: streaming.DetectRun, data: str, output: str, save: Optional[str]) -> int:
+    """Run the rows through the detector; save it at the end or when interrupted."""
+    live = data == "-"
+    text = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="") if live \
+        else open(data, encoding="utf-8", newline="")
     out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
     try:
         with streaming.SignalGuard() as guard:
-            n = streaming.detect_csv(run, text, out, flush=data == "-" or output == "-", guard=guard)
+            n = streaming.detect_csv(run, text, out, flush=live or output == "-", guard=guard)
     except KeyboardInterrupt:
-        _finish(det, save, out, output)
+        _finish(run.detector, save, out, output)
         raise
-    _finish(det, save, out, output)
-    if not quiet:
-        skipped = f"; skipped {run.skipped} bad rows (first: {run.first_bad})" if run.skipped else ""
-        echo_err(f"{n} rows in {time.perf_counter() - start:.1f} s{skipped}")
+    finally:
+        if not live:
+            text.close()
+    _finish(run.detector, save, out, output)
+    return n
 
 
 def _finish(det: streaming.Detector, save: Optional[str], out, output: str) -> None:
@@ -68,13 +83,4 @@ def _finish(det: streaming.Detector, save: Optional[str], out, output: str) -> N
 
 
 def _range(text: Optional[str]) -> Optional[tuple[float, float]]:
-    if text is None:
-        return None
-    lo, sep, hi = text.rpartition(":") if text.count(":") == 1 else ("", "", "")
-    try:
-        a, b = float(lo), float(hi)
-    except ValueError:
-        raise UsageError(f"--csv-range must be LO:HI (e.g. --csv-range=-22.5:80), got {text!r}") from None
-    if not b > a:
-        raise UsageError(f"--csv-range: HI must be greater than LO, got {text!r}")
-    return a, b
+    return None if text is None else training.parse_range(text, "csv_range")
