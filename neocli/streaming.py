@@ -353,6 +353,17 @@ class SignalGuard:
         return SignalGuard._Critical(self)
 
 
+class _NoGuard:
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+_NO_GUARD = _NoGuard()
+
+
 class Detector:
     """Online anomaly detector for numeric rows (see the module docstring).
 
@@ -928,28 +939,27 @@ def detect_csv(run: DetectRun, text: Any, out: Any, flush: bool, guard: Optional
         out.flush()
     n = 0
     for lineno, t, cells in csv_rows(text, run.detector.columns, run.time_column, run.where):
-        if guard is not None:
-            with guard.critical():
-                line = run.process(lineno, t, cells)
-        else:
+        # The row's learning and its output line go together: a signal waits for both.
+        with guard.critical() if guard is not None else _NO_GUARD:
             line = run.process(lineno, t, cells)
-        if line is not None:
-            out.write(line)
-            n += 1
-            if flush:
-                out.flush()
+            if line is not None:
+                out.write(line)
+                n += 1
+                if flush:
+                    out.flush()
     return n
 
 
-def score_source(scorer: Scorer, stream: Any, per: str, where: str,
-                 guard: Optional[SignalGuard] = None) -> Iterator[Row]:
-    """The :class:`Row` of each unit of one source, yielded as soon as the unit is
-    complete; the temporal state is cleared first (each source is a new sequence)."""
+def score_source(scorer: Scorer, stream: Any, per: str, where: str, emit: Any,
+                 guard: Optional[SignalGuard] = None) -> int:
+    """Score each unit of one source and call ``emit(index, row)`` as soon as the unit
+    is complete (1-based index); the temporal state is cleared first (each source is
+    a new sequence). Returns the number of units."""
     scorer.reset()
+    n = 0
     for unit in units(scorer.codec, scorer.codec.symbols(stream, per == "record", where=where), per):
-        if guard is not None:
-            with guard.critical():
-                row = scorer.score_one(unit)
-        else:
-            row = scorer.score_one(unit)
-        yield row
+        # Learning from a unit and writing its row go together: a signal waits for both.
+        with guard.critical() if guard is not None else _NO_GUARD:
+            n += 1
+            emit(n, scorer.score_one(unit))
+    return n

@@ -32,22 +32,33 @@ def score(
     out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
     try:
         with streaming.SignalGuard() as guard:
-            first = True
-            for name in data:
-                live = name == "-"
-                src = streaming.LiveReader(sys.stdin.buffer) if live else open(name, "rb")
-                where = "<stdin>" if live else name
-                for i, line in enumerate(streaming.score_source(scorer, src, per, where, guard), 1):
-                    out.write(streaming.format_row(fmt, where, i, line, first))
-                    first = False
-                    if live or output == "-":
-                        out.flush()
-                if not live:
-                    src.close()
+            _score_all(scorer, data, per, fmt, out, output == "-", guard)
     except KeyboardInterrupt:
         _finish(scorer, header, save, out, output)
         raise
     _finish(scorer, header, save, out, output)
+
+
+def _score_all(scorer: streaming.Scorer, data: list[str], per: str, fmt: str, out, to_stdout: bool,
+               guard: streaming.SignalGuard) -> None:
+    """Score every source in order, writing (and, when live, flushing) each row at once."""
+    first = [True]
+    for name in data:
+        live = name == "-"
+        src = streaming.LiveReader(sys.stdin.buffer) if live else open(name, "rb")
+        where = "<stdin>" if live else name
+
+        def emit(i: int, row: streaming.Row, where: str = where, live: bool = live) -> None:
+            out.write(streaming.format_row(fmt, where, i, row, first[0]))
+            first[0] = False
+            if live or to_stdout:
+                out.flush()
+
+        try:
+            streaming.score_source(scorer, src, per, where, emit, guard)
+        finally:
+            if not live:
+                src.close()
 
 
 def _finish(scorer: streaming.Scorer, header: dict, save: Optional[str], out, output: str) -> None:
