@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from neocli import ohr, streaming
+from neocli import ohr, streaming, training
 from neocli.cli.app import app
 import neocli.cli.detect  # noqa: F401  (registers the command)
 import neocli.cli.score  # noqa: F401
@@ -234,10 +234,9 @@ def test_score_per_line_rows_and_totals(tmp_path, text_model):
 
 
 def test_score_learn_equals_training(tmp_path, text_model):
-    """--learn steps the model exactly as the training loop does: clear the state at the
-    start of each file, then one learning step per symbol."""
+    """--learn steps the model exactly as the library's learning loop (training.evaluate
+    with learn=True: the state cleared at each file, one learning step per symbol)."""
     import neocli as neo
-    from neocli.codecs import codec_from_dict
 
     files = [tmp_path / "a.txt", tmp_path / "b.txt"]
     files[0].write_bytes(b"the mat sat on the cat.\n" * 5)
@@ -245,13 +244,9 @@ def test_score_learn_equals_training(tmp_path, text_model):
     saved = tmp_path / "scored.ohr"
     r = run("score", text_model, *files, "--learn", "--save", saved, "-o", tmp_path / "rows.tsv")
     assert r.exit_code == 0, r.stderr
-    h = neo.Hierarchy(file_name=str(text_model))
-    codec = codec_from_dict(ohr.read_header(str(text_model))["codec"])
-    for f in files:
-        h.clear_state()
-        with open(f, "rb") as stream:
-            for sym in codec.symbols(stream):
-                h.step([codec.encode(sym)], True)
+    model = training.load_model(str(text_model))
+    training.evaluate(model, [str(f) for f in files], learn=True)  # the library's online-learning loop
+    h = model.hierarchy
     after = neo.Hierarchy(file_name=str(saved))
     assert after.serialize_weights_to_buffer().tobytes() == h.serialize_weights_to_buffer().tobytes()
     assert after.serialize_state_to_buffer().tobytes() == h.serialize_state_to_buffer().tobytes()
