@@ -272,3 +272,22 @@ def test_score_stdin_emits_each_line_before_eof(text_model):
         p.stdin.close()
         p.wait(timeout=30)
     assert p.returncode == 0
+
+
+def test_outputs_never_overwrite_inputs(tmp_path, text_model):
+    data = write_series(tmp_path / "s.csv", series(20))
+    before = data.read_bytes()
+    r = run("detect", data, "--columns", "value", "-o", data)
+    assert r.exit_code == 1 and data.read_bytes() == before
+    r = run("detect", data, "--columns", "value", "--save", data)
+    assert r.exit_code == 1 and data.read_bytes() == before
+    text = tmp_path / "t.txt"
+    text.write_bytes(TEXT)
+    model_bytes = text_model.read_bytes()
+    assert run("score", text_model, text, "-o", text_model).exit_code == 1
+    assert run("score", text_model, text, "--save", text).exit_code == 1
+    assert text_model.read_bytes() == model_bytes and text.read_bytes() == TEXT
+    # Updating the model in place is allowed: it is read whole before the end.
+    r = run("score", text_model, text, "--learn", "--save", text_model, "-o", tmp_path / "rows.tsv")
+    assert r.exit_code == 0, r.stderr
+    assert text_model.read_bytes() != model_bytes

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import set_num_threads, streaming, training
+from .. import ohr, set_num_threads, streaming, training
 from .app import UsageError, app, command, echo_err
 
 
@@ -30,6 +30,9 @@ def detect(
 ) -> None:
     """Score every row of DATA as it arrives: predicted value, raw_score and anomaly_score in [0,1]."""
     _check(threads, on_bad_row, csv_range, model)
+    inputs = [] if data == "-" else [data]
+    for path in ([output] if output != "-" else []) + ([save] if save else []):
+        ohr.check_output_path(path, allow_fifo=path == output, inputs=inputs)
     cols = [c.strip() for c in columns.split(",") if c.strip()]
     if not cols:
         raise UsageError("--columns: give at least one column")

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import streaming
+from .. import ohr, streaming
 from .app import UsageError, app, command
 
 
@@ -28,6 +28,9 @@ def score(
         raise UsageError(f"--format must be tsv, csv or jsonl, got {fmt!r}")
     if data.count("-") > 1:
         raise UsageError("'-' (stdin) can be given only once")
+    inputs = [d for d in data if d != "-"]
+    for path, ins in (([(output, inputs + [model])] if output != "-" else []) + ([(save, inputs)] if save else [])):
+        ohr.check_output_path(path, allow_fifo=path == output, inputs=ins)
     scorer, header = streaming.load_scorer(model, learn)
     out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
     try:
