@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+import io
 import math
 import signal
 from dataclasses import asdict, dataclass, field
@@ -147,8 +148,9 @@ class Scorer:
 
 
 def units(codec: Codec, symbols: Iterable[Any], per: str) -> Iterator[list[Any]]:
-    """Group a symbol stream into units: ``symbol``, ``line`` (ends with a newline
-    symbol), ``record`` (a CSV row; for other codecs a block ended by a blank line)
+    """Group a symbol stream into units: ``symbol``, ``line`` (ends with a symbol
+    whose output ends with a newline; :func:`score_source` reads lines itself for the
+    codecs that have no newline symbol), ``record``  (a CSV row; for other codecs a block ended by a blank line)
     or ``file`` (everything). Each unit is yielded as soon as it is complete."""
     if per not in ("symbol", "line", "record", "file"):
         raise NeoError(f"per must be symbol, line, record or file, got {per!r}")
@@ -852,6 +854,10 @@ class LiveReader:
 
     read1 = read
 
+    def readline(self, limit: int = -1) -> bytes:
+        """One line, returned as soon as its newline arrives."""
+        return self._raw.readline(limit)
+
     def readable(self) -> bool:
         """Always readable."""
         return True
@@ -954,10 +960,20 @@ def score_source(scorer: Scorer, stream: Any, per: str, where: str, emit: Any,
                  guard: Optional[SignalGuard] = None) -> int:
     """Score each unit of one source and call ``emit(index, row)`` as soon as the unit
     is complete (1-based index); the temporal state is cleared first (each source is
-    a new sequence). Returns the number of units."""
+    a new sequence). Returns the number of units.
+
+    ``per="line"`` reads the source line by line (a CSV codec: record by record), so a
+    unit is complete when its newline arrives, whatever the codec does with newlines
+    (the words codec, for one, has no newline symbol)."""
     scorer.reset()
+    codec = scorer.codec
+    if per == "line" and codec.kind != "csv":
+        groups: Iterable[list[Any]] = (list(codec.symbols(io.BytesIO(line), False, where=where))
+                                       for line in iter(stream.readline, b""))
+    else:
+        groups = units(codec, codec.symbols(stream, per == "record", where=where), per)
     n = 0
-    for unit in units(scorer.codec, scorer.codec.symbols(stream, per == "record", where=where), per):
+    for unit in groups:
         # Learning from a unit and writing its row go together: a signal waits for both.
         with guard.critical() if guard is not None else _NO_GUARD:
             n += 1

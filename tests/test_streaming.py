@@ -291,3 +291,26 @@ def test_outputs_never_overwrite_inputs(tmp_path, text_model):
     r = run("score", text_model, text, "--learn", "--save", text_model, "-o", tmp_path / "rows.tsv")
     assert r.exit_code == 0, r.stderr
     assert text_model.read_bytes() != model_bytes
+
+
+def test_score_per_line_with_the_words_codec_live(tmp_path):
+    data = tmp_path / "w.txt"
+    data.write_bytes(b"the cat sat\nthe dog sat\n" * 3)
+    model = tmp_path / "w.ohr"
+    assert run("train", "--codec", "words", data, "-o", model, "--hidden", "2x2x8", "--layers", "1",
+               "--quiet").exit_code == 0
+    r = run("score", model, data, "--per", "line")
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert [int(row[2]) for row in rows[1:]] == [3] * 6
+    p = subprocess.Popen([sys.executable, "-m", "neocli", "score", str(model), "-", "--per", "line"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
+                         bufsize=0)
+    try:
+        p.stdin.write(b"the cat sat\n")
+        p.stdin.flush()
+        assert p.stdout.readline().startswith(b"source\t")
+        assert p.stdout.readline().split(b"\t")[:3] == [b"<stdin>", b"1", b"3"]
+    finally:
+        p.stdin.close()
+        p.wait(timeout=30)
+    assert p.returncode == 0
