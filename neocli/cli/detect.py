@@ -1,0 +1,89 @@
+"""``neocli detect``: online anomaly detection on numeric CSV streams (a shell over neocli.streaming)."""
+from __future__ import annotations
+
+import io
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from .. import ohr, set_num_threads, streaming, training
+from .app import UsageError, app, command, echo_err
+
+
+@app.command("detect")
+@command
+def detect(
+    data: Annotated[str, typer.Argument(help="CSV file with a header, or - for stdin.", show_default=False)],
+    columns: Annotated[str, typer.Option("--columns", help="Numeric columns to watch, comma-separated (names or 1-based numbers).", show_default=False)],
+    time_column: Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (ISO 8601 or Unix seconds).")] = None,
+    csv_range: Annotated[Optional[str], typer.Option("--csv-range", help="LO:HI range of the values (default: scanned from the file; learned as it goes from stdin).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Continue a detector saved with --save (or use a csv-codec model).")] = None,
+    save: Annotated[Optional[str], typer.Option("--save", help="Write the detector here at the end (and on Ctrl-C/SIGTERM).")] = None,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the initial weights.")] = 0,
+    threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Maximum threads.")] = None,
+    calendar: Annotated[bool, typer.Option("--calendar/--no-calendar", help="Feed time of day and day of week (needs --time-column).")] = True,
+    on_bad_row: Annotated[str, typer.Option("--on-bad-row", help="skip (count, report at the end) | error (exit 1 naming the line).")] = "skip",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="Output CSV, - for stdout.")] = "-",
+) -> None:
+    """Score every row of DATA as it arrives: predicted value, raw_score and anomaly_score in [0,1]."""
+    _check(threads, on_bad_row, csv_range, model)
+    inputs = [] if data == "-" else [data]
+    for path in ([output] if output != "-" else []) + ([save] if save else []):
+        ohr.check_output_path(path, allow_fifo=path == output, inputs=inputs)
+    cols = [c.strip() for c in columns.split(",") if c.strip()]
+    if not cols:
+        raise UsageError("--columns: give at least one column")
+    opts = streaming.DetectorOptions(calendar=calendar and time_column is not None)
+    det = streaming.open_detector(data, cols, time_column, _range(csv_range), model, seed, opts)
+    run = streaming.DetectRun(det, time_column, on_bad_row, where="<stdin>" if data == "-" else data)
+    start = time.perf_counter()
+    n = _stream(run, data, output, save)
+    if not quiet:
+        skipped = f"; skipped {run.skipped} bad rows (first: {run.first_bad})" if run.skipped else ""
+        echo_err(f"{n} rows in {time.perf_counter() - start:.1f} s{skipped}")
+
+
+def _check(threads: Optional[int], on_bad_row: str, csv_range: Optional[str], model: Optional[str]) -> None:
+    if threads is not None:
+        if threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {threads}")
+        set_num_threads(threads)
+    if on_bad_row not in ("skip", "error"):
+        raise UsageError(f"--on-bad-row must be skip or error, got {on_bad_row!r}")
+    if csv_range is not None and model is not None:
+        raise UsageError("--csv-range cannot be combined with --model (the model keeps its range)")
+
+
+def _stream(run: streaming.DetectRun, data: str, output: str, save: Optional[str]) -> int:
+    """Run the rows through the detector; save it at the end or when interrupted."""
+    live = data == "-"
+    text = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="") if live \
+        else open(data, encoding="utf-8", newline="")
+    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
+    try:
+        with streaming.SignalGuard() as guard:
+            n = streaming.detect_csv(run, text, out, flush=live or output == "-", guard=guard)
+    except KeyboardInterrupt:
+        _finish(run.detector, save, out, output)
+        raise
+    finally:
+        if not live:
+            text.close()
+    _finish(run.detector, save, out, output)
+    return n
+
+
+def _finish(det: streaming.Detector, save: Optional[str], out, output: str) -> None:
+    if output != "-":
+        out.close()
+    else:
+        out.flush()
+    if save is not None:
+        det.save(save)
+
+
+def _range(text: Optional[str]) -> Optional[tuple[float, float]]:
+    return None if text is None else training.parse_range(text, "csv_range")

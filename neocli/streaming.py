@@ -1,0 +1,981 @@
+"""Online scoring and anomaly detection, one record at a time (no CLI, no printing).
+
+Two objects, in the style of river (the online-learning library):
+
+* :class:`Scorer` wraps a trained sequence model and its codec and gives every
+  unit of data (a symbol, a text line, a CSV record, a file) its surprise: bits,
+  bits per symbol and probability. With ``learn=True`` it keeps learning as it
+  goes, exactly as training on the same data would.
+* :class:`Detector` watches numeric rows (one or more columns, optionally
+  timestamped). For every row it predicts, scores, then learns, and returns a
+  :class:`DetectorRow` with the predicted value, the ``raw_score`` (1 - the
+  probability the model gave to what happened) and the ``anomaly_score``: how
+  unusual the recent surprise is compared with this stream's own history.
+
+The anomaly score (an anomaly *likelihood*)
+-------------------------------------------
+``raw_score`` alone alarms all the time on a noisy stream, so the detector asks how
+unusual the recent surprise is *for this stream*. Each row's surprise is
+``s = -ln(max(p, floor)) / -ln(floor)`` in [0, 1], where ``p = 1 - raw_score`` and
+``floor = surprise_floor`` (1e-3). Three Gaussian tail probabilities are computed
+from running statistics (O(1) a row):
+
+* the mean of the last ``short_window`` (4) surprises against the mean and standard
+  deviation of that short-window mean over the last ``long_window`` (1000) rows: a
+  run of surprise;
+* this row's surprise against the mean and deviation of the surprises of the last
+  ``long_window`` rows: one very surprising row;
+* each value against the mean and deviation of that column's last ``value_window``
+  (30) values, two-sided: a value far from its recent level, even one the model
+  had come to expect.
+
+Deviations of surprise are floored at ``min_sd`` (0.02) so a perfectly predicted
+stream does not turn every blip into an alarm. The evidence is
+``E = -log10(smallest tail)`` and::
+
+    anomaly_score = E / (E + E_alert),   E_alert = -log10(alert_tail)  (alert_tail = 1e-3)
+
+so the score is in [0, 1), rises with the evidence, and is 0.5 (:data:`ALERT`,
+the alert level) when the smallest tail probability is ``alert_tail``.
+
+* Out-of-range values: a value outside the range known so far (the range given,
+  or the one learned from a stdin stream) is encoded in the edge bin, gets
+  ``raw_score`` 1 and its tail probability is divided by ``range_evidence`` (100).
+* Warm-up: during the first ``warmup`` (150) rows the statistics are not yet
+  meaningful; the score is scaled by ``0.5 * rows / warmup``, so it stays below the
+  alert level (low-confidence scores), and no alert is raised.
+* One event, one alert: once a row reaches the alert level, the scores of the next
+  ``refractory`` (100) rows are multiplied by ``damping`` (0.2, so they stay below
+  the alert level), unless a row brings more than twice the evidence of the alert
+  that started the quiet period: that is a new, stronger event and a new alert.
+
+The defaults were chosen on ``benchmarks/bench_anomaly.py`` (tuning series only).
+
+Encoding and model
+------------------
+Each value is scaled to [0, 1] over its column's range and binned into ``bins``
+(32) cells on ``tiles`` (2) grids shifted by half a bin, one CSDR column per grid,
+so a near miss still shares a cell. The model is a small hierarchy (2 layers of
+4x4x16, radius 2; chosen on the benchmark for quality at >= 3,500 rows/s at one
+thread). ``raw_score`` is 1 minus the probability the prediction gave to the
+actual cell or its ``tolerance`` (1) neighbours, averaged over the grids and
+columns. ``predicted`` is the centre of the most probable cells: what the model
+expected for this row before reading it.
+
+Calendar features
+-----------------
+With timestamps (ISO 8601, or Unix seconds) and ``calendar=True``, the time of
+day (24 hourly cells) and the day of the week (7 cells) are fed to the model as
+an extra input-only port, so "busy on Monday morning" is learned as normal.
+"""
+from __future__ import annotations
+
+import collections
+import datetime
+import io
+import math
+import signal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from . import Hierarchy, IODesc, LayerDesc, NeoError, none, prediction, set_global_state
+from .codecs import RESET, Codec
+
+__all__ = ["ALERT", "Row", "Scorer", "units", "DetectorOptions", "DetectorRow", "Detector",
+           "parse_time", "BadRow", "SignalGuard", "csv_rows", "scan_ranges", "DetectRun", "detect_csv",
+           "open_detector", "LiveReader", "load_scorer", "save_scorer", "score_source", "format_row"]
+
+ALERT = 0.5
+_NO_CALENDAR = np.zeros(2, dtype=np.int32)
+_LN2 = math.log(2.0)
+
+
+# ============================================================================ scoring
+@dataclass
+class Row:
+    """The surprise of one unit: total bits, bits per symbol, probability, symbol count."""
+
+    bits: float
+    bits_per_symbol: float
+    probability: float
+    symbols: int
+
+
+class Scorer:
+    """Scores symbols with a trained model, optionally learning as it goes.
+
+    ``score_one(unit)`` takes the symbols of one unit (an iterable of codec
+    symbols; ``RESET`` clears the temporal state) and returns its :class:`Row`.
+    Each symbol costs ``-log2`` of the probability the model gave it before
+    seeing it (per column, floored at 1e-6, as ``neocli eval`` measures); right
+    after a state reset the model has no prediction yet, and the symbol is scored
+    against the uniform distribution. With ``learn=True`` the model then learns
+    from the symbol, step for step as training does.
+    """
+
+    def __init__(self, model: Hierarchy, codec: Codec, learn: bool = False) -> None:
+        self.model = model
+        self.codec = codec
+        self.learn = bool(learn)
+        z = codec.io_size[2]
+        self._uniform_bits = float(codec.io_size[1] * math.log2(z))
+
+    def reset(self) -> None:
+        """Clear the temporal state (a new file or sequence starts)."""
+        self.model.clear_state()
+
+    def score_symbol(self, symbol: Any) -> float:
+        """Bits of one symbol (then learn from it if ``learn``)."""
+        self.codec.check_known(symbol, "data")
+        cis = self.codec.encode(symbol)
+        probs = self.model.get_prediction_acts(0)
+        bits = self.codec.bits(probs, cis) if probs.any() else self._uniform_bits
+        self.model.step([cis], self.learn)
+        return bits
+
+    def score_one(self, unit: Iterable[Any]) -> Row:
+        """The :class:`Row` of one unit of symbols."""
+        bits, n = 0.0, 0
+        for s in unit:
+            if s is RESET:
+                self.reset()
+                continue
+            bits += self.score_symbol(s)
+            n += 1
+        return Row(bits, bits / n if n else 0.0, 2.0 ** -bits, n)
+
+
+def units(codec: Codec, symbols: Iterable[Any], per: str) -> Iterator[list[Any]]:
+    """Group a symbol stream into units: ``symbol``, ``line`` (ends with a symbol
+    whose output ends with a newline; :func:`score_source` reads lines itself for the
+    codecs that have no newline symbol), ``record``  (a CSV row; for other codecs a block ended by a blank line)
+    or ``file`` (everything). Each unit is yielded as soon as it is complete."""
+    if per not in ("symbol", "line", "record", "file"):
+        raise NeoError(f"per must be symbol, line, record or file, got {per!r}")
+    if per == "record" and codec.kind == "csv":
+        per = "line"
+    unit: list[Any] = []
+    for s in symbols:
+        if s is RESET:
+            if per == "record" and unit:
+                yield unit
+                unit = []
+            continue
+        unit.append(s)
+        if per == "symbol" or (per == "line" and codec.format(s).endswith(b"\n")):
+            yield unit
+            unit = []
+    if unit:
+        yield unit
+
+
+# ============================================================================ detection
+class BadRow(NeoError):
+    """A data row the detector cannot use (missing or non-numeric value, bad or out-of-order time)."""
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """Settings of a :class:`Detector` (defaults chosen on benchmarks/bench_anomaly.py)."""
+
+    bins: int = 32
+    tiles: int = 2
+    tolerance: int = 1
+    layers: int = 2
+    hidden: tuple = (4, 4, 16)
+    radius: int = 2
+    calendar: bool = True
+    short_window: int = 4
+    long_window: int = 1000
+    value_window: int = 30
+    min_sd: float = 0.02
+    surprise_floor: float = 1e-3
+    alert_tail: float = 1e-3
+    range_evidence: float = 100.0
+    warmup: int = 150
+    refractory: int = 100
+    damping: float = 0.2
+    margin: float = 0.1
+
+    def __post_init__(self) -> None:
+        def need(name: str, ok: bool, rule: str) -> None:
+            if not ok:
+                raise NeoError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+        need("bins", isinstance(self.bins, int) and 2 <= self.bins <= 4096, "an integer in [2, 4096]")
+        need("tiles", isinstance(self.tiles, int) and 1 <= self.tiles <= 16, "an integer in [1, 16]")
+        need("tolerance", isinstance(self.tolerance, int) and 0 <= self.tolerance < self.bins, "an integer in [0, bins)")
+        need("layers", isinstance(self.layers, int) and 1 <= self.layers <= 8, "an integer in [1, 8]")
+        need("hidden", len(tuple(self.hidden)) == 3 and all(int(v) >= 1 for v in self.hidden), "three sizes >= 1")
+        need("radius", isinstance(self.radius, int) and self.radius >= 0, "an integer >= 0")
+        need("surprise_floor", 0 < self.surprise_floor < 1, "in (0, 1)")
+        for name in ("short_window", "long_window", "value_window"):
+            need(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 1, "an integer >= 1")
+        need("min_sd", self.min_sd > 0, "> 0")
+        need("alert_tail", 0 < self.alert_tail < 1, "in (0, 1)")
+        need("range_evidence", self.range_evidence >= 1, ">= 1")
+        need("warmup", isinstance(self.warmup, int) and self.warmup >= 0, "an integer >= 0")
+        need("refractory", isinstance(self.refractory, int) and self.refractory >= 0, "an integer >= 0")
+        need("damping", 0 <= self.damping <= 1, "in [0, 1]")
+        need("margin", self.margin >= 0, ">= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (stored in a saved detector)."""
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DetectorOptions":
+        """Rebuild from :meth:`to_dict` output (unknown keys are an error)."""
+        if not isinstance(d, dict):
+            raise NeoError("detector options must be a JSON object")
+        d = dict(d)
+        if "hidden" in d:
+            d["hidden"] = tuple(d["hidden"])
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise NeoError(f"bad detector options: {e}") from None
+
+
+@dataclass
+class DetectorRow:
+    """What :meth:`Detector.update` returns for one row."""
+
+    predicted: tuple
+    raw_score: float
+    anomaly_score: float
+    out_of_range: bool = False
+    _alert: Optional[float] = field(default=None, repr=False, compare=False)
+
+
+def parse_time(text: Any) -> float:
+    """Unix seconds of a timestamp: a number (Unix seconds) or an ISO 8601 date-time
+    (naive times are taken as UTC). Raises :class:`BadRow` when it is neither."""
+    return _when(text)[0]
+
+
+def _when(text: Any) -> tuple[float, datetime.datetime]:
+    """(Unix seconds, the wall-clock date-time as written) of a timestamp."""
+    if isinstance(text, datetime.datetime):
+        dt = text
+    elif isinstance(text, (int, float)) and not isinstance(text, bool):
+        dt = _from_unix(float(text), text)
+    else:
+        s = str(text).strip()
+        if s.lstrip("+-").replace(".", "", 1).isdigit():  # a plain number is Unix seconds
+            dt = _from_unix(float(s), text)
+        else:
+            try:
+                dt = datetime.datetime.fromisoformat(s)
+            except ValueError:
+                dt = _dateutil_parse(s)
+    # Calendar features use the wall-clock time the data was written in; order
+    # checks use the absolute instant (naive times are taken as UTC).
+    aware = dt if dt.tzinfo is not None else dt.replace(tzinfo=datetime.timezone.utc)
+    return aware.timestamp(), dt
+
+
+def _from_unix(v: float, shown: Any) -> datetime.datetime:
+    if not math.isfinite(v):
+        raise BadRow(f"timestamp {shown!r} is not finite")
+    try:
+        return datetime.datetime.fromtimestamp(v, datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise BadRow(f"timestamp {shown!r} is out of range") from None
+
+
+def _dateutil_parse(s: str) -> datetime.datetime:
+    from dateutil import parser  # python-dateutil: the ISO 8601 forms fromisoformat misses
+
+    try:
+        return parser.isoparse(s)
+    except (ValueError, OverflowError):
+        try:
+            return parser.parse(s)
+        except (ValueError, OverflowError):
+            raise BadRow(f"timestamp {s!r} is neither ISO 8601 nor Unix seconds") from None
+
+
+def _calendar(text: Any) -> tuple[float, np.ndarray]:
+    """(Unix seconds, [hour-of-day cell, day-of-week cell]) of a timestamp."""
+    t, dt = _when(text)
+    return t, np.array([dt.hour, dt.weekday()], dtype=np.int32)
+
+
+class SignalGuard:
+    """SIGINT/SIGTERM become KeyboardInterrupt, but never in the middle of a row.
+
+    Use ``with guard:`` around a loop and ``with guard.critical():`` around each
+    row's update: a signal that arrives inside the critical part is held until it
+    ends, so the saved model is always consistent; while waiting for input it
+    interrupts at once.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self.pending: Optional[int] = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "SignalGuard":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: signals stay as they are
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._depth:
+            self.pending = signum
+        else:
+            raise KeyboardInterrupt
+
+    class _Critical:
+        def __init__(self, guard: "SignalGuard") -> None:
+            self.g = guard
+
+        def __enter__(self) -> None:
+            self.g._depth += 1
+
+        def __exit__(self, *exc: Any) -> None:
+            self.g._depth -= 1
+            if not self.g._depth and self.g.pending is not None:
+                raise KeyboardInterrupt
+
+    def critical(self) -> "SignalGuard._Critical":
+        """A context in which signals are held until it ends."""
+        return SignalGuard._Critical(self)
+
+
+class _NoGuard:
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+_NO_GUARD = _NoGuard()
+
+
+class Detector:
+    """Online anomaly detector for numeric rows (see the module docstring).
+
+    ``update(x, t)`` predicts, scores, then learns from one row and returns a
+    :class:`DetectorRow`; ``score_one(x, t)`` / ``learn_one(x, t)`` split it
+    river-style (``score_one`` leaves the detector unchanged). ``x`` is a number
+    or a sequence (one value per column); ``t`` a timestamp (ISO 8601 string,
+    Unix seconds or datetime) or None.
+
+    ``ranges``: one ``(low, high)`` per column (or one pair for all), or None to
+    learn the range adaptively from the stream (the first ``warmup`` rows widen
+    it freely; later, a value outside it widens it by ``margin`` of the span and
+    counts as evidence of an anomaly).
+    """
+
+    def __init__(self, columns: Sequence[str] = ("value",), ranges: Any = None,
+                 options: Optional[DetectorOptions] = None, seed: int = 0,
+                 model: Optional[Hierarchy] = None) -> None:
+        self.columns = [str(c) for c in columns]
+        if not self.columns:
+            raise NeoError("columns must name at least one column")
+        self.options = options or DetectorOptions()
+        self.ranges = _check_ranges(ranges, len(self.columns))
+        self.adaptive = self.ranges is None
+        o = self.options
+        self.rows = 0
+        self.last_time: Optional[float] = None
+        self._short = _Window(o.short_window)   # surprise of the last rows
+        self._long = _Window(o.long_window)     # surprise, one per row
+        self._long_m = _Window(o.long_window)   # short-window means of surprise
+        self._vals = [_Window(o.value_window) for _ in self.columns]
+        self._quiet = 0
+        self._alert_e = 0.0
+        self._pending: Optional[tuple] = None
+        if model is None:
+            set_global_state(int(seed))
+            model = Hierarchy(self._io_descs(), [
+                LayerDesc(hidden_size=tuple(int(v) for v in o.hidden), up_radius=o.radius, down_radius=o.radius)
+                for _ in range(o.layers)])
+        self.model = model
+        w, h, z = model.get_io_size(0)
+        if (w * h, z) != (len(self.columns) * o.tiles, o.bins):
+            raise NeoError(f"model IO 0 is {(w, h, z)}, but {len(self.columns)} columns x {o.tiles} tiles "
+                           f"of {o.bins} bins are needed")
+        self.calendar = model.get_num_io() > 1
+
+    # ------------------------------------------------------------------ building
+    def _io_descs(self) -> list[IODesc]:
+        o = self.options
+        ios = [IODesc(size=(1, len(self.columns) * o.tiles, o.bins), io_type=prediction,
+                      up_radius=o.radius, down_radius=o.radius)]
+        if o.calendar:
+            ios.append(IODesc(size=(1, 2, 24), io_type=none, up_radius=o.radius, down_radius=o.radius))
+        return ios
+
+    # ------------------------------------------------------------------ encoding
+    def _values(self, x: Any) -> list[float]:
+        try:
+            v = [float(x)] if np.isscalar(x) else [float(a) for a in x]
+        except (TypeError, ValueError):
+            raise BadRow(f"not numbers: {x!r}") from None
+        if len(v) != len(self.columns):
+            raise BadRow(f"expected {len(self.columns)} values, got {len(v)}")
+        if not all(math.isfinite(a) for a in v):
+            raise BadRow(f"not finite: {x!r}")
+        return v
+
+    def _range_for(self, v: list[float]) -> tuple[list, list, bool]:
+        """(lows, highs, out_of_range) to encode ``v`` with, the range widened if adaptive."""
+        o = self.options
+        if self.ranges is None:  # the first row of an adaptive stream
+            return list(v), list(v), False
+        lo = [r[0] for r in self.ranges]
+        hi = [r[1] for r in self.ranges]
+        out = any(a < l or a > h for a, l, h in zip(v, lo, hi))
+        if out and self.adaptive:
+            for j, a in enumerate(v):
+                span = max(hi[j] - lo[j], abs(a) * 1e-3, 1e-9)
+                if a < lo[j]:
+                    lo[j] = a - o.margin * span
+                elif a > hi[j]:
+                    hi[j] = a + o.margin * span
+        # Free widening during warm-up: the range is still being learned.
+        return lo, hi, out and self.rows >= o.warmup
+
+    def _encode(self, v: list[float], lo: list, hi: list) -> list[int]:
+        # Tiles: the value binned on grids shifted by 1/tiles of a bin, so that
+        # near-misses share cells in some tiles.
+        o = self.options
+        top = o.bins - 1
+        cells = []
+        for a, l, h in zip(v, lo, hi):
+            x = (a - l) / (h - l) if h > l else 0.5
+            x = min(max(x, 0.0), 1.0) * top
+            for k in range(o.tiles):
+                cells.append(min(int(x + (k + 0.5) / o.tiles), top))
+        return cells
+
+    def _decode(self, cells: list[int], lo: list, hi: list) -> tuple:
+        o = self.options
+        out = []
+        for j, (l, h) in enumerate(zip(lo, hi)):
+            tc = cells[j * o.tiles:(j + 1) * o.tiles]
+            x = sum(c - (k + 0.5) / o.tiles + 0.5 for k, c in enumerate(tc)) / (o.tiles * (o.bins - 1))
+            out.append(l + min(max(x, 0.0), 1.0) * (h - l))
+        return tuple(out)
+
+    # ------------------------------------------------------------------ scoring
+    def _compute(self, x: Any, t: Any) -> tuple:
+        """Everything ``update`` needs, without changing the detector."""
+        o = self.options
+        v = self._values(x)
+        cal = None
+        when = None
+        if t is not None:
+            when, cal = _calendar(t)
+            if self.last_time is not None and when < self.last_time:
+                raise BadRow(f"time {t!r} is earlier than the previous row's")
+        if self.calendar and cal is None:
+            cal = _NO_CALENDAR
+        lo, hi, out = self._range_for(v)
+        cis = self._encode(v, lo, hi)
+        acts = self.model.get_prediction_acts(0)
+        z = o.bins
+        if acts.any():
+            probs = acts.reshape(-1, z)
+            pred = self._decode(probs.argmax(axis=1).tolist(), lo, hi)
+            pl = probs.tolist()
+            tol = o.tolerance
+            p_sum = 0.0
+            for col, c in zip(pl, cis):
+                p_sum += sum(col[max(c - tol, 0):c + tol + 1]) if tol else col[c]
+            raw = 1.0 - min(max(p_sum / len(cis), 0.0), 1.0)
+        else:
+            pred = tuple(v)
+            raw = 1.0
+        if out:
+            raw = 1.0
+        surprise = -math.log(max(1.0 - raw, o.surprise_floor)) / -math.log(o.surprise_floor)
+        m = self._short.mean_with(surprise)
+        e = self._evidence(v, surprise, m, out)
+        e_alert = -math.log10(o.alert_tail)
+        score = e / (e + e_alert)
+        alert = False
+        if self._quiet > 0 and not (e >= e_alert and e > 2.0 * self._alert_e):
+            score *= o.damping
+        elif self.rows < o.warmup:
+            score *= 0.5 * self.rows / o.warmup
+        else:
+            alert = e >= e_alert
+        row = DetectorRow(pred, raw, score, out)
+        row._alert = e if alert else None
+        return v, when, cal, np.array(cis, dtype=np.int32), lo, hi, row, surprise, m
+
+    def _evidence(self, v: list[float], surprise: float, m: float, out: bool) -> float:
+        """-log10 of the smallest tail probability (see the module docstring)."""
+        o = self.options
+        tail = 1.0
+        if len(self._long) >= 2:
+            tail = min(self._long_m.upper_tail(m, o.min_sd), self._long.upper_tail(surprise, o.min_sd))
+        for x, w in zip(v, self._vals):
+            if len(w) >= 10:
+                tail = min(tail, w.two_sided_tail(x))
+        if out:
+            tail /= o.range_evidence
+        return 0.0 if tail >= 1.0 else -math.log10(max(tail, 1e-300))
+
+    def score_one(self, x: Any, t: Any = None) -> float:
+        """The anomaly score of a row, leaving the detector unchanged."""
+        self._pending = (x, t, self._compute(x, t))
+        return self._pending[2][6].anomaly_score
+
+    def learn_one(self, x: Any, t: Any = None) -> None:
+        """Learn from a row (after ``score_one`` on the same row, its work is reused)."""
+        if self._pending is not None and self._pending[0] is x and self._pending[1] is t:
+            c = self._pending[2]
+        else:
+            c = self._compute(x, t)
+        self._pending = None
+        self._commit(c)
+
+    def update(self, x: Any, t: Any = None) -> DetectorRow:
+        """Predict, score, then learn from one row: its :class:`DetectorRow`."""
+        c = self._compute(x, t)
+        self._commit(c)
+        return c[6]
+
+    def _commit(self, c: tuple) -> None:
+        o = self.options
+        v, when, cal, cis, lo, hi, row, surprise, m = c
+        self.model.step([cis, cal] if self.calendar else [cis], True)
+        if self.adaptive:
+            self.ranges = [(float(a), float(b)) for a, b in zip(lo, hi)]
+        if when is not None:
+            self.last_time = when
+        self._short.push(surprise)
+        self._long.push(surprise)
+        self._long_m.push(m)
+        for x, w in zip(v, self._vals):
+            w.push(x)
+        if row._alert is not None:
+            self._quiet = o.refractory
+            self._alert_e = row._alert
+        elif self._quiet > 0:
+            self._quiet -= 1
+        self.rows += 1
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict[str, Any]:
+        """The detector's own state (JSON-ready) beside the model's weights and state."""
+        return {"columns": self.columns, "options": self.options.to_dict(),
+                "ranges": self.ranges, "adaptive": self.adaptive, "rows": self.rows,
+                "last_time": self.last_time, "short": self._short.to_dict(), "long": self._long.to_dict(),
+                "long_m": self._long_m.to_dict(), "values": [w.to_dict() for w in self._vals],
+                "quiet": self._quiet, "alert_evidence": self._alert_e}
+
+    def save(self, path: str, meta: Optional[dict[str, Any]] = None) -> None:
+        """Write the detector (model, state and statistics) atomically to an ``.ohr`` file."""
+        m = dict(meta or {})
+        m["detector"] = self.state_dict()
+        self.model.save_to_file(path, meta=m)
+
+    @classmethod
+    def load(cls, path: str) -> "Detector":
+        """A detector saved with :meth:`save`; it continues exactly where it stopped."""
+        from .ohr import read_header
+
+        header = read_header(path)
+        d = header.get("detector")
+        if not isinstance(d, dict):
+            return cls._from_csv_model(path, header)
+        model = Hierarchy(file_name=path)
+        try:
+            det = cls(d["columns"], d["ranges"], DetectorOptions.from_dict(d["options"]), model=model)
+            det.adaptive = bool(d["adaptive"])
+            det.rows = int(d["rows"])
+            det.last_time = None if d["last_time"] is None else float(d["last_time"])
+            det._short.load(d["short"])
+            det._long.load(d["long"])
+            det._long_m.load(d["long_m"])
+            if len(d["values"]) != len(det._vals):
+                raise ValueError("one value window per column expected")
+            for w, wd in zip(det._vals, d["values"]):
+                w.load(wd)
+            det._quiet = int(d["quiet"])
+            det._alert_e = float(d["alert_evidence"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise NeoError(f"'{path}': damaged detector entry in the header ({e})") from None
+        return det
+
+
+    @classmethod
+    def _from_csv_model(cls, path: str, header: dict[str, Any]) -> "Detector":
+        """A detector around a model trained by ``neocli train --codec csv`` (fixed
+        range and bins of its codec, one tile, no calendar port)."""
+        c = header.get("codec")
+        if not isinstance(c, dict) or c.get("kind") != "csv":
+            raise NeoError(f"'{path}' is neither a detector model nor a csv-codec model")
+        from .codecs import codec_from_dict
+
+        codec = codec_from_dict(c)
+        model = Hierarchy(file_name=path)
+        if model.get_num_io() != 1:
+            raise NeoError(f"'{path}': a csv-codec model with {model.get_num_io()} IO ports")
+        names = codec.columns or [str(i + 1) for i in range(len(codec.lows))]
+        opts = DetectorOptions(bins=codec.bins, tiles=1, tolerance=min(1, codec.bins - 1), calendar=False)
+        return cls(names, list(zip(codec.lows, codec.highs)), opts, model=model)
+
+
+class _Window:
+    """The last ``size`` numbers with their running sum and sum of squares (O(1) a row)."""
+
+    def __init__(self, size: int) -> None:
+        self.q: collections.deque = collections.deque(maxlen=size)
+        self.s = 0.0
+        self.s2 = 0.0
+
+    def __len__(self) -> int:
+        return len(self.q)
+
+    def push(self, x: float) -> None:
+        if len(self.q) == self.q.maxlen:
+            old = self.q[0]
+            self.s -= old
+            self.s2 -= old * old
+        self.q.append(x)
+        self.s += x
+        self.s2 += x * x
+
+    def mean_with(self, x: float) -> float:
+        """The mean the window would have after pushing ``x``."""
+        n = len(self.q)
+        if n == self.q.maxlen:
+            return (self.s - self.q[0] + x) / n
+        return (self.s + x) / (n + 1)
+
+    def _mean_sd(self, min_sd: float) -> tuple[float, float]:
+        n = len(self.q)
+        mu = self.s / n
+        return mu, max(math.sqrt(max(self.s2 / n - mu * mu, 0.0)), min_sd)
+
+    def upper_tail(self, x: float, min_sd: float) -> float:
+        """P(X >= x) for X ~ N(mean, sd) of the window (sd floored at ``min_sd``)."""
+        mu, sd = self._mean_sd(min_sd)
+        return 0.5 * math.erfc((x - mu) / (sd * math.sqrt(2.0)))
+
+    def two_sided_tail(self, x: float) -> float:
+        """P(|X - mean| >= |x - mean|) for X ~ N(mean, sd) of the window."""
+        mu, sd = self._mean_sd(1e-12 * (1.0 + abs(self.s / len(self.q))))
+        return math.erfc(abs(x - mu) / (sd * math.sqrt(2.0)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"q": list(self.q), "s": self.s, "s2": self.s2}
+
+    def load(self, d: dict[str, Any]) -> None:
+        self.q.clear()
+        self.q.extend(float(a) for a in d["q"])
+        self.s, self.s2 = float(d["s"]), float(d["s2"])
+
+
+def _check_ranges(ranges: Any, n: int) -> Optional[list[tuple[float, float]]]:
+    if ranges is None:
+        return None
+    r = list(ranges)
+    if len(r) == 2 and all(isinstance(a, (int, float)) for a in r):
+        r = [tuple(r)] * n
+    if len(r) != n:
+        raise NeoError(f"ranges: expected {n} (low, high) pairs, got {len(r)}")
+    out = []
+    for lo, hi in r:
+        lo, hi = float(lo), float(hi)
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+            raise NeoError(f"ranges: bad range {lo}:{hi} (need finite LO <= HI)")
+        out.append((lo, hi))
+    return out
+
+
+# ============================================================================ CSV streams
+def csv_rows(text: Any, columns: Sequence[str], time_column: Optional[str] = None,
+             where: str = "data") -> Iterator[tuple[int, Optional[str], Optional[list[str]]]]:
+    """Rows of a CSV text stream with a header: ``(line number, time text, value texts)``.
+
+    ``columns`` and ``time_column`` are header names (or 1-based numbers). A row
+    too short to hold them yields ``None`` for its values; blank lines are skipped.
+    Rows come out as soon as they are read (a live stdin works line by line).
+    """
+    import csv
+
+    reader = csv.reader(text)
+    header = None
+    idx: list[int] = []
+    tix: Optional[int] = None
+    try:
+        for row in reader:
+            if not row or all(not c.strip() for c in row):
+                continue
+            if header is None:
+                header = [c.strip() for c in row]
+                idx = [_column_index(c, header, "columns") for c in columns]
+                tix = None if time_column is None else _column_index(time_column, header, "time column")
+                continue
+            need = max(idx + ([tix] if tix is not None else []))
+            if len(row) <= need:
+                yield reader.line_num, None, None
+                continue
+            yield reader.line_num, (row[tix] if tix is not None else None), [row[i] for i in idx]
+    except csv.Error as e:
+        raise NeoError(f"{where}: line {reader.line_num}: malformed CSV ({e})") from None
+    except UnicodeDecodeError as e:
+        raise NeoError(f"{where}: invalid UTF-8 in CSV data ({e.reason})") from None
+    if header is None:
+        raise NeoError(f"{where}: no header row (the first line must name the columns)")
+
+
+def _column_index(name: str, header: list[str], what: str) -> int:
+    name = str(name).strip()
+    if name in header:
+        return header.index(name)
+    if name.isdigit() and 1 <= int(name) <= len(header):
+        return int(name) - 1
+    raise NeoError(f"{what}: no column named {name!r} (the header has {', '.join(header)})")
+
+
+def scan_ranges(text: Any, columns: Sequence[str], time_column: Optional[str] = None,
+                where: str = "data") -> Optional[list[tuple[float, float]]]:
+    """Per-column (min, max) of the usable values of a CSV stream (None if there are none)."""
+    lo = hi = None
+    for _, _, cells in csv_rows(text, columns, time_column, where):
+        if cells is None:
+            continue
+        try:
+            v = np.array([float(c) for c in cells])
+        except ValueError:
+            continue
+        if not np.all(np.isfinite(v)):
+            continue
+        lo = v if lo is None else np.minimum(lo, v)
+        hi = v if hi is None else np.maximum(hi, v)
+    if lo is None:
+        return None
+    return [(float(a), float(b)) for a, b in zip(lo, hi)]
+
+
+class DetectRun:
+    """Turns CSV rows into detector output lines, applying the bad-row policy.
+
+    ``on_bad_row="skip"``: a bad row (too few cells, a missing or non-numeric
+    value, a bad or out-of-order timestamp) gets no output row and is counted
+    (``skipped``, ``first_bad``); ``"error"``: :class:`BadRow` naming the line.
+    """
+
+    def __init__(self, detector: Detector, time_column: Optional[str] = None,
+                 on_bad_row: str = "skip", where: str = "data") -> None:
+        if on_bad_row not in ("skip", "error"):
+            raise NeoError(f"on_bad_row must be skip or error, got {on_bad_row!r}")
+        self.detector = detector
+        self.time_column = time_column
+        self.on_bad_row = on_bad_row
+        self.where = where
+        self.skipped = 0
+        self.first_bad: Optional[str] = None
+
+    def header(self) -> str:
+        """The output CSV header line."""
+        cols = self.detector.columns
+        names = ([self.time_column] if self.time_column is not None else []) + cols
+        names += [f"predicted_{c}" for c in cols] + ["raw_score", "anomaly_score"]
+        return ",".join(_csv_cell(n) for n in names) + "\n"
+
+    def process(self, lineno: int, t: Optional[str], cells: Optional[list[str]]) -> Optional[str]:
+        """The output line of one input row (None for a skipped bad row)."""
+        try:
+            if cells is None:
+                raise BadRow("too few columns")
+            if self.time_column is not None and not (t or "").strip():
+                raise BadRow("missing timestamp")
+            try:
+                x = [float(c) for c in cells]
+            except ValueError:
+                bad = next(c for c in cells if not _is_float(c))
+                raise BadRow(f"{bad!r} is not a number") from None
+            row = self.detector.update(x, t if self.time_column is not None else None)
+        except BadRow as e:
+            msg = f"{self.where}: line {lineno}: {e}"
+            if self.on_bad_row == "error":
+                raise BadRow(msg) from None
+            self.skipped += 1
+            if self.first_bad is None:
+                self.first_bad = msg
+            return None
+        out = ([_csv_cell(t)] if self.time_column is not None else []) + [_csv_cell(c) for c in cells]
+        out += [f"{p:.6g}" for p in row.predicted]
+        out += [f"{row.raw_score:.6f}", f"{row.anomaly_score:.6f}"]
+        return ",".join(out) + "\n"
+
+
+def _is_float(c: str) -> bool:
+    try:
+        float(c)
+        return True
+    except ValueError:
+        return False
+
+
+def _csv_cell(c: Any) -> str:
+    s = str(c)
+    if any(ch in s for ch in ',"\n\r'):
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+# ============================================================================ helpers for the commands
+class LiveReader:
+    """A binary stream whose ``read(n)`` returns what is available (at least one
+    byte, blocking only when there is none) instead of waiting for ``n`` bytes, so
+    a codec reading a pipe sees each line as soon as it is written."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes, as soon as any are available (b"" at end of stream)."""
+        if n is None or n < 0:
+            return self._raw.read()
+        return self._raw.read1(n) if hasattr(self._raw, "read1") else self._raw.read(n)
+
+    read1 = read
+
+    def readline(self, limit: int = -1) -> bytes:
+        """One line, returned as soon as its newline arrives."""
+        return self._raw.readline(limit)
+
+    def readable(self) -> bool:
+        """Always readable."""
+        return True
+
+    def writable(self) -> bool:
+        """Never writable."""
+        return False
+
+    def seekable(self) -> bool:
+        """Never seekable (it may be a pipe)."""
+        return False
+
+    def readinto(self, b: Any) -> int:
+        """Fill ``b`` with what is available."""
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        """Leave the underlying stream open (it may be stdin)."""
+
+    @property
+    def closed(self) -> bool:
+        """Never closed by this wrapper."""
+        return False
+
+
+def load_scorer(path: str, learn: bool = False) -> tuple[Scorer, dict[str, Any]]:
+    """A :class:`Scorer` for a sequence model file (see :func:`neocli.training.load_model`), and its header."""
+    from .training import load_model
+
+    m = load_model(path)
+    return Scorer(m.hierarchy, m.codec, learn), m.header
+
+
+def save_scorer(scorer: Scorer, path: str, header: Optional[dict[str, Any]] = None) -> None:
+    """Write the scorer's (possibly updated) model atomically, with the header's training
+    record and user metadata (see :func:`neocli.training.save_model`)."""
+    from .training import save_model
+
+    header = header or {}
+    record = header.get("training")
+    user = header.get("user")
+    save_model(path, scorer.model, scorer.codec, record=dict(record) if isinstance(record, dict) else None,
+               meta=user if isinstance(user, dict) else None)
+
+
+def format_row(fmt: str, source: str, index: int, row: Row, first: bool) -> str:
+    """One output line of ``neocli score`` (with the header line first if ``first``)."""
+    if fmt == "jsonl":
+        import json
+
+        return json.dumps({"source": source, "unit": index, "symbols": row.symbols, "bits": round(row.bits, 6),
+                           "bits_per_symbol": round(row.bits_per_symbol, 6),
+                           "probability": float(f"{row.probability:.6g}")}) + "\n"
+    sep = "\t" if fmt == "tsv" else ","
+    head = sep.join(["source", "unit", "symbols", "bits", "bits_per_symbol", "probability"]) + "\n" if first else ""
+    src = source if fmt == "tsv" else _csv_cell(source)
+    return head + sep.join([src, str(index), str(row.symbols), f"{row.bits:.6f}", f"{row.bits_per_symbol:.6f}",
+                            f"{row.probability:.6g}"]) + "\n"
+
+
+def open_detector(data: Optional[str], columns: Sequence[str], time_column: Optional[str] = None,
+                  ranges: Any = None, model: Optional[str] = None, seed: int = 0,
+                  options: Optional[DetectorOptions] = None) -> Detector:
+    """The detector ``neocli detect`` uses: loaded from ``model``, else new, with the
+    range given, else scanned from the seekable file ``data``, else adaptive (stdin)."""
+    if model is not None:
+        det = Detector.load(model)
+        if list(columns) != det.columns:
+            raise NeoError(f"the model watches columns {', '.join(det.columns)}, not {', '.join(columns)}")
+        return det
+    if ranges is None and data not in (None, "-"):
+        with open(data, newline="", encoding="utf-8") as f:
+            ranges = scan_ranges(f, columns, time_column, where=data)
+    return Detector(columns, ranges, options, seed=seed)
+
+
+def detect_csv(run: DetectRun, text: Any, out: Any, flush: bool, guard: Optional[SignalGuard] = None) -> int:
+    """Feed a CSV text stream through ``run`` and write the output lines to the text
+    file ``out`` (the header first); ``flush`` after each row for live streams.
+    Returns the number of rows written."""
+    out.write(run.header())
+    if flush:
+        out.flush()
+    n = 0
+    for lineno, t, cells in csv_rows(text, run.detector.columns, run.time_column, run.where):
+        # The row's learning and its output line go together: a signal waits for both.
+        with guard.critical() if guard is not None else _NO_GUARD:
+            line = run.process(lineno, t, cells)
+            if line is not None:
+                out.write(line)
+                n += 1
+                if flush:
+                    out.flush()
+    return n
+
+
+def score_source(scorer: Scorer, stream: Any, per: str, where: str, emit: Any,
+                 guard: Optional[SignalGuard] = None) -> int:
+    """Score each unit of one source and call ``emit(index, row)`` as soon as the unit
+    is complete (1-based index); the temporal state is cleared first (each source is
+    a new sequence). Returns the number of units.
+
+    ``per="line"`` reads the source line by line (a CSV codec: record by record), so a
+    unit is complete when its newline arrives, whatever the codec does with newlines
+    (the words codec, for one, has no newline symbol)."""
+    scorer.reset()
+    codec = scorer.codec
+    if per == "line" and codec.kind != "csv":
+        groups: Iterable[list[Any]] = (list(codec.symbols(io.BytesIO(line), False, where=where))
+                                       for line in iter(stream.readline, b""))
+    else:
+        groups = units(codec, codec.symbols(stream, per == "record", where=where), per)
+    n = 0
+    for unit in groups:
+        # Learning from a unit and writing its row go together: a signal waits for both.
+        with guard.critical() if guard is not None else _NO_GUARD:
+            n += 1
+            emit(n, scorer.score_one(unit))
+    return n

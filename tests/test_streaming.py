@@ -1,0 +1,316 @@
+"""neocli.streaming and the score/detect commands: row counts and order, live stdin,
+save/continue, learn-scoring equals training, the bad-row policy, score ranges."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from neocli import ohr, streaming, training
+from neocli.cli.app import app
+import neocli.cli.detect  # noqa: F401  (registers the command)
+import neocli.cli.score  # noqa: F401
+import neocli.cli.train  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_TRAIN = ["--hidden", "3x3x16", "--layers", "2", "--quiet"]
+TEXT = ("the cat sat on the mat.\nthe dog sat on the log.\na bird sat on the wire.\n" * 4).encode()
+
+
+def run(*args, input=None):
+    """Invoke the CLI in-process; stdout and stderr are kept apart."""
+    return CliRunner().invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def series(n=400, spike=None, seed=0):
+    rng = np.random.default_rng(seed)
+    x = 10 * np.sin(np.arange(n) * 2 * np.pi / 25) + rng.normal(0, 0.5, n)
+    if spike is not None:
+        x[spike] += 60
+    return x
+
+
+def write_series(path, x, start=1_400_000_000, step=300):
+    with open(path, "w") as f:
+        f.write("timestamp,value\n")
+        for i, v in enumerate(x):
+            f.write(f"{start + step * i},{v:.4f}\n")
+    return path
+
+
+def read_csv(text):
+    return list(csv.reader(io.StringIO(text)))
+
+
+def env():
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+# ---------------------------------------------------------------------------- detect
+def test_detect_one_row_per_input_row_in_order(tmp_path):
+    x = series(300)
+    data = write_series(tmp_path / "s.csv", x)
+    r = run("detect", data, "--columns", "value", "--time-column", "timestamp", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    rows = read_csv(r.stdout)
+    assert rows[0] == ["timestamp", "value", "predicted_value", "raw_score", "anomaly_score"]
+    assert len(rows) == 1 + len(x)
+    src = read_csv(data.read_text())
+    assert [row[:2] for row in rows[1:]] == src[1:]
+    scores = np.array([[float(a) for a in row[3:]] for row in rows[1:]])
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_detect_spike_scores_higher_than_normal_rows(tmp_path):
+    x = series(600, spike=450)
+    data = write_series(tmp_path / "s.csv", x)
+    out = tmp_path / "o.csv"
+    r = run("detect", data, "--columns", "value", "--time-column", "timestamp", "--seed", "3", "-o", out, "--quiet")
+    assert r.exit_code == 0, r.stderr
+    a = np.array([float(row[-1]) for row in read_csv(out.read_text())[1:]])
+    assert a[450] >= streaming.ALERT
+    normal = np.delete(a[200:], [250, 251, 252])
+    assert a[450] > np.quantile(normal, 0.99)
+
+
+def test_detector_library_matches_cli_and_score_one_is_pure(tmp_path):
+    x = series(200)
+    det = streaming.Detector(["value"], (float(x.min()), float(x.max())), seed=0,
+                             options=streaming.DetectorOptions(calendar=False))
+    twin = streaming.Detector(["value"], (float(x.min()), float(x.max())), seed=0,
+                              options=streaming.DetectorOptions(calendar=False))
+    for v in x:
+        s1 = det.score_one(v)
+        assert det.score_one(v) == s1  # scoring twice changes nothing
+        det.learn_one(v)
+        assert twin.update(v).anomaly_score == s1
+    data = write_series(tmp_path / "s.csv", x)
+    r = run("detect", data, "--columns", "value", "--quiet")
+    got = [float(row[-1]) for row in read_csv(r.stdout)[1:]]
+    fresh = streaming.Detector(["value"], (float(x.min()), float(x.max())), seed=0,
+                               options=streaming.DetectorOptions(calendar=False))
+    want = [float(f"{fresh.update(float(f'{v:.4f}')).anomaly_score:.6f}") for v in x]
+    assert got == want
+
+
+@pytest.mark.parametrize("how", ["range", "stdin"])
+def test_save_then_model_continues_as_one_run(tmp_path, how):
+    x = series(300)
+    whole = write_series(tmp_path / "all.csv", x)
+    first = write_series(tmp_path / "a.csv", x[:170])
+    second = write_series(tmp_path / "b.csv", x[170:], start=1_400_000_000 + 300 * 170)
+    model = tmp_path / "m.ohr"
+    common = ["--columns", "value", "--time-column", "timestamp", "--quiet"]
+    if how == "range":
+        rng = ["--csv-range=-15:15"]
+        full = run("detect", whole, *common, *rng)
+        a = run("detect", first, *common, *rng, "--save", model)
+        b = run("detect", second, *common, "--model", model)
+    else:
+        full = run("detect", "-", *common, input=whole.read_text())
+        a = run("detect", "-", *common, "--save", model, input=first.read_text())
+        b = run("detect", "-", *common, "--model", model, input=second.read_text())
+    assert full.exit_code == a.exit_code == b.exit_code == 0, (full.stderr, a.stderr, b.stderr)
+    assert read_csv(full.stdout) == read_csv(a.stdout) + read_csv(b.stdout)[1:]
+
+
+def test_detect_stdin_emits_each_row_before_eof(tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "neocli", "detect", "-", "--columns", "value", "--quiet"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
+                         bufsize=0)
+    try:
+        p.stdin.write(b"value\n1.5\n")
+        p.stdin.flush()
+        assert p.stdout.readline() == b"value,predicted_value,raw_score,anomaly_score\n"
+        first = p.stdout.readline()
+        assert first.startswith(b"1.5,")
+        p.stdin.write(b"2.5\n")
+        p.stdin.flush()
+        assert p.stdout.readline().startswith(b"2.5,")
+    finally:
+        p.stdin.close()
+        rest = p.stdout.read()
+        p.wait(timeout=30)
+    assert rest == b"" and p.returncode == 0
+
+
+def test_detect_sigterm_saves_the_model(tmp_path):
+    model = tmp_path / "m.ohr"
+    p = subprocess.Popen([sys.executable, "-m", "neocli", "detect", "-", "--columns", "value", "--quiet",
+                          "--save", str(model)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env(), bufsize=0)
+    p.stdin.write(b"value\n" + b"".join(f"{v:.3f}\n".encode() for v in series(30)))
+    p.stdin.flush()
+    lines = [p.stdout.readline() for _ in range(31)]
+    assert len(lines[-1]) > 0
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+    p.stdin.close()
+    assert p.returncode == 130
+    det = streaming.Detector.load(str(model))
+    assert det.rows == 30
+
+
+def test_bad_rows_skip_and_count_or_error(tmp_path):
+    data = tmp_path / "bad.csv"
+    data.write_text("timestamp,value\n2024-01-01T00:00:00,1\n2024-01-01T01:00:00,x\n"
+                    "2024-01-01T02:00:00,\nnot-a-time,3\n2023-12-31T23:30:00,4\n2024-01-01T03:00\n"
+                    "2024-01-01T04:00:00Z,5\n")
+    r = run("detect", data, "--columns", "value", "--time-column", "timestamp")
+    assert r.exit_code == 0, r.stderr
+    rows = read_csv(r.stdout)
+    assert [row[:2] for row in rows[1:]] == [["2024-01-01T00:00:00", "1"], ["2024-01-01T04:00:00Z", "5"]]
+    assert "skipped 5 bad rows" in r.stderr and "line 3" in r.stderr
+    r = run("detect", data, "--columns", "value", "--time-column", "timestamp", "--on-bad-row", "error")
+    assert r.exit_code == 1
+    assert "line 3" in r.stderr and "'x' is not a number" in r.stderr and "Traceback" not in r.stderr
+    r = run("detect", data, "--columns", "nope")
+    assert r.exit_code == 1 and "no column named 'nope'" in r.stderr
+
+
+def test_detect_usage_errors(tmp_path):
+    data = write_series(tmp_path / "s.csv", series(20))
+    assert run("detect", data, "--columns", "value", "--csv-range", "5:1").exit_code == 2
+    assert run("detect", data, "--columns", "value", "--on-bad-row", "maybe").exit_code == 2
+    r = run("detect", data, "--columns", "value", "--csv-range=-22.5:80", "--quiet")
+    assert r.exit_code == 0 and len(read_csv(r.stdout)) == 21
+
+
+def test_adaptive_range_flags_new_extremes():
+    det = streaming.Detector(["v"], None, streaming.DetectorOptions(calendar=False, warmup=50))
+    rows = [det.update(float(v)) for v in series(300)]
+    assert not any(r.out_of_range for r in rows[60:])
+    r = det.update(500.0)
+    assert r.out_of_range and r.raw_score == 1.0 and r.anomaly_score >= streaming.ALERT
+
+
+def test_parse_time_forms():
+    assert streaming.parse_time("1700000000") == 1_700_000_000.0
+    assert streaming.parse_time("2023-11-14T22:13:20Z") == 1_700_000_000.0
+    assert streaming.parse_time("2023-11-14 22:13:20") == 1_700_000_000.0
+    assert streaming.parse_time("2023-11-14T23:13:20+01:00") == 1_700_000_000.0
+    with pytest.raises(streaming.BadRow):
+        streaming.parse_time("yesterday-ish")
+
+
+# ---------------------------------------------------------------------------- score
+@pytest.fixture
+def text_model(tmp_path):
+    data = tmp_path / "train.txt"
+    data.write_bytes(TEXT)
+    model = tmp_path / "m.ohr"
+    r = run("train", data, "-o", model, *SMALL_TRAIN)
+    assert r.exit_code == 0, r.stderr
+    return model
+
+
+def test_score_per_line_rows_and_totals(tmp_path, text_model):
+    data = tmp_path / "d.txt"
+    data.write_bytes(TEXT)
+    r = run("score", text_model, data, "--per", "line")
+    assert r.exit_code == 0, r.stderr
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert rows[0] == ["source", "unit", "symbols", "bits", "bits_per_symbol", "probability"]
+    lines = TEXT.decode().splitlines(keepends=True)
+    assert len(rows) == 1 + len(lines)
+    assert [int(row[2]) for row in rows[1:]] == [len(s) for s in lines]
+    assert [int(row[1]) for row in rows[1:]] == list(range(1, len(lines) + 1))
+    whole = run("score", text_model, data, "--per", "file", "--format", "jsonl")
+    total = json.loads(whole.stdout)
+    assert total["symbols"] == len(TEXT)
+    assert total["bits"] == pytest.approx(sum(float(row[3]) for row in rows[1:]), abs=1e-3)
+    sym = run("score", text_model, data, "--per", "symbol", "--format", "csv")
+    assert len(sym.stdout.splitlines()) == 1 + len(TEXT)
+
+
+def test_score_learn_equals_training(tmp_path, text_model):
+    """--learn steps the model exactly as the library's learning loop (training.evaluate
+    with learn=True: the state cleared at each file, one learning step per symbol)."""
+    import neocli as neo
+
+    files = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    files[0].write_bytes(b"the mat sat on the cat.\n" * 5)
+    files[1].write_bytes(b"a log on a dog.\n" * 3)
+    saved = tmp_path / "scored.ohr"
+    r = run("score", text_model, *files, "--learn", "--save", saved, "-o", tmp_path / "rows.tsv")
+    assert r.exit_code == 0, r.stderr
+    model = training.load_model(str(text_model))
+    training.evaluate(model, [str(f) for f in files], learn=True)  # the library's online-learning loop
+    h = model.hierarchy
+    after = neo.Hierarchy(file_name=str(saved))
+    assert after.serialize_weights_to_buffer().tobytes() == h.serialize_weights_to_buffer().tobytes()
+    assert after.serialize_state_to_buffer().tobytes() == h.serialize_state_to_buffer().tobytes()
+    before = neo.Hierarchy(file_name=str(text_model))
+    assert before.serialize_weights_to_buffer().tobytes() != h.serialize_weights_to_buffer().tobytes()
+    assert ohr.read_header(str(saved))["codec"] == ohr.read_header(str(text_model))["codec"]
+    # Without --learn the model is unchanged.
+    r = run("score", text_model, *files, "--save", tmp_path / "same.ohr")
+    same = neo.Hierarchy(file_name=str(tmp_path / "same.ohr"))
+    assert same.serialize_weights_to_buffer().tobytes() == before.serialize_weights_to_buffer().tobytes()
+
+
+def test_score_stdin_emits_each_line_before_eof(text_model):
+    p = subprocess.Popen([sys.executable, "-m", "neocli", "score", str(text_model), "-", "--per", "line"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
+                         bufsize=0)
+    try:
+        p.stdin.write(b"the cat sat.\n")
+        p.stdin.flush()
+        assert p.stdout.readline().startswith(b"source\t")
+        assert p.stdout.readline().split(b"\t")[:3] == [b"<stdin>", b"1", b"13"]
+    finally:
+        p.stdin.close()
+        p.wait(timeout=30)
+    assert p.returncode == 0
+
+
+def test_outputs_never_overwrite_inputs(tmp_path, text_model):
+    data = write_series(tmp_path / "s.csv", series(20))
+    before = data.read_bytes()
+    r = run("detect", data, "--columns", "value", "-o", data)
+    assert r.exit_code == 1 and data.read_bytes() == before
+    r = run("detect", data, "--columns", "value", "--save", data)
+    assert r.exit_code == 1 and data.read_bytes() == before
+    text = tmp_path / "t.txt"
+    text.write_bytes(TEXT)
+    model_bytes = text_model.read_bytes()
+    assert run("score", text_model, text, "-o", text_model).exit_code == 1
+    assert run("score", text_model, text, "--save", text).exit_code == 1
+    assert text_model.read_bytes() == model_bytes and text.read_bytes() == TEXT
+    # Updating the model in place is allowed: it is read whole before the end.
+    r = run("score", text_model, text, "--learn", "--save", text_model, "-o", tmp_path / "rows.tsv")
+    assert r.exit_code == 0, r.stderr
+    assert text_model.read_bytes() != model_bytes
+
+
+def test_score_per_line_with_the_words_codec_live(tmp_path):
+    data = tmp_path / "w.txt"
+    data.write_bytes(b"the cat sat\nthe dog sat\n" * 3)
+    model = tmp_path / "w.ohr"
+    assert run("train", "--codec", "words", data, "-o", model, "--hidden", "2x2x8", "--layers", "1",
+               "--quiet").exit_code == 0
+    r = run("score", model, data, "--per", "line")
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert [int(row[2]) for row in rows[1:]] == [3] * 6
+    p = subprocess.Popen([sys.executable, "-m", "neocli", "score", str(model), "-", "--per", "line"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
+                         bufsize=0)
+    try:
+        p.stdin.write(b"the cat sat\n")
+        p.stdin.flush()
+        assert p.stdout.readline().startswith(b"source\t")
+        assert p.stdout.readline().split(b"\t")[:3] == [b"<stdin>", b"1", b"3"]
+    finally:
+        p.stdin.close()
+        p.wait(timeout=30)
+    assert p.returncode == 0
