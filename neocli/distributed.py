@@ -40,7 +40,7 @@ __all__ = [
     "Source", "Outcome", "SerialEngine", "DaskEngine", "open_engine",
     "train_many", "evaluate_many", "sweep", "expand_grid", "fit_codec",
     "encode_stream", "EncodedStream", "train_data_parallel", "DataParallelResult",
-    "train_span", "ohr_weights",
+    "train_span", "ohr_weights", "with_options", "parse_grid", "SWEEP_KEYS",
 ]
 
 
@@ -321,6 +321,77 @@ def evaluate_many(models: Sequence[bytes], sources: Sequence[Any], engine: Any =
     engine = engine or SerialEngine()
     keys = [f"eval-{i}-{s.stem}" for i, s in enumerate(srcs)]
     return engine.map(_evaluate_task, [(bytes(m), (s,)) for m, s in zip(models, srcs)], keys, progress)
+
+
+# Sweepable ``train`` options (names as on the command line, without dashes) and
+# where they live in ``training.TrainOptions``.
+SWEEP_KEYS = {
+    "codec": ("codec", "kind", str), "byte-layout": ("codec", "byte_layout", str),
+    "bins": ("codec", "bins", int), "max-vocab": ("codec", "max_vocab", int),
+    "csv-columns": ("codec", "csv_columns", str), "csv-range": ("codec", "csv_range", str),
+    "csv-header": ("codec", "csv_header", bool),
+    "layers": ("architecture", "layers", int), "hidden": ("architecture", "hidden", str),
+    "up-radius": ("architecture", "up_radius", int), "down-radius": ("architecture", "down_radius", int),
+    "recurrent-radius": ("architecture", "recurrent_radius", int),
+    "dendrites": ("architecture", "dendrites", int),
+    "epochs": ("schedule", "epochs", int), "reset-on": ("schedule", "reset_on", str),
+    "seed": (None, "seed", int),
+}
+
+
+def _convert(key: str, text: Any, kind: type) -> Any:
+    if not isinstance(text, str):
+        return text
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise NeoError(f"grid {key} expects integers, got {text!r}") from None
+    if kind is bool:
+        t = text.strip().lower()
+        if t in ("true", "yes", "1", "on"):
+            return True
+        if t in ("false", "no", "0", "off"):
+            return False
+        raise NeoError(f"grid {key} expects true or false, got {text!r}")
+    return text
+
+
+def with_options(opts: Any, row: dict[str, Any]) -> Any:
+    """``opts`` (TrainOptions) with the grid row's values set: keys are ``train``
+    option names without dashes (``layers``, ``hidden``, ``byte-layout``; ``_``
+    works as ``-``), values strings as typed or already-typed values."""
+    for key, text in row.items():
+        k = key.strip().lower().replace("_", "-")
+        if k not in SWEEP_KEYS:
+            raise NeoError(f"grid key {key!r} is not a train option that can be swept; "
+                           f"use one of: {', '.join(SWEEP_KEYS)}")
+        part, name, kind = SWEEP_KEYS[k]
+        value = _convert(k, text, kind)
+        if part is None:
+            opts = dataclasses.replace(opts, **{name: value})
+        else:
+            opts = dataclasses.replace(opts, **{part: dataclasses.replace(getattr(opts, part), **{name: value})})
+    return opts
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
+    """``["layers=1,2", "hidden=4x4x16,8x8x32"]`` -> ``{"layers": ["1", "2"], ...}``.
+    Values are split on ``;`` when there is one (``hidden=5x5x32,4x4x16;8x8x32``: two
+    values, the first with one size per layer), else on ``,``."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise NeoError(f"grid expects KEY=V1,V2,..., got {item!r}")
+        vals = [v.strip() for v in values.split(";" if ";" in values else ",")]
+        if not all(vals):
+            raise NeoError(f"grid {key}: empty value in {item!r}")
+        if key in grid:
+            raise NeoError(f"grid key {key!r} given twice")
+        grid[key] = vals
+    return grid
 
 
 def expand_grid(grid: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
