@@ -259,6 +259,7 @@ def _train_task(sources: tuple[Source, ...], opts: Any) -> bytes:
     """Train one model on ``sources`` with ``opts`` (TrainOptions); the ``.ohr`` bytes."""
     from . import training
 
+    opts = dataclasses.replace(opts, threads=1)
     with tempfile.TemporaryDirectory(prefix="neocli-task-") as tmp:
         paths = _write_sources(tmp, sources)
         out = os.path.join(tmp, "model.ohr")
@@ -290,6 +291,7 @@ def _sweep_task(train: tuple[Source, ...], valid: tuple[Source, ...], opts: Any)
     """Train with ``opts`` on ``train``, score on ``valid``: the validation metrics."""
     from . import training
 
+    opts = dataclasses.replace(opts, threads=1)
     with tempfile.TemporaryDirectory(prefix="neocli-task-") as tmp:
         out = os.path.join(tmp, "model.ohr")
         training.train(_write_sources(tmp, train), opts, output=out)
@@ -306,10 +308,22 @@ def train_many(sources: Iterable[Any], opts: Any, engine: Any = None,
     bytes, identical in weights and state to ``training.train([source], opts)``;
     a failing source gives an Outcome with ``error`` and costs no other model.
     """
-    srcs = [_as_source(s) for s in sources]
     engine = engine or SerialEngine()
-    keys = [f"train-{i}-{s.stem}" for i, s in enumerate(srcs)]
-    return engine.map(_train_task, [((s,), opts) for s in srcs], keys, progress)
+    out: list[Optional[Outcome]] = []
+    todo: list[tuple[int, Source]] = []
+    for i, s in enumerate(sources):
+        try:
+            src = _as_source(s)
+        except OSError as e:  # unreadable here: report it, train the others
+            out.append(Outcome(f"train-{i}", error=f"{e.strerror or e}"))
+            continue
+        out.append(None)
+        todo.append((i, src))
+    keys = [f"train-{i}-{s.stem}" for i, s in todo]
+    done = engine.map(_train_task, [((s,), opts) for _, s in todo], keys, progress)
+    for (i, _), o in zip(todo, done):
+        out[i] = o
+    return out  # type: ignore[return-value]
 
 
 def evaluate_many(models: Sequence[bytes], sources: Sequence[Any], engine: Any = None,
