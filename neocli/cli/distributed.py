@@ -160,7 +160,9 @@ def train_data_parallel(args: dict[str, Any]) -> None:
     for flag in ("resume", "init", "checkpoint_dir", "checkpoint_every", "keep"):
         if args.get(flag):
             raise UsageError(f"--{flag.replace('_', '-')} is not supported with --workers (data-parallel training)")
-    data, k, merge = args["data"] or [], args["workers"] or 1, args.get("merge") or "average"
+    if args.get("workers") is None:
+        raise UsageError("--sync-every, --merge and --scheduler need --workers K (the number of shards)")
+    data, k, merge = args["data"] or [], args["workers"], args.get("merge") or "average"
     if not data or "-" in data:
         raise UsageError("data-parallel training needs data files (not stdin)")
     if merge not in ("average", "stochastic"):
@@ -170,7 +172,7 @@ def train_data_parallel(args: dict[str, Any]) -> None:
     init = training.build_model(codec, opts).serialize_to_buffer()
     stream = distributed.encode_stream(data, codec, opts.schedule.reset_on)
     sync = args.get("sync_every") or 5000
-    with _engine(args["workers"] if not args.get("scheduler") else None, args.get("scheduler")) as eng, \
+    with _engine(None if args.get("scheduler") else k, args.get("scheduler")) as eng, \
             _Bar(0, "round", bool(args.get("quiet"))) as bar:
         r = distributed.train_data_parallel(stream, init, k, sync, opts.schedule.epochs, eng,
                                             "even" if merge == "average" else "stochastic", opts.seed, progress=bar)

@@ -79,8 +79,16 @@ def train(
     init: Annotated[Optional[str], typer.Option("--init", metavar="PATH", help="Start from a model's weights only (fresh state).", rich_help_panel=CKPT)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.", rich_help_panel=RUN)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.", rich_help_panel=RUN)] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, metavar="K", help="EXPERIMENTAL data-parallel training: K shards of DATA trained in parallel on a local Dask cluster, their weights averaged every --sync-every steps (measured quality and speed: README 'Scaling out').", rich_help_panel="Data-parallel (experimental)")] = None,
+    sync_every: Annotated[Optional[int], typer.Option("--sync-every", min=1, metavar="N", help="With --workers: steps each shard learns between weight averages (default 5000).", rich_help_panel="Data-parallel (experimental)")] = None,
+    merge: Annotated[Optional[str], typer.Option("--merge", metavar="HOW", help="With --workers: average (round half to even) or stochastic (stochastic rounding seeded by --seed).", rich_help_panel="Data-parallel (experimental)")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDR", help="With --workers K: run the K shards on this Dask cluster instead of a local one.", rich_help_panel="Data-parallel (experimental)")] = None,
 ) -> None:
     """Train a model on DATA (files or - for stdin) and write it to -o MODEL.ohr."""
+    if (workers, sync_every, merge, scheduler) != (None, None, None, None):
+        from .distributed import train_data_parallel  # neocli/cli/distributed.py
+
+        return train_data_parallel(dict(locals()))
     opts = build_options(codec=codec, byte_layout=byte_layout, bins=bins, max_vocab=max_vocab, csv_range=csv_range,
                          csv_header=csv_header, csv_columns=csv_columns, layers=layers, hidden=hidden,
                          up_radius=up_radius, down_radius=down_radius, recurrent_radius=recurrent_radius,
