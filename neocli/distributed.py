@@ -33,8 +33,8 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from ._errors import NeoError
 from . import merging
+from .errors import NeoError, OptionError
 
 __all__ = [
     "Source", "Outcome", "SerialEngine", "DaskEngine", "open_engine",
@@ -597,9 +597,9 @@ def train_data_parallel(stream: EncodedStream, init: bytes, shards: int, sync_ev
     if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
         raise NeoError(f"shards must be an integer >= 1, got {shards!r}")
     if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
-        raise NeoError(f"sync_every must be an integer >= 1, got {sync_every!r}")
-    if epochs < 1:
-        raise NeoError(f"epochs must be >= 1, got {epochs}")
+        raise OptionError("sync_every", f"must be an integer >= 1, got {sync_every!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise OptionError("epochs", f"must be an integer >= 1, got {epochs!r}")
     if rounding not in merging.ROUNDINGS:
         raise NeoError(f"rounding must be one of {', '.join(merging.ROUNDINGS)}, got {rounding!r}")
     n = stream.steps

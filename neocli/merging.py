@@ -26,7 +26,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from . import ohr
-from ._errors import NeoError
+from .errors import NeoError
 
 __all__ = ["WeightArray", "weights_layout", "average_weights", "average_hierarchies", "ROUNDINGS"]
 
