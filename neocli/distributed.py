@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import os
 import tempfile
 import time
@@ -178,7 +179,7 @@ class DaskEngine:
         if workers is not None:
             self._cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=40)
+                dashboard_address=":0", silence_logs=logging.CRITICAL)
             self.client = distributed.Client(self._cluster)
         else:
             try:
@@ -277,14 +278,14 @@ def _load_bytes(tmp: str, model: bytes):
     return training.load_model(p)
 
 
-def _evaluate_task(model: bytes, sources: tuple[Source, ...]) -> dict:
+def _evaluate_task(model: bytes, sources: tuple[Source, ...], reset_on: str = "file") -> dict:
     """Score ``model`` (``.ohr`` bytes) on ``sources`` without learning: Metrics.to_dict()."""
     from . import training
 
     with tempfile.TemporaryDirectory(prefix="neocli-task-") as tmp:
         m = _load_bytes(tmp, model)
         paths = _write_sources(tmp, sources)
-        return training.evaluate(m, paths).to_dict()
+        return training.evaluate(m, paths, reset_on=reset_on).to_dict()
 
 
 def _sweep_task(train: tuple[Source, ...], valid: tuple[Source, ...], opts: Any) -> dict:
@@ -327,14 +328,26 @@ def train_many(sources: Iterable[Any], opts: Any, engine: Any = None,
 
 
 def evaluate_many(models: Sequence[bytes], sources: Sequence[Any], engine: Any = None,
-                  progress: Progress = None) -> list[Outcome]:
-    """Score ``models[i]`` (``.ohr`` bytes) on ``sources[i]``; ``value`` is Metrics.to_dict()."""
-    srcs = [_as_source(s) for s in sources]
-    if len(models) != len(srcs):
-        raise NeoError(f"models and sources must have the same length, got {len(models)} and {len(srcs)}")
+                  progress: Progress = None, reset_on: str = "file") -> list[Outcome]:
+    """Score ``models[i]`` (``.ohr`` bytes) on ``sources[i]`` with learning off, each
+    from the model's saved state; ``value`` is Metrics.to_dict(). An unreadable or
+    failing source gives an Outcome with ``error``."""
+    if len(models) != len(sources):
+        raise NeoError(f"models and sources must have the same length, got {len(models)} and {len(sources)}")
     engine = engine or SerialEngine()
-    keys = [f"eval-{i}-{s.stem}" for i, s in enumerate(srcs)]
-    return engine.map(_evaluate_task, [(bytes(m), (s,)) for m, s in zip(models, srcs)], keys, progress)
+    out: list[Optional[Outcome]] = []
+    todo: list[tuple[int, bytes, Source]] = []
+    for i, (m, s) in enumerate(zip(models, sources)):
+        try:
+            todo.append((i, bytes(m), _as_source(s)))
+            out.append(None)
+        except OSError as e:
+            out.append(Outcome(f"eval-{i}", error=f"{e.strerror or e}"))
+    keys = [f"eval-{i}-{s.stem}" for i, _, s in todo]
+    done = engine.map(_evaluate_task, [(m, (s,), reset_on) for _, m, s in todo], keys, progress)
+    for (i, _, _), o in zip(todo, done):
+        out[i] = o
+    return out  # type: ignore[return-value]
 
 
 # Sweepable ``train`` options (names as on the command line, without dashes) and

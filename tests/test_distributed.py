@@ -252,3 +252,17 @@ def test_two_shards_synced_every_5000_steps_beat_one_shard_alone(engine, tmp_pat
     alone = D.train_data_parallel(D.encode_stream([half], codec), init, 1, 20000, engine=engine)
     b2, b1 = _bits(two.model, codec, valid), _bits(alone.model, codec, valid)
     assert b2 < b1 - 0.05, (b2, b1)
+
+
+def test_eval_many_files_equals_one_eval_per_file(files, engine, tmp_path):
+    m = tmp_path / "m.ohr"
+    assert cli("train", files["a"], "-o", m, *SMALL, "--layers", "1").exit_code == 0
+    r = cli("eval", m, files["b"], files["c"], tmp_path / "missing.txt", "--json",
+            "--scheduler", engine.client.scheduler.address)
+    assert r.exit_code == 1
+    rows = json.loads(r.stdout)["files"]
+    assert "No such file" in rows[2]["error"]
+    for row, name in zip(rows, ("b", "c")):
+        one = json.loads(cli("eval", m, files[name], "--json").stdout)
+        assert {k: row[k] for k in ("bits_per_symbol", "accuracy", "symbols")} == \
+            {k: one[k] for k in ("bits_per_symbol", "accuracy", "symbols")}

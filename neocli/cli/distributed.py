@@ -15,6 +15,7 @@ import typer
 from tqdm import tqdm
 
 from .. import Hierarchy, NeoError, distributed, ohr, training
+from ._common import fmt_metrics
 from .app import UsageError, app, command, echo_err
 from .train import build_options
 
@@ -186,3 +187,27 @@ def train_data_parallel(args: dict[str, Any]) -> None:
                           "rounds": r.rounds, "seconds": r.seconds, "sync_seconds": r.sync_seconds}, indent=2))
     if not args.get("quiet"):
         echo_err(f"saved '{args['output']}' ({k} shards, {r.rounds} sync rounds, {r.steps} steps, {r.seconds:.1f} s)")
+
+
+def eval_many(args: dict[str, Any]) -> None:
+    """``neocli eval MODEL F1 F2 ... --workers N``: each file scored apart, one row per file."""
+    data, model = args["data"] or [], args["model"]
+    if not data or "-" in data:
+        raise UsageError("--workers/--scheduler score data files (not stdin)")
+    if args.get("learn") or args.get("save"):
+        raise UsageError("--learn and --save need one sequential pass: not with --workers/--scheduler")
+    if args.get("reset_on") == "none":
+        raise UsageError("--reset-on none joins the files into one stream: not with --workers/--scheduler")
+    training.load_model(model)  # a bad model is one error, not one per file
+    with open(model, "rb") as f:
+        blob = f.read()
+    with _engine(args.get("workers"), args.get("scheduler")) as eng, _Bar(len(data), "file", args["json_out"]) as bar:
+        outs = distributed.evaluate_many([blob] * len(data), data, eng, bar, args.get("reset_on") or "file")
+    rows = [{"data": f, **(o.value if o.ok else {"error": o.error})} for f, o in zip(data, outs)]
+    if args["json_out"]:
+        print(json.dumps({"model": model, "files": rows}, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['data']}: " + (f"error: {r['error']}" if "error" in r else fmt_metrics(r)))
+    if any("error" in r for r in rows):
+        raise typer.Exit(1)
