@@ -193,8 +193,11 @@ class DaskEngine:
         from distributed import as_completed
 
         run = uuid.uuid4().hex[:8]  # keys must be unique per run, results never depend on them
-        futs = [self.client.submit(_guard, fn, *a, key=f"{k}-{run}", pure=False, retries=self.retries)
-                for a, k in zip(args, keys)]
+        if not args:
+            return []
+        columns = [list(c) for c in zip(*args)]  # client.map takes one iterable per parameter
+        futs = self.client.map(_guard, [fn] * len(args), *columns, key=[f"{k}-{run}" for k in keys],
+                               pure=False, retries=self.retries)
         index = {f.key: i for i, f in enumerate(futs)}
         out: list[Optional[Outcome]] = [None] * len(futs)
         done = 0
