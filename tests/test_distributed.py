@@ -178,10 +178,12 @@ def test_train_many_in_process_matches_the_cluster(files, engine):
     assert [_sections(o.value) for o in serial] == [_sections(o.value) for o in dask]
 
 
-def test_train_with_one_worker_equals_plain_train(files, tmp_path):
+def test_train_with_one_worker_equals_plain_train(files, engine, tmp_path):
+    """--workers 1: one shard, here on the module's cluster (a LocalCluster as --workers starts)."""
     data = [files["b"], files["a"]]
     assert cli("train", *data, "-o", tmp_path / "plain.ohr", *SMALL, "--epochs", "2").exit_code == 0
-    r = cli("train", *data, "-o", tmp_path / "dp.ohr", *SMALL, "--epochs", "2", "--workers", 1, "--sync-every", 1200)
+    r = cli("train", *data, "-o", tmp_path / "dp.ohr", *SMALL, "--epochs", "2", "--workers", 1, "--sync-every", 1200,
+            "--scheduler", engine.client.scheduler.address)
     assert r.exit_code == 0, r.stderr
     assert _sections((tmp_path / "dp.ohr").read_bytes()) == _sections((tmp_path / "plain.ohr").read_bytes())
     header = training.load_model(tmp_path / "dp.ohr").header
