@@ -15,7 +15,6 @@ import typer
 from tqdm import tqdm
 
 from .. import Hierarchy, NeoError, distributed, ohr, training
-from ._common import fmt_metrics
 from .app import UsageError, app, command, echo_err
 from .train import build_options
 
@@ -53,10 +52,13 @@ def _options(args: dict[str, Any]) -> training.TrainOptions:
     return build_options(**{k: args[k] for k in _MODEL_KEYS if k in args})
 
 
-def _engine(workers: Optional[int], scheduler: Optional[str]):
+def _engine(workers: Optional[int], scheduler: Optional[str], quiet: bool = True):
     if workers is not None and scheduler is not None:
         raise UsageError("--workers and --scheduler cannot be used together")
-    return distributed.open_engine(workers, scheduler)
+    eng = distributed.open_engine(workers, scheduler)
+    if not quiet:
+        echo_err(f"running on {eng.describe()}")
+    return eng
 
 
 class _Bar:
@@ -95,7 +97,7 @@ def train_many(
     if clash:
         raise UsageError(f"several files would write {clash[0]}.ohr: give files with distinct names")
     os.makedirs(out_dir, exist_ok=True)
-    with _engine(workers, scheduler) as eng, _Bar(len(files), "model", quiet) as bar:
+    with _engine(workers, scheduler, quiet) as eng, _Bar(len(files), "model", quiet) as bar:
         outs = distributed.train_many(files, opts, eng, progress=bar)
     rows = []
     for f, stem, o in zip(files, stems, outs):
@@ -133,7 +135,7 @@ def sweep(
         points = [(row, distributed.with_options(base, row)) for row in distributed.expand_grid(distributed.parse_grid(grid))]
     except NeoError as e:
         raise UsageError(str(e)) from None
-    with _engine(workers, scheduler) as eng, _Bar(len(points), "model", quiet) as bar:
+    with _engine(workers, scheduler, quiet) as eng, _Bar(len(points), "model", quiet) as bar:
         rows = distributed.sweep(train, valid, points, eng, progress=bar)
     if json_out:
         print(json.dumps([{"options": r["options"], "bits_per_symbol": r["bits_per_symbol"],
@@ -173,7 +175,7 @@ def train_data_parallel(args: dict[str, Any]) -> None:
     init = training.build_model(codec, opts).serialize_to_buffer()
     stream = distributed.encode_stream(data, codec, opts.schedule.reset_on)
     sync = args.get("sync_every") or 5000
-    with _engine(None if args.get("scheduler") else k, args.get("scheduler")) as eng, \
+    with _engine(None if args.get("scheduler") else k, args.get("scheduler"), bool(args.get("quiet"))) as eng, \
             _Bar(0, "round", bool(args.get("quiet"))) as bar:
         r = distributed.train_data_parallel(stream, init, k, sync, opts.schedule.epochs, eng,
                                             "even" if merge == "average" else "stochastic", opts.seed, progress=bar)
@@ -189,6 +191,12 @@ def train_data_parallel(args: dict[str, Any]) -> None:
         echo_err(f"saved '{args['output']}' ({k} shards, {r.rounds} sync rounds, {r.steps} steps, {r.seconds:.1f} s)")
 
 
+def _fmt_metrics(m: dict[str, Any]) -> str:
+    acc, bps = m.get("accuracy"), m.get("bits_per_symbol")
+    return (f"accuracy {'n/a' if acc is None else f'{acc:.4f}'}  bits/symbol {'n/a' if bps is None else f'{bps:.3f}'}"
+            f"  ({m.get('symbols', 0)} symbols)")
+
+
 def eval_many(args: dict[str, Any]) -> None:
     """``neocli eval MODEL F1 F2 ... --workers N``: each file scored apart, one row per file."""
     data, model = args["data"] or [], args["model"]
@@ -201,13 +209,14 @@ def eval_many(args: dict[str, Any]) -> None:
     training.load_model(model)  # a bad model is one error, not one per file
     with open(model, "rb") as f:
         blob = f.read()
-    with _engine(args.get("workers"), args.get("scheduler")) as eng, _Bar(len(data), "file", args["json_out"]) as bar:
+    with _engine(args.get("workers"), args.get("scheduler"), args["json_out"]) as eng, \
+            _Bar(len(data), "file", args["json_out"]) as bar:
         outs = distributed.evaluate_many([blob] * len(data), data, eng, bar, args.get("reset_on") or "file")
     rows = [{"data": f, **(o.value if o.ok else {"error": o.error})} for f, o in zip(data, outs)]
     if args["json_out"]:
         print(json.dumps({"model": model, "files": rows}, indent=2))
     else:
         for r in rows:
-            print(f"{r['data']}: " + (f"error: {r['error']}" if "error" in r else fmt_metrics(r)))
+            print(f"{r['data']}: " + (f"error: {r['error']}" if "error" in r else _fmt_metrics(r)))
     if any("error" in r for r in rows):
         raise typer.Exit(1)
