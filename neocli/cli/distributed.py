@@ -16,7 +16,6 @@ from tqdm import tqdm
 
 from .. import Hierarchy, NeoError, distributed, ohr, training
 from .app import UsageError, app, command, echo_err
-from .train import build_options
 
 CLUSTER = "Cluster"
 _O = typer.Option
@@ -48,8 +47,18 @@ _MODEL_KEYS = ("codec", "byte_layout", "bins", "max_vocab", "csv_range", "csv_he
 
 
 def _options(args: dict[str, Any]) -> training.TrainOptions:
-    """The TrainOptions of the shared model flags in ``args`` (a command's locals)."""
-    return build_options(**{k: args[k] for k in _MODEL_KEYS if k in args})
+    """The TrainOptions of the shared model flags in ``args`` (a command's locals), as
+    ``neocli train`` builds them (validated by the library)."""
+    a = {k: args.get(k) for k in _MODEL_KEYS}
+    return training.TrainOptions(
+        codec=training.CodecOptions(kind=a["codec"], byte_layout=a["byte_layout"], bins=a["bins"],
+                                    max_vocab=a["max_vocab"], csv_columns=a["csv_columns"],
+                                    csv_range=a["csv_range"], csv_header=a["csv_header"]),
+        architecture=training.Architecture(layers=a["layers"], hidden=a["hidden"], up_radius=a["up_radius"],
+                                           down_radius=a["down_radius"], recurrent_radius=a["recurrent_radius"],
+                                           dendrites=a["dendrites"]),
+        schedule=training.Schedule(epochs=a["epochs"] or 1, reset_on=a["reset_on"] or "file"),
+        seed=a["seed"] or 0, meta=training.parse_meta(a["meta"]))
 
 
 def _engine(workers: Optional[int], scheduler: Optional[str], quiet: bool = True):
