@@ -29,6 +29,7 @@ import os
 import tempfile
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -196,8 +197,13 @@ class DaskEngine:
         if not args:
             return []
         columns = [list(c) for c in zip(*args)]  # client.map takes one iterable per parameter
-        futs = self.client.map(_guard, [fn] * len(args), *columns, key=[f"{k}-{run}" for k in keys],
-                               pure=False, retries=self.retries)
+        with warnings.catch_warnings():
+            # The inputs (data, .ohr bytes) travel inside the graph on purpose: the
+            # scheduler then holds them and can re-run a task whose worker died;
+            # scattered data would die with its worker.
+            warnings.filterwarnings("ignore", message="Sending large graph")
+            futs = self.client.map(_guard, [fn] * len(args), *columns, key=[f"{k}-{run}" for k in keys],
+                                   pure=False, retries=self.retries)
         index = {f.key: i for i, f in enumerate(futs)}
         out: list[Optional[Outcome]] = [None] * len(futs)
         done = 0
