@@ -237,7 +237,11 @@ class DaskEngine:
 
     def describe(self) -> str:
         """One line for logs: the scheduler address and worker count."""
-        n = len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        try:
+            info = self.client.scheduler_info(n_workers=-1)  # newer Dask lists only 5 by default
+        except TypeError:
+            info = self.client.scheduler_info()
+        n = len(info.get("workers", {}))
         return f"Dask scheduler {self.client.scheduler.address} with {n} worker(s)"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -268,3 +269,20 @@ def test_eval_many_files_equals_one_eval_per_file(files, engine, tmp_path):
         one = json.loads(cli("eval", m, files[name], "--json").stdout)
         assert {k: row[k] for k in ("bits_per_symbol", "accuracy", "symbols")} == \
             {k: one[k] for k in ("bits_per_symbol", "accuracy", "symbols")}
+
+
+def test_the_base_install_does_not_import_dask():
+    code = ("import sys, neocli, neocli.distributed, neocli.merging, neocli.cli; "
+            "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]"
+
+
+def test_without_dask_workers_say_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # makes `import distributed` fail
+    with pytest.raises(neo.NeoError, match=r"pip install 'neocli\[dask\]'"):
+        D.open_engine(workers=2)
+    (tmp_path / "a.txt").write_bytes(b"abc")
+    r = cli("train-many", tmp_path / "a.txt", "--out-dir", tmp_path / "o", "--workers", 2)
+    assert r.exit_code == 1 and "neocli[dask]" in r.stderr
