@@ -556,8 +556,6 @@ def _larger_hierarchy_bytes():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif("'slow' not in config.getoption('markexpr')",
-                    reason="long fuzz (1,500 examples, about a minute): run with -m slow")
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_random_byte_flips_long(data):

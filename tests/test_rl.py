@@ -664,9 +664,7 @@ def test_cartpole_d16_reaches_195_within_400_episodes_seed_0():
 
 
 @pytest.mark.slow
-def test_cartpole_d16_reaches_195_within_400_episodes_on_3_seeds(request):
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("slow: run with -m slow")
+def test_cartpole_d16_reaches_195_within_400_episodes_on_3_seeds():
     for seed in (0, 1, 2):
         runner = d16_runner(seed)
         returns = []
