@@ -6,6 +6,7 @@ the one place that imports them (the app imports none of them back).
 from . import app as _app
 from . import checkpoint, eval, generate, inspect, rl, train  # noqa: F401,A004  (register the commands)
 from . import detect, score  # noqa: F401  (streaming commands)
+from . import distributed  # noqa: F401,E402  (train-many, sweep; data-parallel train)
 
 
 def main() -> None:

@@ -21,8 +21,14 @@ def evaluate(
     save: Annotated[Optional[str], typer.Option("--save", metavar="PATH", help="With --learn: write the updated model here.")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON to stdout.")] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, metavar="N", help="Score each file apart on a local Dask cluster of N processes: one row per file.", rich_help_panel="Cluster")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDR", help="As --workers, on a running Dask cluster.", rich_help_panel="Cluster")] = None,
 ) -> None:
     """Score MODEL on DATA: accuracy and bits per symbol, learning off (or on with --learn)."""
+    if workers is not None or scheduler is not None:
+        from .distributed import eval_many  # neocli/cli/distributed.py
+
+        return eval_many(dict(locals()))
     if not data:
         raise UsageError("missing DATA: give data files (or - for stdin)")
     if reset_on not in training.RESET_MODES:
