@@ -130,3 +130,26 @@ def test_the_checks_find_what_they_look_for(tmp_path):
             test_kernels_are_reached_only_through_the_facades()
     finally:
         bad.unlink()
+
+
+def test_every_library_module_is_under_the_no_cli_contract():
+    """A new library module is covered by "the library never imports the CLI" (import-linter
+    only checks the modules a contract names), and so is every private one under "the CLI
+    imports no private module"."""
+    text = (ROOT / "pyproject.toml").read_text()
+    contract = text.split('name = "The library never imports the CLI"', 1)[1].split("[[", 1)[0]
+    listed = set(re_findall(r'"(neocli[\w.]*)"', contract)) - {"neocli.cli"}
+    private = text.split('name = "The CLI imports no private module of the library"', 1)[1].split("[[", 1)[0]
+    forbidden = set(re_findall(r'"(neocli\._\w+)"', private))
+    modules = {f"neocli.{p.stem}" for p in PKG.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    modules |= {f"neocli.{p.name}" for p in PKG.iterdir() if (p / "__init__.py").exists() and p.name != "cli"}
+    assert modules - listed == set(), f"add to the no-CLI contract in pyproject.toml: {sorted(modules - listed)}"
+    python_private = {m for m in modules if m.split(".")[1].startswith("_")}
+    assert python_private - forbidden == set(), f"add to the private-module contract: {sorted(python_private - forbidden)}"
+
+
+def re_findall(pattern: str, text: str) -> list[str]:
+    """``re.findall`` (a helper so the test reads top-down)."""
+    import re
+
+    return re.findall(pattern, text)
