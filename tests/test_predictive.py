@@ -161,3 +161,40 @@ def test_sample_index_controls():
     assert len(set(draws)) == 1      # seeded: the same draw
     counts = np.bincount([sample_index(p, rng) for _ in range(4000)], minlength=4) / 4000
     assert np.allclose(counts, p, atol=0.03)
+
+
+# ---------------------------------------------------------------- generation controls
+
+def _trained_bytes_model(text: bytes):
+    from neocli.presets import build_hierarchy
+    codec = BytesCodec("byte")
+    h = build_hierarchy(codec, {"hidden": "2x2x8"})
+    pred = Predictive(codec)
+    for b in text:
+        pred.score(h.get_prediction_acts(0), codec.encode(b))
+        h.step([codec.encode(b)], True)
+    return h, codec, pred
+
+
+def test_generation_controls_seeded_and_restricted():
+    import copy
+    from neocli.generation import Controls, generate
+    h, codec, pred = _trained_bytes_model(b"abcabcabd abcab. " * 20)
+
+    def run(ctl, seed=5, n=60):
+        return b"".join(generate(copy.deepcopy(h), codec, pred, n, ctl, np.random.default_rng(seed)))
+
+    free = run(Controls(temperature=1.5))
+    assert free == run(Controls(temperature=1.5))              # seeded
+    assert set(free) <= set(b"abcd .")                          # only bytes seen in training
+    assert run(Controls(top_k=1)) == run(Controls(temperature=0), seed=9)   # top-1 is greedy
+    greedy = run(Controls(temperature=0))
+    stopped = run(Controls(temperature=0, stop=(greedy[3:5],)))
+    assert stopped == greedy[:greedy.find(greedy[3:5]) + 2]     # ends right after the stop string
+    # A strong repetition penalty with a window of 1 never repeats the previous byte.
+    rep = run(Controls(temperature=0, repetition_penalty=1e9, penalty_window=1))
+    assert all(a != b for a, b in zip(rep, rep[1:]))
+    with pytest.raises(NeoError):
+        Controls(top_p=0)
+    with pytest.raises(NeoError):
+        Controls(repetition_penalty=0.5)
