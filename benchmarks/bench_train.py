@@ -24,14 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import neocli as neo  # noqa: E402
-from neocli.cli.train import DEFAULT_HIDDEN, DEFAULT_LAYERS  # noqa: E402
+from neocli.training import DEFAULT_HIDDEN, DEFAULT_LAYERS  # noqa: E402
 
 
 def library_loop(data: bytes, threads: int) -> float:
     """Symbols/s of the plainest possible training loop with the CLI's architecture."""
     neo.set_num_threads(threads)
     neo.set_global_state(0)
-    w, h_, z = (int(x) for x in DEFAULT_HIDDEN.split("x"))
+    w, h_, z = DEFAULT_HIDDEN
     h = neo.Hierarchy([neo.IODesc((1, 2, 16), neo.prediction)], [neo.LayerDesc((w, h_, z))] * DEFAULT_LAYERS)
     table = [np.array([b >> 4, b & 15], dtype=np.int32) for b in range(256)]
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Text generation from a trained model, sampling the calibrated distribution.
+"""Generation from a trained sequence model (what ``neocli generate`` runs).
 
 The next symbol is drawn from ``neocli.predictive.Predictive`` (the distribution the
 model is scored with), restricted to the symbols the codec may write (for bytes,
@@ -9,14 +9,27 @@ recent window, and stop strings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
-from ._errors import NeoError
+from .codecs import CsvCodec
+from .errors import NeoError, OptionError
 from .predictive import Predictive, sample_index
+from .training import MAX_SEED, TrainedModel, predictive_of
 
-__all__ = ["Controls", "generate"]
+__all__ = ["Controls", "generate", "sample_stream", "check_generation_options"]
+
+
+def check_generation_options(length: int, temperature: float, seed: int | None) -> None:
+    """Refuse a negative ``length``, a negative or non-finite ``temperature`` and a ``seed``
+    outside 0..2**64-1."""
+    if length < 0:
+        raise OptionError("length", f"must be >= 0, got {length}")
+    if not (temperature >= 0.0) or temperature == float("inf"):
+        raise OptionError("temperature", f"must be a finite number >= 0, got {temperature}")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise OptionError("seed", f"must be in 0..{MAX_SEED}, got {seed}")
 
 
 @dataclass(frozen=True)
@@ -35,17 +48,17 @@ class Controls:
 
     def __post_init__(self) -> None:
         if not (self.temperature >= 0.0) or self.temperature == float("inf"):
-            raise NeoError(f"temperature must be a finite number >= 0, got {self.temperature}")
+            raise OptionError("temperature", f"must be a finite number >= 0, got {self.temperature}")
         if self.top_k < 0:
-            raise NeoError(f"top_k must be >= 0, got {self.top_k}")
+            raise OptionError("top_k", f"must be >= 0, got {self.top_k}")
         if not 0.0 < self.top_p <= 1.0:
-            raise NeoError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise OptionError("top_p", f"must be in (0, 1], got {self.top_p}")
         if not 1.0 <= self.repetition_penalty < float("inf"):
-            raise NeoError(f"repetition_penalty must be >= 1, got {self.repetition_penalty}")
+            raise OptionError("repetition_penalty", f"must be >= 1, got {self.repetition_penalty}")
         if self.penalty_window < 1:
-            raise NeoError(f"penalty_window must be >= 1, got {self.penalty_window}")
+            raise OptionError("penalty_window", f"must be >= 1, got {self.penalty_window}")
         if any(not s for s in self.stop):
-            raise NeoError("a stop string must not be empty")
+            raise OptionError("stop", "a stop string must not be empty")
 
 
 def _allowed(codec) -> np.ndarray | None:
@@ -69,8 +82,8 @@ def _symbol(codec, dists: list[np.ndarray], picks: list[int]) -> Any:
     return codec.vocab[k]
 
 
-def generate(h, codec, pred: Predictive, length: int, controls: Controls,
-             rng: np.random.Generator) -> Iterator[bytes]:
+def sample_stream(h, codec, pred: Predictive, length: int, controls: Controls,
+                  rng: np.random.Generator) -> Iterator[bytes]:
     """Yield the output bytes of up to ``length`` symbols sampled from ``h`` (whose
     state holds the context, e.g. after a prompt), feeding each back as the next
     input (learning off). Stops early after a stop string."""
@@ -118,3 +131,40 @@ def _first_stop(tail: bytes, stops: tuple[bytes, ...], new: int) -> int | None:
             if best is None or end < best:
                 best = end
     return best
+
+
+def generate(model: TrainedModel, prompt: bytes | None = None, length: int = 200, temperature: float = 0.0,
+             seed: int | None = None, echo_prompt: bool = False, controls: Controls | None = None,
+             num_samples: int = 1, separator: bytes = b"\n") -> Iterator[bytes]:
+    """Feed ``prompt`` (learning off) and yield the bytes of ``length`` generated symbols, a
+    few at a time, sampled from the model's calibrated distribution.
+
+    Without a prompt, generation continues from the context saved in the model. Sampling
+    has its own generator, seeded by ``seed``, else by the model's RNG position, so the
+    same call gives the same output. ``controls`` (default: ``temperature`` alone) adds
+    top-k, top-p, a repetition penalty and stop strings. ``num_samples`` > 1 draws
+    several continuations of the same context, each followed by ``separator``.
+    """
+    check_generation_options(length, temperature, seed)
+    if num_samples < 1:
+        raise OptionError("num_samples", f"must be >= 1, got {num_samples}")
+    controls = controls if controls is not None else Controls(temperature=temperature)
+    h, codec = model.hierarchy, model.codec
+    pred = predictive_of(model)
+    symbols: list[Any] = codec.parse_prompt(prompt) if prompt is not None else []
+    if prompt is not None and not symbols and not isinstance(codec, CsvCodec):
+        raise NeoError("the prompt is empty")
+    rng = np.random.default_rng(seed if seed is not None else h.get_rng_state())
+    if symbols:
+        h.clear_state()
+        for s in symbols:
+            h.step([codec.encode(s)], False)
+        if echo_prompt:
+            yield b"".join(codec.format(s) for s in symbols)
+    start = h.serialize_state_to_buffer() if num_samples > 1 else None
+    for i in range(num_samples):
+        if i:
+            h.set_state_from_buffer(start)
+        yield from sample_stream(h, codec, pred, length, controls, rng)
+        if num_samples > 1:
+            yield separator

@@ -790,6 +790,16 @@ class Hierarchy:
         layers = ", ".join(str(tuple(d.hidden_size)) for d in self._layer_descs)
         return f"<neocli.Hierarchy ios=[{ios}] layers=[{layers}]>"
 
+    @property
+    def io_descs(self) -> list[IODesc]:
+        """The IO descriptors this hierarchy was built with (a copy of the list)."""
+        return list(self._io_descs)
+
+    @property
+    def layer_descs(self) -> list[LayerDesc]:
+        """The layer descriptors this hierarchy was built with (a copy of the list)."""
+        return list(self._layer_descs)
+
 
 def _section_sizes(ios: list[IODesc], layers: list[LayerDesc]) -> dict[str, int]:
     """Bytes of the state, weights and persistent sections, computed from descriptors only."""

@@ -198,6 +198,15 @@ class Predictive:
         for j, f in enumerate(self._factors):
             f.count(self._symbol_index(j, cis))
 
+    def num_symbols(self, factor: int = 0) -> int:
+        """How many symbols factor ``factor`` has (all the codec can produce)."""
+        return self._factors[factor].n
+
+    def code(self, k: int) -> np.ndarray:
+        """The CSDR of symbol index ``k`` (not for CSV, whose columns are separate factors)."""
+        f = self._factors[0]
+        return (f.idx[k] - np.arange(self._cols) * self._z).astype(np.int32)
+
     @property
     def params(self) -> list[tuple[float, float]]:
         """(beta, w) of each factor: the learned sharpness and escape weight."""

@@ -16,7 +16,8 @@ from ._errors import NeoError
 __all__ = ["DEFAULTS", "resolve", "build_hierarchy", "parse_param", "apply_params", "PARAM_NAMES",
            "parse_hidden"]
 
-# Chosen on held-out bits/byte of four corpora (README, "Choosing the defaults").
+# The training defaults (``neocli.training``'s DEFAULT_* constants, which a test keeps
+# in step with this dict), chosen on held-out bits/byte (README, "Choosing the defaults").
 DEFAULTS: dict[str, Any] = {
     "byte_layout": "byte",
     "hidden": "8x8x32",
@@ -26,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "recurrent_radius": 0,
     "dendrites": 4,
     "epochs": 1,
-    "params": {},
+    "params": {"ios.decoder.scale": 4.0},
     "seed": 0,
 }
 
@@ -54,7 +55,9 @@ def resolve(cfg: dict[str, Any] | None) -> dict[str, Any]:
     unknown = set(cfg) - set(DEFAULTS)
     if unknown:
         raise NeoError(f"unknown model options: {', '.join(sorted(unknown))}")
-    return {**DEFAULTS, **cfg}
+    out = {**DEFAULTS, **cfg}
+    out["params"] = {**DEFAULTS["params"], **cfg.get("params", {})}
+    return out
 
 
 def build_hierarchy(codec, cfg: dict[str, Any] | None = None) -> Hierarchy:

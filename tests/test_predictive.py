@@ -178,7 +178,7 @@ def _trained_bytes_model(text: bytes):
 
 def test_generation_controls_seeded_and_restricted():
     import copy
-    from neocli.generation import Controls, generate
+    from neocli.generation import Controls, sample_stream as generate
     h, codec, pred = _trained_bytes_model(b"abcabcabd abcab. " * 20)
 
     def run(ctl, seed=5, n=60):

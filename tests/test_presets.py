@@ -40,3 +40,17 @@ def test_build_hierarchy_uses_the_defaults_and_the_seed():
     with pytest.raises(NeoError, match="unknown model options"):
         build_hierarchy(BytesCodec("byte"), {"hiden": "2x2x8"})
     assert "layers.encoder.lr" in PARAM_NAMES and "ios.decoder.scale" in PARAM_NAMES
+
+
+def test_presets_defaults_are_the_training_defaults():
+    from neocli import training
+    d = DEFAULTS
+    assert parse_hidden_sizes(d) == [training.DEFAULT_HIDDEN] * training.DEFAULT_LAYERS
+    assert d["byte_layout"] == training.DEFAULT_BYTE_LAYOUT
+    assert {k: d[k] for k in training.ARCH_DEFAULTS} == training.ARCH_DEFAULTS
+    assert d["params"] == training.DEFAULT_PARAMS
+
+
+def parse_hidden_sizes(d):
+    from neocli.presets import parse_hidden
+    return parse_hidden(d["hidden"], d["layers"])

@@ -14,12 +14,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 import neocli as neo  # noqa: E402
 from neocli import ohr, rl  # noqa: E402
-from neocli.cli.app import app  # noqa: E402
-import neocli.cli.eval  # noqa: E402,F401  (registers the commands)
-import neocli.cli.checkpoint  # noqa: E402,F401
-import neocli.cli.generate  # noqa: E402,F401
-import neocli.cli.inspect  # noqa: E402,F401
-import neocli.cli.train  # noqa: E402,F401
+from neocli.cli.app import app  # noqa: E402  (importing neocli.cli registers every command)
 
 
 def run(*args):
@@ -481,7 +476,7 @@ def test_image_observation_checks():
 
 def test_cli_train_eval_plot_inspect(tmp_path):
     model, png = tmp_path / "agent.ohr", tmp_path / "curve.png"
-    r = run("train", "--env", "CartPole-v1", "-o", model, "--episodes", 4, "--plot", png, "--json", "-s", 3)
+    r = run("rl", "train", "--env", "CartPole-v1", "-o", model, "--episodes", 4, "--plot", png, "--json", "-s", 3)
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["env"] == "CartPole-v1" and out["episodes"] == 4 and len(out["returns"]) == 4
@@ -492,7 +487,7 @@ def test_cli_train_eval_plot_inspect(tmp_path):
     assert header["rl"]["encoding"]["format"] == rl.ENCODING_FORMAT
     assert header["training"]["returns"] == out["returns"] and header["training"]["complete"] is True
 
-    r = run("eval", model, "--env", "CartPole-v1", "--episodes", 5, "--json", "--seed", 11)
+    r = run("rl", "eval", model, "--env", "CartPole-v1", "--episodes", 5, "--json", "--seed", 11)
     assert r.exit_code == 0, r.stderr
     ev = json.loads(r.stdout)
     assert len(ev["returns"]) == 5
@@ -501,7 +496,7 @@ def test_cli_train_eval_plot_inspect(tmp_path):
     # The same evaluation through the library, learning off, gives the same episodes.
     h, enc, proto, _ = rl.load_agent(str(model))
     assert rl.Runner(gym.make("CartPole-v1"), h, enc, proto, seed=11).run(5, learn=False) == ev["returns"]
-    r = run("eval", model, "--env", "CartPole-v1", "--episodes", 3)
+    r = run("rl", "eval", model, "--env", "CartPole-v1", "--episodes", 3)
     assert r.exit_code == 0 and "return mean" in r.stdout and "min" in r.stdout and "max" in r.stdout
     r = run("inspect", model)
     assert r.exit_code == 0 and "RL agent for CartPole-v1" in r.stdout and "4 of 4" in r.stdout
@@ -509,9 +504,9 @@ def test_cli_train_eval_plot_inspect(tmp_path):
 
 def test_cli_image_environment(tmp_path):
     model = tmp_path / "dot.ohr"
-    r = run("train", "--env", "NeocliTestDot-v0", "-o", model, "--episodes", 3, "--hidden", "3x3x8", "-q")
+    r = run("rl", "train", "--env", "NeocliTestDot-v0", "-o", model, "--episodes", 3, "--hidden", "3x3x8", "-q")
     assert r.exit_code == 0, r.stderr
-    r = run("eval", model, "--env", "NeocliTestDot-v0", "--episodes", 2, "--json")
+    r = run("rl", "eval", model, "--env", "NeocliTestDot-v0", "--episodes", 2, "--json")
     assert r.exit_code == 0, r.stderr
     assert len(json.loads(r.stdout)["returns"]) == 2
 
@@ -520,23 +515,23 @@ def test_cli_image_environment(tmp_path):
 def test_cli_resume_is_exact(tmp_path, protocol):
     full, part = tmp_path / "full.ohr", tmp_path / "part.ohr"
     args = ["--env", "CartPole-v1", "-q", "-s", 2, *protocol]
-    assert run("train", "-o", full, "--episodes", 8, *args).exit_code == 0
-    assert run("train", "-o", part, "--episodes", 5, *args).exit_code == 0
-    r = run("train", "-o", part, "--episodes", 8, "--resume", part, *args)
+    assert run("rl", "train", "-o", full, "--episodes", 8, *args).exit_code == 0
+    assert run("rl", "train", "-o", part, "--episodes", 5, *args).exit_code == 0
+    r = run("rl", "train", "-o", part, "--episodes", 8, "--resume", part, *args)
     assert r.exit_code == 0, r.stderr
     a, b = ohr.read_file(str(full)), ohr.read_file(str(part))
     assert a[0]["training"]["returns"] == b[0]["training"]["returns"]
     for sec in ("state", "weights", "persistent"):
         for name, arr in a[1][sec].items():
             assert np.array_equal(arr, b[1][sec][name]), (sec, name)
-    r = run("train", "-o", part, "--resume", part, *args)
+    r = run("rl", "train", "-o", part, "--resume", part, *args)
     assert r.exit_code == 1 and "finished its 8 episodes" in r.stderr
 
 
 def test_cli_init_starts_from_another_agents_weights(tmp_path):
     src, out = tmp_path / "src.ohr", tmp_path / "out.ohr"
-    assert run("train", "--env", "CartPole-v1", "-o", src, "--episodes", 4, "-q", "-s", 1).exit_code == 0
-    r = run("train", "--env", "CartPole-v1", "-o", out, "--episodes", 2, "-q", "-s", 5, "--init", src)
+    assert run("rl", "train", "--env", "CartPole-v1", "-o", src, "--episodes", 4, "-q", "-s", 1).exit_code == 0
+    r = run("rl", "train", "--env", "CartPole-v1", "-o", out, "--episodes", 2, "-q", "-s", 5, "--init", src)
     assert r.exit_code == 0, r.stderr
     # By hand: a fresh seed-5 agent given the source's weights, then the same 2 episodes.
     env = gym.make("CartPole-v1")
@@ -550,24 +545,24 @@ def test_cli_init_starts_from_another_agents_weights(tmp_path):
     assert header["training"]["returns"] == returns
     assert np.array_equal(np.concatenate([a.view(np.uint8).reshape(-1) for a in secs["weights"].values()]),
                           h.serialize_weights_to_buffer())
-    r = run("train", "--env", "Acrobot-v1", "-o", out, "--episodes", 1, "--init", src)
+    r = run("rl", "train", "--env", "Acrobot-v1", "-o", out, "--episodes", 1, "--init", src)
     assert r.exit_code == 1 and "--init" in r.stderr
 
 
 def test_cli_checkpoints(tmp_path):
     ck = tmp_path / "ck"
-    r = run("train", "--env", "CartPole-v1", "-o", tmp_path / "m.ohr", "--episodes", 6, "-q",
+    r = run("rl", "train", "--env", "CartPole-v1", "-o", tmp_path / "m.ohr", "--episodes", 6, "-q",
             "--checkpoint-dir", ck, "--checkpoint-every", 2, "--keep", 1)
     assert r.exit_code == 0, r.stderr
     files = sorted(p.name for p in ck.iterdir())
     assert files == ["ckpt-e000004-s" + files[0].split("-s")[1]]
-    r = run("train", "--env", "CartPole-v1", "-o", tmp_path / "m2.ohr", "--episodes", 6, "-q",
+    r = run("rl", "train", "--env", "CartPole-v1", "-o", tmp_path / "m2.ohr", "--episodes", 6, "-q",
             "--resume", ck / files[0])
     assert r.exit_code == 0, r.stderr
     a = ohr.read_header(str(tmp_path / "m.ohr"))["training"]["returns"]
     assert ohr.read_header(str(tmp_path / "m2.ohr"))["training"]["returns"] == a
     # checkpoint list shows an agent's episodes where a text model has its epoch
-    r = run("train", "--env", "CartPole-v1", "-o", ck / "late.ohr", "--episodes", 5, "-q")
+    r = run("rl", "train", "--env", "CartPole-v1", "-o", ck / "late.ohr", "--episodes", 5, "-q")
     assert r.exit_code == 0, r.stderr
     r = run("checkpoint", "list", ck)
     rows = [line.split() for line in r.stdout.splitlines()[1:]]
@@ -583,35 +578,49 @@ def test_cli_errors(tmp_path):
     tmodel = tmp_path / "t.ohr"
     assert run("train", text, "-o", tmodel, "--hidden", "3x3x8", "-q").exit_code == 0
     agent = tmp_path / "a.ohr"
-    assert run("train", "--env", "CartPole-v1", "-o", agent, "--episodes", 1, "-q").exit_code == 0
+    assert run("rl", "train", "--env", "CartPole-v1", "-o", agent, "--episodes", 1, "-q").exit_code == 0
+    x = tmp_path / "x.ohr"
     cases = [
-        (["train", "--env", "NoSuchEnv-v0", "-o", tmp_path / "x.ohr"], 1, "cannot make environment 'NoSuchEnv-v0'"),
-        (["train", "--env", "NeocliTestDict-v0", "-o", tmp_path / "x.ohr"], 1, "unsupported observation space Dict"),
-        (["train", "--env", "Pendulum-v1", "-o", tmp_path / "x.ohr"], 1, "continuous action spaces"),
-        (["eval", tmodel, "--env", "CartPole-v1"], 1, "is a text model"),
-        (["eval", agent, "--env", "Acrobot-v1"], 1, "does not fit 'Acrobot-v1'"),
+        (["rl", "train", "--env", "NoSuchEnv-v0", "-o", x], 1, "cannot make environment 'NoSuchEnv-v0'"),
+        (["rl", "train", "--env", "NeocliTestDict-v0", "-o", x], 1, "unsupported observation space Dict"),
+        (["rl", "train", "--env", "Pendulum-v1", "-o", x], 1, "continuous action spaces"),
+        (["rl", "eval", tmodel, "--env", "CartPole-v1"], 1, "is a text model"),
+        (["rl", "eval", agent, "--env", "Acrobot-v1"], 1, "does not fit 'Acrobot-v1'"),
         (["eval", agent, text], 1, "reinforcement-learning agent"),
         (["generate", agent], 1, "reinforcement-learning agent"),
-        (["train", text, "--env", "CartPole-v1", "-o", tmp_path / "x.ohr"], 2, "give no DATA"),
-        (["train", "--env", "CartPole-v1", "-o", tmp_path / "x.ohr", "--codec", "chars"], 2, "--codec is for text"),
-        (["train", "--env", "CartPole-v1", "-o", tmp_path / "x.ohr", "--protocol", "d16", "--hidden", "3x3x8"], 2,
-         "leave out --hidden"),
-        (["train", "--env", "CartPole-v1", "-o", tmp_path / "x.ohr", "--protocol", "d17"], 2, "--protocol must be"),
-        (["train", "--env", "CartPole-v1", "-o", tmp_path / "x.ohr", "--episodes", 0], 2, "--episodes must be"),
-        (["train", "--env", "CartPole-v1", "-o", tmp_path / "x.ohr", "--reset-on", "blank"], 2, "episode or none"),
-        (["train", "--env", "CartPole-v1", "-o", tmp_path / "x.ohr", "--seed", -1], 2, "--seed must be >= 0"),
-        (["train", text, "-o", tmp_path / "x.ohr", "--episodes", 3], 2, "--episodes applies to environments"),
-        (["train", "-o", tmp_path / "x.ohr"], 2, "missing DATA"),
-        (["eval", tmodel, text, "--greedy"], 2, "--greedy applies to environments"),
+        # RL is its own command group: the sequence commands know no environment options.
+        (["train", text, "--env", "CartPole-v1", "-o", x], 2, "No such option: --env"),
+        (["train", text, "-o", x, "--episodes", 3], 2, "No such option: --episodes"),
+        (["eval", tmodel, text, "--greedy"], 2, "No such option: --greedy"),
+        (["rl", "train", "--env", "CartPole-v1", "-o", x, "--codec", "chars"], 2, "No such option: --codec"),
+        (["rl", "train", "--env", "CartPole-v1", "-o", x, "--protocol", "d16", "--hidden", "3x3x8"], 2,
+         "--hidden cannot be set with protocol d16"),
+        (["rl", "train", "--env", "CartPole-v1", "-o", x, "--protocol", "d17"], 2, "--protocol must be"),
+        (["rl", "train", "--env", "CartPole-v1", "-o", x, "--episodes", 0], 2, "--episodes must be"),
+        (["rl", "train", "--env", "CartPole-v1", "-o", x, "--reset-on", "blank"], 2, "episode or none"),
+        (["rl", "train", "--env", "CartPole-v1", "-o", x, "--seed", -1], 2, "--seed must be >= 0"),
+        (["rl", "train", "--env", "CartPole-v1", "-o", x, "--keep", 2], 2, "--checkpoint-dir is required"),
+        (["rl", "train", "-o", x], 2, "Missing option '--env'"),
+        (["train", "-o", x], 2, "missing DATA"),
         (["eval", tmodel], 2, "missing DATA"),
-        (["train", "--env", "CartPole-v1", "-o", tmp_path / "x.ohr", "--resume", tmodel], 1, "is a text model"),
-        (["train", "--env", "Acrobot-v1", "-o", tmp_path / "x.ohr", "--resume", agent], 1, "was trained on"),
+        (["rl", "train", "--env", "CartPole-v1", "-o", x, "--resume", tmodel], 1, "is a text model"),
+        (["rl", "train", "--env", "Acrobot-v1", "-o", x, "--resume", agent], 1, "was trained on"),
     ]
     for args, code, phrase in cases:
         r = run(*args)
         assert r.exit_code == code, (args, r.exit_code, r.stderr)
         assert phrase in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
         assert r.stderr.startswith("error:") or "Error" in r.stderr, (args, r.stderr)
+
+
+def test_rl_is_its_own_command_group():
+    r = run("rl", "--help")
+    assert r.exit_code == 0 and "train" in r.stdout and "eval" in r.stdout
+    for args in (["train", "--help"], ["eval", "--help"], ["train", "-h"]):
+        r = run(*args)
+        assert r.exit_code == 0 and "--env" not in r.stdout and "--episodes" not in r.stdout, r.stdout
+    r = run("rl", "train", "-h")
+    assert r.exit_code == 0 and "--env" in r.stdout and "--episodes" in r.stdout and "--codec" not in r.stdout
 
 
 def test_cli_plot_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
@@ -626,15 +635,15 @@ def test_cli_plot_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     out = tmp_path / "m.ohr"
-    r = run("train", "--env", "CartPole-v1", "-o", out, "--episodes", 1, "--plot", tmp_path / "c.png")
-    assert r.exit_code == 1 and "--plot needs matplotlib" in r.stderr
+    r = run("rl", "train", "--env", "CartPole-v1", "-o", out, "--episodes", 1, "--plot", tmp_path / "c.png")
+    assert r.exit_code == 1 and "plotting needs matplotlib" in r.stderr
     assert not out.exists()  # refused before training
 
 
 def test_header_is_plain_json(tmp_path):
     # Agent files need no pickle: the whole description is JSON in the header.
     path = tmp_path / "a.ohr"
-    assert run("train", "--env", "Blackjack-v1", "-o", path, "--episodes", 2, "-q").exit_code == 0
+    assert run("rl", "train", "--env", "Blackjack-v1", "-o", path, "--episodes", 2, "-q").exit_code == 0
     header = ohr.read_header(str(path))
     json.dumps(header["rl"], allow_nan=False)
     h, enc, proto, _ = rl.load_agent(str(path))

@@ -1,167 +1,93 @@
-"""Pieces shared by the train, generate and eval commands."""
+"""Pieces shared by the commands: the one ``--threads`` handler, the one model loader,
+the one path check, metric formatting and the progress bar."""
 from __future__ import annotations
 
-import datetime
-import glob
-import os
-import signal
-from dataclasses import dataclass
+import sys
 from typing import Any
 
-import numpy as np
+import typer
+from tqdm import tqdm
 
-from .. import Hierarchy, NeoError
-from ..codecs import FLOOR, RESET, Codec, codec_from_dict
-from ..ohr import read_header
-from .app import CliError, UsageError, echo_err
+from .. import set_num_threads, training
+from ..sources import check_input, check_output
+from .app import echo_err
 
-
-def utc_now() -> str:
-    """The current UTC time, ISO-8601 with a Z."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def load_model(path: str) -> tuple[Hierarchy, dict[str, Any], Codec]:
-    """Load a model file with its header and codec (a model without a codec is an error)."""
-    if os.path.isdir(path):
-        raise CliError(f"'{path}' is a directory, not a model file")
-    header = read_header(path)
-    if "codec" not in header and isinstance(header.get("rl"), dict):
-        raise CliError(f"model '{path}' is a reinforcement-learning agent (env {header['rl'].get('env_id')}): "
-                       "use it with --env")
-    if header.get("kind") == "image_encoder":
-        raise CliError(f"'{path}' is an image encoder, not a sequence model: load it with neocli.ImageEncoder")
-    if "codec" not in header:
-        raise CliError(f"model '{path}' has no codec in its header: it was not trained with the neocli CLI")
-    codec = codec_from_dict(header["codec"])
-    h = Hierarchy(file_name=path)
-    if h.get_io_size(0) != codec.io_size:
-        raise CliError(f"model '{path}': its codec expects IO size {codec.io_size}, the model has {h.get_io_size(0)}")
-    return h, header, codec
+#: The ``--threads`` option, the same on every command.
+THREADS_OPTION = typer.Option("--threads", "-t", min=1, metavar="N",
+                              help="Maximum threads (default: OMP_NUM_THREADS or all cores).")
 
 
-@dataclass
-class Score:
-    """Accumulated next-symbol metrics (decisions D14)."""
+def apply_threads(threads: int | None) -> None:
+    """The one ``--threads`` handler (Typer has already checked N >= 1)."""
+    if threads is not None:
+        set_num_threads(threads)
 
-    scored: int = 0
-    correct: int = 0
-    bits: float = 0.0
-    symbols: int = 0
-    seconds: float = 0.0
 
-    def add(self, h: Hierarchy, codec: Codec, cis: np.ndarray) -> None:
-        """Score the model's current prediction against the actual ``cis`` (before stepping)."""
-        hit, bits = h._score(0, cis, FLOOR)
-        self.correct += hit
-        self.bits += bits
-        self.scored += 1
+def load_model(path: str) -> training.TrainedModel:
+    """The one model loader: a sequence model with its codec and header."""
+    return training.load_model(path)
 
-    def summary(self) -> dict[str, Any]:
-        """accuracy, bits/symbol, symbols/s as a JSON-ready dict."""
-        return {
-            "accuracy": (self.correct / self.scored) if self.scored else None,
-            "bits_per_symbol": (self.bits / self.scored) if self.scored else None,
-            "symbols": self.symbols,
-            "scored": self.scored,
-            "symbols_per_s": (self.symbols / self.seconds) if self.seconds > 0 else None,
-        }
 
-    def to_dict(self) -> dict[str, Any]:
-        """The raw accumulators (saved in checkpoints so a resumed epoch reports the same)."""
-        return {"scored": self.scored, "correct": self.correct, "bits": self.bits,
-                "symbols": self.symbols, "seconds": self.seconds}
-
-    @classmethod
-    def from_dict(cls, d: Any) -> "Score":
-        """Rebuild the accumulators from ``to_dict`` output."""
-        if not isinstance(d, dict):
-            return cls()
-        return cls(int(d.get("scored", 0)), int(d.get("correct", 0)), float(d.get("bits", 0.0)),
-                   int(d.get("symbols", 0)), float(d.get("seconds", 0.0)))
+def check_paths(inputs: list[tuple[str, str]] = (), outputs: list[str | None] = ()) -> None:
+    """The one path check, before any work: ``inputs`` are ``(path, what)`` pairs that must be
+    readable files (``-`` is stdin), ``outputs`` paths that can be written (None is skipped)."""
+    for p, what in inputs:
+        if p is not None and p != "-":
+            check_input(p, what)
+    for p in outputs:
+        if p is not None:
+            check_output(p)
 
 
 def fmt_metrics(s: dict[str, Any]) -> str:
-    """A one-line human rendering of ``Score.summary()``."""
+    """A one-line human rendering of a metrics dict."""
     acc = "n/a" if s["accuracy"] is None else f"{s['accuracy']:.4f}"
     bps = "n/a" if s["bits_per_symbol"] is None else f"{s['bits_per_symbol']:.3f}"
     sps = "n/a" if s["symbols_per_s"] is None else f"{s['symbols_per_s']:.0f}"
-    return f"accuracy {acc}  bits/symbol {bps}  symbols/s {sps}  ({s['symbols']} symbols)"
+    extra = ""
+    if s.get("perplexity") is not None:
+        extra += f"  perplexity {s['perplexity']:.2f}"
+    if s.get("bits_per_byte") is not None:
+        extra += f"  bits/byte {s['bits_per_byte']:.3f}"
+    return f"accuracy {acc}  bits/symbol {bps}{extra}  symbols/s {sps}  ({s['symbols']} symbols)"
 
 
-class Interrupt:
-    """Turns SIGINT into a flag checked between steps, so a checkpoint is always consistent."""
+class ProgressBar:
+    """A ``training.Progress`` callback drawing one tqdm bar per epoch on stderr and, unless
+    quiet, a metrics line when an epoch ends."""
 
-    def __init__(self) -> None:
-        self.flag = False
-        self._old: Any = None
+    def __init__(self, quiet: bool, desc: str = "epoch", lines: bool = True) -> None:
+        self.quiet, self.desc, self.lines = quiet, desc, lines
+        self.bar: Any = None
+        self.epoch = 0
 
-    def __enter__(self) -> "Interrupt":
-        try:
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread (e.g. under a test runner thread)
-            self._old = None
+    def __call__(self, p: training.Progress) -> None:
+        if p.validation is not None:
+            v = p.validation
+            if self.lines and not self.quiet:
+                bps = "n/a" if v["bits_per_symbol"] is None else f"{v['bits_per_symbol']:.3f}"
+                echo_err(f"validation (epoch {v['epoch']}, {v['steps']} steps): bits/symbol {bps}")
+            return
+        if self.bar is None or p.epoch != self.epoch:
+            self.close()
+            self.epoch = p.epoch
+            label = f"{self.desc} {p.epoch}/{p.epochs}" if p.epochs > 1 or self.desc == "epoch" else self.desc
+            self.bar = tqdm(desc=label, unit="sym", file=sys.stderr, disable=True if self.quiet else None,
+                            mininterval=0.5, leave=False, initial=p.symbols, total=p.total)
+        self.bar.update(p.symbols - self.bar.n)
+        if p.metrics is not None:
+            self.close()
+            if self.lines and not self.quiet:
+                echo_err(f"epoch {p.epoch}/{p.epochs}: {fmt_metrics(p.metrics)}")
+
+    def close(self) -> None:
+        """Close the current bar (also after an error)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> "ProgressBar":
         return self
 
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.flag:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self.flag = True
-
     def __exit__(self, *exc: Any) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-
-def parse_meta(items: list[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs into a dict (values stay strings)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise UsageError(f"--meta expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        if not k:
-            raise UsageError(f"--meta expects KEY=VALUE, got {item!r}")
-        out[k] = v
-    return out
-
-
-def parse_sizes(hidden: str, layers: int | None) -> list[tuple[int, int, int]]:
-    """``--hidden WxHxZ`` (with ``--layers N``) or ``--hidden A,B,C`` (decisions D12)."""
-    parts = [p.strip() for p in hidden.split(",") if p.strip()]
-    sizes = []
-    for p in parts:
-        dims = p.lower().split("x")
-        try:
-            w, h, z = (int(d) for d in dims)
-        except ValueError:
-            raise UsageError(f"--hidden expects WxHxZ sizes like 5x5x32, got {p!r}") from None
-        if min(w, h, z) < 1:
-            raise UsageError(f"--hidden sizes must be >= 1, got {p!r}")
-        sizes.append((w, h, z))
-    if not sizes:
-        raise UsageError("--hidden is empty")
-    if len(sizes) == 1:
-        n = 2 if layers is None else layers
-        if n < 1:
-            raise UsageError(f"--layers must be >= 1, got {n}")
-        return sizes * n
-    if layers is not None and layers != len(sizes):
-        raise UsageError(f"--layers {layers} disagrees with the {len(sizes)} sizes given to --hidden")
-    return sizes
-
-
-def rotate_checkpoints(directory: str, keep: int | None) -> None:
-    """Keep only the ``keep`` newest ``ckpt-e*-s*.ohr`` files of ``directory`` (by name,
-    which sorts by epoch or episode, then step); None keeps all."""
-    if not keep:
-        return
-    for old in sorted(glob.glob(os.path.join(directory, "ckpt-e*-s*.ohr")))[:-keep]:
-        try:
-            os.remove(old)
-        except OSError as e:
-            echo_err(f"warning: could not remove old checkpoint '{old}': {e.strerror}")
-
-
-__all__ = ["rotate_checkpoints", "utc_now", "load_model", "Score", "fmt_metrics", "Interrupt", "parse_meta", "parse_sizes",
-           "RESET", "NeoError", "CliError"]
+        self.close()

@@ -1,20 +1,26 @@
-"""The shared Typer application and the error/exit-code conventions of the CLI.
+"""The shared Typer application and the CLI's one error boundary.
+
+Command modules import ``app`` from here and register on it; this module imports none
+of them (``neocli/cli/__init__.py`` does, in one place).
 
 stdout carries data only; progress, metrics and messages go to stderr. Exit codes:
 0 ok, 1 data/model error (``error: ...`` on stderr, no traceback unless ``--debug``),
-2 usage error, 130 after Ctrl-C.
+2 usage error, 130 after Ctrl-C (128 + the signal for other stop signals). Any other
+exception is a bug in neocli and surfaces with its traceback.
 """
 from __future__ import annotations
 
 import errno
 import functools
 import os
+import signal
 import sys
 from typing import Any, Callable, TypeVar
 
 import typer
 
-from .._errors import NeoError
+from ..errors import ConflictError, NeoError, OptionError, ParameterError
+from ..training import Interrupted
 
 app = typer.Typer(
     name="neocli",
@@ -22,12 +28,23 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    help="Sparse Predictive Hierarchies from the command line: train, generate, eval, inspect, checkpoint.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Sparse Predictive Hierarchies from the command line: train, generate, eval, inspect, checkpoint, rl.",
 )
 
 _DEBUG = False
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Library option fields whose flag is not ``--`` + the field with dashes.
+FLAGS = {"kind": "--codec", "every_steps": "--checkpoint-every", "every_epochs": "--checkpoint-every",
+         "directory": "--checkpoint-dir", "options": "options", "model": "MODEL", "sources": "DATA",
+         "env_id": "--env", "checkpoint_every": "--checkpoint-every"}
+
+
+def flag_of(field_name: str) -> str:
+    """The command-line flag of a library option field."""
+    return FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
 
 
 class CliError(NeoError):
@@ -48,8 +65,46 @@ def echo_err(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def _fail(message: str, code: int) -> typer.Exit:
+    echo_err(f"error: {message}")
+    return typer.Exit(code)
+
+
+def _exit_for(e: BaseException) -> typer.Exit | None:
+    """The exit for an expected failure, or None for a bug (which then propagates)."""
+    if isinstance(e, Interrupted):
+        where = f"checkpoint written to '{e.path}' ({e.where}); continue with --resume {e.path}" if e.path \
+            else f"stopped at {e.where}; no checkpoint was written"
+        echo_err(f"interrupted: {where}")
+        return typer.Exit(130 if e.signum == signal.SIGINT else 128 + int(e.signum))
+    if isinstance(e, KeyboardInterrupt):
+        echo_err("interrupted")
+        return typer.Exit(130)
+    if isinstance(e, OSError) and (isinstance(e, BrokenPipeError) or e.errno == errno.EPIPE):
+        _silence_broken_pipe()
+        return typer.Exit(0)
+    if _DEBUG:
+        return None
+    if isinstance(e, OptionError):
+        return _fail(f"{flag_of(e.field)} {e.problem}", 2)
+    if isinstance(e, ParameterError):
+        return _fail(f"{flag_of(e.parameter)}: {e.problem}", 1)
+    if isinstance(e, ConflictError):
+        return _fail(e.render(flag_of(e.source), flag_of(e.field)), 1)
+    if isinstance(e, UsageError):
+        return _fail(str(e), 2)
+    if isinstance(e, NeoError):
+        return _fail(str(e), 1)
+    if isinstance(e, OSError):
+        where = f" '{e.filename}'" if getattr(e, "filename", None) else ""
+        return _fail(f"{e.strerror or e}{where}", 1)
+    if isinstance(e, MemoryError):
+        return _fail("out of memory (the model or data is too large for this machine)", 1)
+    return None
+
+
 def command(func: F) -> F:
-    """Wrap a command so user errors become ``error: ...`` and exit code 1, Ctrl-C 130."""
+    """The error boundary of a command: NeoError/OSError exit 1, usage errors 2, Ctrl-C 130."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -57,36 +112,11 @@ def command(func: F) -> F:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
-        except KeyboardInterrupt:
-            echo_err("interrupted")
-            raise typer.Exit(130) from None
-        except BrokenPipeError:
-            _silence_broken_pipe()
-            raise typer.Exit(0) from None
-        except OSError as e:
-            if e.errno == errno.EPIPE:
-                _silence_broken_pipe()
-                raise typer.Exit(0) from None
-            if _DEBUG:
+        except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - sorted by _exit_for
+            exit_ = _exit_for(e)
+            if exit_ is None:
                 raise
-            where = f" '{e.filename}'" if getattr(e, "filename", None) else ""
-            echo_err(f"error: {e.strerror or e}{where}")
-            raise typer.Exit(1) from None
-        except MemoryError:
-            if _DEBUG:
-                raise
-            echo_err("error: out of memory (the model or data is too large for this machine)")
-            raise typer.Exit(1) from None
-        except UsageError as e:
-            if _DEBUG:
-                raise
-            echo_err(f"error: {e}")
-            raise typer.Exit(2) from None
-        except (NeoError, ValueError, UnicodeDecodeError) as e:
-            if _DEBUG:
-                raise
-            echo_err(f"error: {e}")
-            raise typer.Exit(1) from None
+            raise exit_ from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -103,7 +133,7 @@ def _silence_broken_pipe() -> None:
 
 def _show_version(value: bool) -> None:
     if value:
-        from .._version import __version__
+        from .. import __version__
 
         typer.echo(f"neocli {__version__}")
         raise typer.Exit()
@@ -119,7 +149,5 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for
 
 
 def run() -> None:
-    """Import every command module (they register on ``app``) and run the app."""
-    from . import checkpoint, eval as eval_cmd, generate, inspect, train  # noqa: F401
-
+    """Run the app (the commands registered in ``neocli.cli``)."""
     app()

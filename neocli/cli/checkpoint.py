@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import Hierarchy, ImageEncoder, MergeMode, _core, ohr
-from .._errors import NeoError
+from ..errors import NeoError
 from .app import CliError, app, command, echo_err
 from .inspect import human_bytes, last_metrics, load_header, training_of
 

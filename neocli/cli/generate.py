@@ -1,76 +1,62 @@
 """``neocli generate``: continue a prompt with a trained model, writing data to stdout."""
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
-from .. import set_num_threads
-from ..codecs import CsvCodec
-from ._common import load_model
-from .app import CliError, UsageError, app, command
+from ..generation import Controls, check_generation_options, generate as generate_symbols
+from ._common import apply_threads, check_paths, load_model
+from .app import UsageError, app, command
+
+
+def _read_prompt(prompt: str | None, prompt_file: str | None) -> bytes | None:
+    if prompt is not None:
+        return prompt.encode("utf-8")
+    if prompt_file == "-":
+        return sys.stdin.buffer.read()
+    if prompt_file is not None:
+        with open(prompt_file, "rb") as f:
+            return f.read()
+    return None
 
 
 @app.command("generate")
 @command
 def generate(
-    model: Annotated[str, typer.Argument(help="Model file (.ohr) trained with neocli train.", show_default=False)],
-    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Text (or CSV rows) to start from.")] = None,
-    prompt_file: Annotated[Optional[str], typer.Option("--prompt-file", "-f", help="Read the prompt from a file, or - for stdin.")] = None,
-    length: Annotated[int, typer.Option("--length", "-n", help="Symbols to generate.")] = 200,
-    temperature: Annotated[float, typer.Option("--temperature", "-T", help="Sampling temperature; 0 = most likely symbol.")] = 0.0,
-    seed: Annotated[Optional[int], typer.Option("--seed", "-s", min=0, max=2**64 - 1, help="Seed of the sampling (default: the model's own random stream).", show_default=False)] = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Maximum threads.")] = None,
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model file (.ohr) trained with neocli train.", show_default=False)],
+    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", metavar="TEXT", help="Text (or CSV rows) to start from.")] = None,
+    prompt_file: Annotated[Optional[str], typer.Option("--prompt-file", "-f", metavar="PATH", help="Read the prompt from a file, or - for stdin.")] = None,
+    length: Annotated[int, typer.Option("--length", "-n", metavar="N", help="Symbols to generate.")] = 200,
+    temperature: Annotated[float, typer.Option("--temperature", "-T", metavar="T", help="Sampling temperature; 0 = most likely symbol.")] = 0.0,
+    seed: Annotated[Optional[int], typer.Option("--seed", "-s", min=0, max=2**64 - 1, metavar="N", help="Seed of the sampling (default: the model's own random stream).", show_default=False)] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads.")] = None,
     echo_prompt: Annotated[bool, typer.Option("--echo-prompt", help="Write the prompt before the generated data.")] = False,
+    top_k: Annotated[int, typer.Option("--top-k", metavar="K", help="Sample only among the K most likely symbols (0 = all).")] = 0,
+    top_p: Annotated[float, typer.Option("--top-p", metavar="P", help="Sample only among the most likely symbols whose probabilities add up to P (1 = all).")] = 1.0,
+    repetition_penalty: Annotated[float, typer.Option("--repetition-penalty", metavar="R", help="Divide the probability of symbols generated in the last 64 by R (1 = off).")] = 1.0,
+    stop: Annotated[Optional[list[str]], typer.Option("--stop", metavar="TEXT", help="End a sample right after TEXT appears (repeatable).")] = None,
+    num_samples: Annotated[int, typer.Option("--num-samples", metavar="N", help="Draw N continuations of the same prompt.")] = 1,
+    separator: Annotated[str, typer.Option("--separator", metavar="TEXT", help="Written after each sample when --num-samples > 1 (escapes \\n \\t allowed).")] = "\\n---\\n",
 ) -> None:
     """Generate LENGTH symbols from MODEL after feeding it the prompt; only the data goes to stdout.
 
     Without a prompt, generation continues from the context saved in the model. CSV
     models forecast the next rows in closed loop.
     """
-    if length < 0:
-        raise UsageError(f"--length must be >= 0, got {length}")
-    if not (temperature >= 0.0) or temperature == float("inf"):
-        raise UsageError(f"--temperature must be a finite number >= 0, got {temperature}")
+    check_generation_options(length, temperature, seed)
+    controls = Controls(temperature, top_k, top_p, repetition_penalty,
+                        stop=tuple(x.encode("utf-8") for x in stop or []))   # OptionError -> exit 2
     if prompt is not None and prompt_file is not None:
         raise UsageError("give either --prompt or --prompt-file, not both")
-    if threads is not None:
-        if threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {threads}")
-        set_num_threads(threads)
-    h, header, codec = load_model(model)
-    data: bytes | None = None
-    if prompt is not None:
-        data = prompt.encode("utf-8")
-    elif prompt_file is not None:
-        if prompt_file == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            if os.path.isdir(prompt_file):
-                raise CliError(f"'{prompt_file}' is a directory, not a prompt file")
-            if not os.path.exists(prompt_file):
-                raise CliError(f"prompt file '{prompt_file}' does not exist")
-            with open(prompt_file, "rb") as f:
-                data = f.read()
-    symbols = codec.parse_prompt(data) if data is not None else []
-    if data is not None and not symbols and not isinstance(codec, CsvCodec):
-        raise CliError("the prompt is empty")
-    # Sampling has its own generator: seeded by --seed, else by the model's RNG
-    # position, so the same command gives the same output.
-    rng = np.random.default_rng(seed if seed is not None else h.get_rng_state())
+    check_paths(inputs=[(model, "model"), (prompt_file, "prompt")])
+    apply_threads(threads)
+    m = load_model(model)
     out = sys.stdout.buffer
-    if symbols:
-        h.clear_state()
-        for s in symbols:
-            h.step([codec.encode(s)], False)
-        if echo_prompt:
-            out.write(b"".join(codec.format(s) for s in symbols))
-    for _ in range(length):
-        sym = codec.choose(h.get_prediction_acts(0), temperature, rng)
-        out.write(codec.format(sym))
+    sep = separator.replace("\\n", "\n").replace("\\t", "\t").encode("utf-8")
+    for chunk in generate_symbols(m, _read_prompt(prompt, prompt_file), length, temperature, seed, echo_prompt,
+                                  controls, num_samples, sep):
+        out.write(chunk)
         out.flush()
-        h.step([codec.encode(sym)], False)
     out.flush()

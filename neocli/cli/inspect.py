@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import ohr
-from .._errors import NeoError
+from ..errors import NeoError
 from ..codecs import codec_from_dict
 from .app import CliError, app, command
 

@@ -1,0 +1,224 @@
+"""Data sources for training and evaluation: paths or ``-`` (stdin), streamed, spooled when needed.
+
+stdin is streamed when one pass suffices; when more are needed (several epochs, a
+vocabulary or range learned from the data, a resumed run that must check its data)
+it is spooled to a temporary file first, never held whole in memory.
+
+Errors are :class:`~neocli.errors.NeoError` and name files, not command-line flags.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Iterable, Iterator, Union
+
+from ._errors import NeoError
+
+#: What may name a data source: a path (str, bytes or os.PathLike) or ``"-"`` for stdin.
+PathLike = Union[str, bytes, "os.PathLike[Any]"]
+
+
+@dataclass
+class Source:
+    """One data input: a file path, or stdin (possibly spooled to ``path``)."""
+
+    name: str
+    path: str | bytes | None
+    stdin: bool = False
+
+    def open(self) -> BinaryIO:
+        """A binary stream of the data (stdin itself when it was not spooled)."""
+        if self.path is None:
+            return sys.stdin.buffer
+        return open(self.path, "rb")
+
+
+@dataclass
+class Sources:
+    """The data of one run, with a temp directory for a spooled stdin (``close()`` removes it)."""
+
+    items: list[Source]
+    tmpdir: str | None = None
+    _hash: str | None = field(default=None)
+
+    def paths(self) -> list[str | bytes]:
+        """The file paths (only valid when nothing is streamed from stdin)."""
+        return [s.path for s in self.items if s.path is not None]
+
+    @property
+    def names(self) -> list[str]:
+        """The names shown in messages and records (``<stdin>`` for stdin)."""
+        return [s.name for s in self.items]
+
+    @property
+    def streamed(self) -> bool:
+        """Whether stdin is read directly (a single pass only)."""
+        return any(s.path is None for s in self.items)
+
+    def total_bytes(self) -> int | None:
+        """The size of all files, or None while stdin is streamed."""
+        if self.streamed:
+            return None
+        return sum(os.path.getsize(p) for p in self.paths())
+
+    def sha256(self) -> str | None:
+        """sha256 over all data in order (None while stdin is streamed)."""
+        if self.streamed:
+            return self._hash
+        if self._hash is None:
+            self._hash = self.prefix_sha256(None)[0]
+        return self._hash
+
+    def prefix_sha256(self, limit: int | None) -> tuple[str, int]:
+        """(sha256, bytes hashed) of the first ``limit`` bytes of the data in order
+        (all of it for None); fewer bytes are hashed when the data is shorter."""
+        h, n = hashlib.sha256(), 0
+        for p in self.paths():
+            with open(p, "rb") as f:
+                while limit is None or n < limit:
+                    chunk = f.read(1 << 20 if limit is None else min(1 << 20, limit - n))
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    n += len(chunk)
+        return h.hexdigest(), n
+
+    def close(self) -> None:
+        """Remove a spooled copy of stdin."""
+        if self.tmpdir:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+    def __enter__(self) -> "Sources":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _display(name: Any) -> str:
+    return os.fsdecode(name) if isinstance(name, bytes) else str(name)
+
+
+def as_list(sources: Any) -> list[Any]:
+    """One source or an iterable of them, as a list of ``str``/``bytes`` paths or ``"-"``."""
+    if isinstance(sources, (str, bytes, os.PathLike)):
+        sources = [sources]
+    out = []
+    for s in sources:
+        if isinstance(s, os.PathLike):
+            s = os.fspath(s)
+        if not isinstance(s, (str, bytes)):
+            raise NeoError(f"sources: expected paths or '-', got {type(s).__name__}")
+        out.append(s)
+    return out
+
+
+def check_input(path: Any, what: str = "data") -> None:
+    """Fail if ``path`` is not an existing, readable regular file (or a readable stream)."""
+    shown = _display(path)
+    if not os.path.exists(path):
+        raise NeoError(f"{what} file '{shown}' does not exist")
+    if os.path.isdir(path):
+        raise NeoError(f"'{shown}' is a directory, not a {what} file")
+    if not os.access(path, os.R_OK):
+        raise NeoError(f"{what} file '{shown}' is not readable")
+
+
+def open_sources(names: Iterable[Any], need_multiple_passes: bool, what: str = "data") -> Sources:
+    """Check the inputs exist and are readable files; spool stdin if several passes are needed."""
+    names = as_list(names)
+    if not names:
+        raise NeoError(f"no {what} given")
+    if sum(1 for n in names if n in ("-", b"-")) > 1:
+        raise NeoError("'-' (stdin) can be given only once")
+    for name in names:
+        if name not in ("-", b"-"):
+            check_input(name, what)
+    items: list[Source] = []
+    tmpdir = None
+    for name in names:
+        if name in ("-", b"-"):
+            if need_multiple_passes:
+                tmpdir = tempfile.mkdtemp(prefix="neocli-stdin-")
+                path = os.path.join(tmpdir, "stdin")
+                with open(path, "wb") as out:
+                    shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+                items.append(Source("<stdin>", path, stdin=True))
+            else:
+                items.append(Source("<stdin>", None, stdin=True))
+            continue
+        items.append(Source(_display(name), name))
+    return Sources(items, tmpdir)
+
+
+class CountingDigest:
+    """A sha256 that also counts the bytes it has seen (for a streamed stdin)."""
+
+    def __init__(self) -> None:
+        self.h = hashlib.sha256()
+        self.n = 0
+
+    def update(self, data: bytes) -> None:
+        """Hash and count ``data``."""
+        self.h.update(data)
+        self.n += len(data)
+
+    def hexdigest(self) -> str:
+        """The hash of everything seen so far."""
+        return self.h.hexdigest()
+
+
+class HashingReader:
+    """Wraps a binary stream and hashes what is read (for a streamed stdin)."""
+
+    def __init__(self, stream: BinaryIO, digest: Any) -> None:
+        self._s = stream
+        self._h = digest
+
+    def read(self, n: int = -1) -> bytes:
+        """Read and hash up to ``n`` bytes."""
+        b = self._s.read(n)
+        self._h.update(b)
+        return b
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._s:
+            self._h.update(line)
+            yield line
+
+    def readable(self) -> bool:
+        """Always readable."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to close: stdin stays open."""
+
+
+def check_output(path: Any) -> None:
+    """Fail fast if a file cannot be written at ``path`` (before any work is done)."""
+    shown = _display(path)
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise NeoError(f"output '{shown}' is a directory")
+    if not os.path.isdir(d):
+        raise NeoError(f"cannot write '{shown}': directory '{_display(d)}' does not exist")
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise NeoError(f"cannot write '{shown}': directory '{_display(d)}' is not writable")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise NeoError(f"cannot write '{shown}': permission denied")
+
+
+def prepare_directory(path: Any) -> None:
+    """Create a directory (for checkpoints) if needed and check it is writable."""
+    os.makedirs(path, exist_ok=True)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise NeoError(f"checkpoint directory '{_display(path)}' is not writable")
+
+
+__all__ = ["Source", "Sources", "open_sources", "check_input", "check_output", "prepare_directory",
+           "HashingReader", "CountingDigest", "as_list"]
