@@ -71,15 +71,12 @@ def _allowed(codec) -> np.ndarray | None:
     return None
 
 
-def _symbol(codec, dists: list[np.ndarray], picks: list[int]) -> Any:
+def _symbol(codec, picks: list[int]) -> Any:
+    """The codec symbol of the sampled indices (one per factor)."""
     if codec.kind == "csv":
         return codec.decode(np.asarray(picks, dtype=np.int32))
     k = picks[0]
-    if codec.kind == "bytes":
-        return k
-    if codec.kind == "tokens":
-        return k
-    return codec.vocab[k]
+    return k if codec.kind in ("bytes", "tokens") else codec.vocab[k]
 
 
 def sample_stream(h, codec, pred: Predictive, length: int, controls: Controls,
@@ -104,7 +101,7 @@ def sample_stream(h, codec, pred: Predictive, length: int, controls: Controls,
                 pen = np.ones_like(p)
                 pen[np.unique(recent)] = controls.repetition_penalty
             picks.append(sample_index(p, rng, controls.temperature, controls.top_k, controls.top_p, pen))
-        sym = _symbol(codec, dists, picks)
+        sym = _symbol(codec, picks)
         out = codec.format(sym)
         if codec.kind != "csv":
             recent.append(picks[0])

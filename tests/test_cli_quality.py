@@ -147,3 +147,16 @@ def test_generate_controls(tmp_path, text):
     for bad in (["--top-p", "0"], ["--top-k", "-1"], ["--repetition-penalty", "0.5"], ["--num-samples", "0"]):
         r = run("generate", m, "-n", "5", *bad)
         assert r.exit_code == 2 and "Traceback" not in r.stderr
+
+
+def test_resume_from_a_checkpoint_continues_the_calibration_exactly(tmp_path, text):
+    opts = training.TrainOptions(architecture=training.Architecture(hidden="3x3x16"),
+                                 checkpoints=training.CheckpointPolicy(directory=str(tmp_path / "ck"),
+                                                                       every_steps=200))
+    full = training.train([str(text)], opts, output=str(tmp_path / "full.ohr"))
+    ckpt = sorted((tmp_path / "ck").glob("ckpt-*.ohr"))[0]
+    resumed = training.train([str(text)], training.TrainOptions(architecture=training.Architecture(hidden="3x3x16")),
+                             output=str(tmp_path / "res.ohr"), resume=str(ckpt))
+    a, b = ohr.read_header(tmp_path / "full.ohr"), ohr.read_header(tmp_path / "res.ohr")
+    assert a["predictive"] == b["predictive"] and a["predictive"]["factors"][0]["ids"]
+    assert full.metrics[0]["bits_per_symbol"] == pytest.approx(resumed.metrics[0]["bits_per_symbol"], rel=1e-12)
