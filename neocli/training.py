@@ -275,9 +275,10 @@ class Architecture:
             if getattr(self, name) is not None:
                 _set(self, name, _int(name, getattr(self, name), low))
 
-    def sizes(self, default_layers: int = DEFAULT_LAYERS) -> list[tuple[int, int, int]]:
-        """The layer sizes (one per layer)."""
-        hidden = self.hidden or (DEFAULT_HIDDEN,)
+    def sizes(self, default_layers: int = DEFAULT_LAYERS,
+              default_hidden: tuple[int, int, int] = DEFAULT_HIDDEN) -> list[tuple[int, int, int]]:
+        """The layer sizes (one per layer); ``default_*`` fill what the record leaves out."""
+        hidden = self.hidden or (default_hidden,)
         if len(hidden) > 1:
             return list(hidden)
         return list(hidden) * (self.layers if self.layers is not None else default_layers)

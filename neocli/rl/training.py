@@ -174,7 +174,7 @@ def _new_agent(env: Any, o: AgentOptions, init: str | None) -> tuple[Hierarchy, 
     a = o.architecture.radii()
     lds = [LayerDesc(s, num_dendrites_per_cell=a["dendrites"], up_radius=a["up_radius"],
                      recurrent_radius=a["recurrent_radius"], down_radius=a["down_radius"])
-           for s in o.architecture.sizes()]
+           for s in o.architecture.sizes(2, (5, 5, 32))]   # agents keep 2 x 5x5x32 (the text defaults differ)
     h = build_hierarchy(enc, lds, seed=o.seed, up_radius=a["up_radius"], down_radius=a["down_radius"],
                         dendrites=a["dendrites"])
     if min_steps is not None:
