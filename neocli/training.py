@@ -283,9 +283,10 @@ class Architecture:
             return list(hidden)
         return list(hidden) * (self.layers if self.layers is not None else default_layers)
 
-    def radii(self) -> dict[str, int]:
-        """up/down/recurrent radius and dendrites, defaults filled in."""
-        return {k: (getattr(self, k) if getattr(self, k) is not None else v) for k, v in ARCH_DEFAULTS.items()}
+    def radii(self, defaults: dict[str, int] | None = None) -> dict[str, int]:
+        """up/down/recurrent radius and dendrites, ``defaults`` (:data:`ARCH_DEFAULTS`) filled in."""
+        defaults = ARCH_DEFAULTS if defaults is None else defaults
+        return {k: (getattr(self, k) if getattr(self, k) is not None else v) for k, v in defaults.items()}
 
     def given(self) -> dict[str, Any]:
         """The fields set (not None), in the form stored in a training record."""
