@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "hidden": "8x8x32",
     "layers": 1,
     "up_radius": 2,
-    "down_radius": 2,
+    "down_radius": 4,
     "recurrent_radius": 0,
     "dendrites": 4,
     "epochs": 1,

@@ -51,7 +51,7 @@ from .sources import CountingDigest, HashingReader, Sources, check_output, open_
 DEFAULT_HIDDEN = (8, 8, 32)
 DEFAULT_LAYERS = 1
 #: Radii and dendrites used when the architecture leaves them out.
-ARCH_DEFAULTS = {"up_radius": 2, "down_radius": 2, "recurrent_radius": 0, "dendrites": 4}
+ARCH_DEFAULTS = {"up_radius": 2, "down_radius": 4, "recurrent_radius": 0, "dendrites": 4}
 #: The bytes codec's layout when none is given: one 256-cell column (the nibble pair
 #: is faster per step but its product of marginals models text worse).
 DEFAULT_BYTE_LAYOUT = "byte"

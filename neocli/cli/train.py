@@ -90,7 +90,7 @@ def train(
     layers: Annotated[Optional[int], typer.Option("--layers", "-l", metavar="N", help="Number of layers (default 1).", rich_help_panel=ARCH)] = None,
     hidden: Annotated[Optional[str], typer.Option("--hidden", metavar="WxHxZ", help="Layer size WxHxZ, or one size per layer: A,B,C (default 8x8x32).", rich_help_panel=ARCH)] = None,
     up_radius: Annotated[Optional[int], typer.Option("--up-radius", metavar="N", help="Encoder field radius (default 2).", rich_help_panel=ARCH)] = None,
-    down_radius: Annotated[Optional[int], typer.Option("--down-radius", metavar="N", help="Decoder field radius (default 2).", rich_help_panel=ARCH)] = None,
+    down_radius: Annotated[Optional[int], typer.Option("--down-radius", metavar="N", help="Decoder field radius (default 4: the 8x8 layer's whole width).", rich_help_panel=ARCH)] = None,
     recurrent_radius: Annotated[Optional[int], typer.Option("--recurrent-radius", metavar="N", help="Recurrent radius; -1 disables recurrence (default 0).", rich_help_panel=ARCH)] = None,
     dendrites: Annotated[Optional[int], typer.Option("--dendrites", metavar="N", help="Dendrites per decoder cell (default 4).", rich_help_panel=ARCH)] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", metavar="N", help="Seed of the initial weights (0 to 2**64-1).", rich_help_panel=RUN)] = 0,
