@@ -1010,7 +1010,7 @@ def train(sources: Any, options: TrainOptions | None = None, output: Any = None,
     return TrainingResult(h, codec, t, output)
 
 
-def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int = 300) -> dict[str, Any]:
+def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int = 400) -> dict[str, Any]:
     """What :func:`train` would build, without training: the codec, the architecture, the
     weights size, a memory estimate and the symbols/s measured on ``probe_steps`` steps of
     random symbols (learning on, this machine, the options' threads)."""
@@ -1027,11 +1027,14 @@ def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int 
     else:   # symbols the codec can produce, as their CSDRs
         n = pred.num_symbols(0)
         probe = np.stack([pred.code(int(k)) for k in rng.integers(0, n, size=probe_steps)])
-    start = time.perf_counter()
-    for cis in probe:
+    warm = min(100, probe_steps // 3)   # the first steps pay for allocation and the thread tuner
+    for i, cis in enumerate(probe):
+        if i == warm:
+            start = time.perf_counter()
         pred.score(h.get_prediction_acts(0), cis, learn=True)
         h.step([cis], True)
     seconds = time.perf_counter() - start
+    probe_steps -= warm
     sizes = [tuple(h.get_hidden_size(l)) for l in range(h.get_num_layers())]
     total = sources_total(sources)
     sps = probe_steps / seconds if seconds > 0 else None
