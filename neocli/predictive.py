@@ -44,6 +44,7 @@ LR_BETA = 0.002
 LR_MIX = 0.02
 ALPHA = 0.5           # order-0 additive prior (Krichevsky-Trofimov)
 BETA0 = 1.0
+MAX_SYMBOLS = 1 << 21
 W0 = 0.05
 _LB = (math.log(0.05), math.log(8.0))                      # log beta in [0.05, 8]
 _ML = (math.log(1e-5 / (1 - 1e-5)), math.log(0.9 / 0.1))   # w in [1e-5, 0.9]
@@ -61,6 +62,10 @@ def _factors(codec) -> list[tuple[int, np.ndarray]]:
     else:
         n = len(codec.vocab) if kind in ("chars", "words") else codec.vocab_size
         n = max(n, 1)
+        if n > MAX_SYMBOLS:
+            # Every step scores every symbol: beyond this a model is unusably slow, and a
+            # hostile header must not make loading allocate gigabytes.
+            raise NeoError(f"the codec has {n} symbols; the predictive distribution handles at most {MAX_SYMBOLS}")
         ids = np.arange(n)
         codes = np.empty((n, cols), dtype=np.int64)
         for c in range(cols - 1, -1, -1):

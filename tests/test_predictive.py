@@ -198,3 +198,8 @@ def test_generation_controls_seeded_and_restricted():
         Controls(top_p=0)
     with pytest.raises(NeoError):
         Controls(repetition_penalty=0.5)
+
+
+def test_a_huge_vocabulary_is_refused_not_allocated():
+    with pytest.raises(NeoError, match="at most"):
+        Predictive(TokensCodec(vocab_size=(1 << 21) + 1))
