@@ -6,6 +6,7 @@ from typing import Any
 
 from ._errors import NeoError
 from .params import MergeMode
+from .structdiff import describe_differences
 
 
 def merge_sources(target: Any, sources: Any, mode: Any, what: str) -> tuple[MergeMode, list[Any]]:
@@ -30,6 +31,7 @@ def merge_sources(target: Any, sources: Any, mode: Any, what: str) -> tuple[Merg
             raise TypeError(f"{what}[{k}] must be a {type(target).__name__}, got {type(src).__name__}")
         theirs = src._structure()
         if theirs != mine:
-            diff = next((a, b) for a, b in zip(mine + [None], theirs + [None]) if a != b)
-            raise NeoError(f"cannot merge {what}[{k}]: its structure differs (this: {diff[0]}, theirs: {diff[1]})")
+            # A short summary: printing both structures made a 10 kB line.
+            raise NeoError(f"cannot merge {what}[{k}]: its structure differs (this vs theirs: "
+                           f"{describe_differences(mine, theirs, path='structure')})")
     return mode, srcs

@@ -26,15 +26,18 @@ import codecs as _pycodecs
 import collections
 import csv as _csv
 import io
+import itertools
 import math
-from typing import Any, BinaryIO, Iterable, Iterator
+import re
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
 from ._errors import NeoError
 
 __all__ = ["Codec", "BytesCodec", "CharsCodec", "WordsCodec", "TokensCodec", "CsvCodec",
-           "RESET", "make_codec", "codec_from_dict", "CODEC_KINDS"]
+           "RESET", "make_codec", "codec_from_dict", "CODEC_KINDS", "MAX_TOKEN_ID", "MISSING_VALUES",
+           "parse_delimiter", "check_encoding"]
 
 
 class _Reset:
@@ -47,6 +50,9 @@ class _Reset:
 RESET = _Reset()
 FLOOR = 1e-6
 _CHUNK = 1 << 16
+# Largest token id the tokens codec takes: a vocabulary of 2^24 ids is the most a
+# model header may claim (see _codec_problem), so every model written loads.
+MAX_TOKEN_ID = (1 << 24) - 1
 
 
 def _digits_layout(n: int, radix: int) -> tuple[int, int]:
@@ -77,8 +83,12 @@ class Codec:
         """Whether ``fit`` must read the data first (a vocabulary or value range)."""
         return False
 
-    def fit(self, paths: Iterable[str]) -> None:
-        """Learn what the codec needs from the data files (one full pass)."""
+    def fit(self, paths: Iterable[str], opener: Callable[[str], BinaryIO] | None = None) -> None:
+        """Learn what the codec needs from the data files (one full pass).
+
+        ``opener(path)`` returns a binary stream of a file's data (default
+        ``open(path, "rb")``; the CLI passes ``neocli.compression.open_input`` so
+        compressed files are read decompressed)."""
 
     def symbols(self, stream: BinaryIO, reset_on_blank: bool = False, where: str = "") -> Iterator[Any]:
         """Stream the symbols of a binary file object, with ``RESET`` at blank lines if asked."""
@@ -152,9 +162,12 @@ def _sample_rows(logits: np.ndarray, temperature: float, rng: np.random.Generato
     """One index per row of ``logits`` (log-probabilities) at ``temperature`` (0 = argmax)."""
     if temperature <= 0.0:
         return logits.argmax(axis=1)
-    # In log space, so a low temperature does not underflow to all-zero weights.
-    z = logits / temperature
-    z = np.exp(z - z.max(axis=1, keepdims=True))
+    # In log space, so a low temperature does not underflow to all-zero weights;
+    # the maximum is subtracted before dividing, so a tiny temperature (5e-324)
+    # sends the other logits to -inf (weight 0) instead of overflowing to NaN.
+    z = logits - logits.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        z = np.exp(z / temperature)
     cum = np.cumsum(z, axis=1)
     u = rng.random(logits.shape[0]) * cum[:, -1]
     return np.minimum((cum < u[:, None]).sum(axis=1), logits.shape[1] - 1)
@@ -180,9 +193,26 @@ def _from_digits(cis: np.ndarray, z: int) -> int:
 
 # ---------------------------------------------------------------------------- text helpers
 
-def _decode_utf8(stream: BinaryIO, where: str) -> Iterator[str]:
-    """Stream a binary file as text, with a clear error naming the byte offset of bad UTF-8."""
-    dec = _pycodecs.getincrementaldecoder("utf-8")()
+def check_encoding(encoding: Any) -> str:
+    """The canonical name of a text encoding (``"utf-8"``, ``"latin-1"`` ...), or NeoError."""
+    if not isinstance(encoding, str) or not encoding:
+        raise NeoError(f"encoding must be a name such as utf-8 or latin-1, got {encoding!r}")
+    try:
+        info = _pycodecs.lookup(encoding)
+    except LookupError:
+        raise NeoError(f"unknown text encoding {encoding!r} (e.g. utf-8, latin-1, cp1252, utf-16)") from None
+    if not getattr(info, "_is_text_encoding", True):  # rot13, zlib_codec ...
+        raise NeoError(f"{encoding!r} is not a text encoding")
+    return {"iso8859-1": "latin-1"}.get(info.name, info.name)
+
+
+def _enc_label(encoding: str) -> str:
+    return "UTF-8" if encoding == "utf-8" else encoding
+
+
+def _decode_utf8(stream: BinaryIO, where: str, encoding: str = "utf-8") -> Iterator[str]:
+    """Stream a binary file as text, with a clear error naming the byte offset of bad input."""
+    dec = _pycodecs.getincrementaldecoder(encoding)()
     offset = 0
     while True:
         chunk = stream.read(_CHUNK)
@@ -193,8 +223,8 @@ def _decode_utf8(stream: BinaryIO, where: str) -> Iterator[str]:
         try:
             text = dec.decode(chunk, final=final)
         except UnicodeDecodeError as e:
-            raise NeoError(f"{where}: invalid UTF-8 at byte {offset - held + e.start}: "
-                           "use --codec bytes for binary data") from None
+            raise NeoError(f"{where}: invalid {_enc_label(encoding)} at byte {offset - held + e.start}: "
+                           "give the right --encoding, or use --codec bytes for binary data") from None
         offset += len(chunk)
         if text:
             yield text
@@ -265,16 +295,41 @@ class BytesCodec(Codec):
         return d
 
 
+def _open_all(paths: Iterable[str], opener: Callable[[str], BinaryIO] | None):
+    """(path, binary stream) for each data file, opened with ``opener`` (default: plain open)."""
+    for p in paths:
+        with (opener or _open_rb)(p) as f:
+            yield p, f
+
+
+def _open_rb(path: str) -> BinaryIO:
+    return open(path, "rb")
+
+
 class _VocabCodec(Codec):
-    """Shared machinery of codecs with a vocabulary of string symbols."""
+    """Shared machinery of codecs with a vocabulary of string symbols.
+
+    ``unknown`` counts the symbols ``encode`` mapped to the unknown token (reset
+    it with ``reset_counts``): what ``eval`` reports next to its metrics.
+    """
 
     UNK: str | None = None
+    # Whether fit keeps only the max_vocab most frequent symbols (the rest become UNK)
+    # or refuses data with more distinct symbols.
+    TRUNCATE = True
 
-    def __init__(self, vocab: list[str] | None = None, radix: int = 256, max_vocab: int = 65536) -> None:
+    def __init__(self, vocab: list[str] | None = None, radix: int = 256, max_vocab: int = 65536,
+                 encoding: str = "utf-8") -> None:
         self.vocab: list[str] = list(vocab) if vocab is not None else []
         self.radix = int(radix)
         self.max_vocab = int(max_vocab)
+        self.encoding = check_encoding(encoding)
         self.index = {s: i for i, s in enumerate(self.vocab)}
+        self.unknown = 0
+
+    def reset_counts(self) -> None:
+        """Set ``unknown`` back to 0."""
+        self.unknown = 0
 
     @property
     def needs_fit(self):
@@ -285,22 +340,22 @@ class _VocabCodec(Codec):
         cols, z = _digits_layout(max(len(self.vocab), 2), self.radix)
         return (1, cols, z)
 
-    def fit(self, paths):
+    def fit(self, paths, opener=None):
         counts: collections.Counter[str] = collections.Counter()
-        for p in paths:
-            with open(p, "rb") as f:
-                for s in self.symbols(f, where=p):
-                    if s is not RESET:
-                        counts[s] += 1
+        for p, f in _open_all(paths, opener):
+            for s in self.symbols(f, where=p):
+                if s is not RESET:
+                    counts[s] += 1
         if not counts:
             raise NeoError("the data is empty: nothing to learn a vocabulary from")
         if self.UNK is not None:
             counts.pop(self.UNK, None)  # a literal "<unk>" in the data is the unknown token
-        elif len(counts) > self.max_vocab:
-            # Without an unknown symbol, a character left out could not be encoded.
-            raise NeoError(f"the data has {len(counts)} distinct symbols, more than --max-vocab "
-                           f"{self.max_vocab}: raise --max-vocab (or use --codec bytes)")
         room = self.max_vocab - (1 if self.UNK is not None else 0)
+        if not self.TRUNCATE and len(counts) > room:
+            # Every symbol of the training data must keep its own code.
+            raise NeoError(f"the data has {len(counts)} distinct symbols, more than --max-vocab "
+                           f"{self.max_vocab}{' minus one for <unk>' if self.UNK else ''}: "
+                           "raise --max-vocab (or use --codec bytes)")
         common = [s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:room]]
         self.vocab = ([self.UNK] if self.UNK is not None else []) + sorted(common)
         self.index = {s: i for i, s in enumerate(self.vocab)}
@@ -310,8 +365,13 @@ class _VocabCodec(Codec):
         if i is None:
             if self.UNK is None:
                 raise NeoError(f"symbol {symbol!r} is not in the model's vocabulary")
+            self.unknown += 1
             return 0
         return i
+
+    def is_known(self, symbol: str) -> bool:
+        """Whether ``symbol`` has its own code (else it is encoded as the unknown token, if any)."""
+        return symbol in self.index
 
     def check_known(self, symbol, where):
         if symbol not in self.index:
@@ -335,21 +395,53 @@ class _VocabCodec(Codec):
             ids = ids[1:]  # never generate the unknown token itself
         return [self.vocab[i] for i in ids], _to_digits(ids, cols, z, np.int64)
 
+    def format(self, symbol):
+        return symbol.encode(self.encoding)
+
     def to_dict(self):
-        return {"kind": self.kind, "vocab": self.vocab, "radix": self.radix, "max_vocab": self.max_vocab}
+        d = {"kind": self.kind, "vocab": self.vocab, "radix": self.radix, "max_vocab": self.max_vocab}
+        if self.encoding != "utf-8":  # absent means UTF-8, as in models written before --encoding
+            d["encoding"] = self.encoding
+        return d
 
     def describe(self):
-        return f"{self.kind}, vocabulary {len(self.vocab)}, io {self.io_size}"
+        unk = " (with <unk>)" if self.UNK is not None else ""
+        enc = f", {self.encoding}" if self.encoding != "utf-8" else ""
+        return f"{self.kind}, vocabulary {len(self.vocab)}{unk}{enc}, io {self.io_size}"
 
 
 class CharsCodec(_VocabCodec):
-    """UTF-8 text, one Unicode character per step."""
+    """Text, one Unicode character per step.
+
+    Codec version 2 (the default) reserves id 0 for ``<unk>``: a character never
+    seen in training is encoded, scored and counted as ``<unk>`` (``unknown``)
+    instead of failing, as ``words`` does. Models written before (no ``version``
+    in their codec description) have no ``<unk>``; for them an unseen character
+    is an error that says so. A prompt must still use known characters.
+    """
 
     kind = "chars"
+    TRUNCATE = False
+    VERSION = 2
+
+    def __init__(self, vocab=None, radix=256, max_vocab=65536, encoding="utf-8", version=None):
+        super().__init__(vocab, radix, max_vocab, encoding)
+        # A description without a version is a version-1 model; a new codec is the current version.
+        self.version = self.VERSION if version is None and vocab is None else int(version or 1)
+        if self.version not in (1, 2):
+            raise NeoError(f"chars codec version must be 1 or 2, got {version!r}")
+        self.UNK = "<unk>" if self.version >= 2 else None
+
+    def _id(self, symbol):
+        if self.UNK is None and symbol not in self.index:
+            raise NeoError(f"character {symbol!r} is not in the model's vocabulary, and this model was "
+                           "trained before the chars codec had an <unk> symbol: retrain it to score "
+                           "unseen characters")
+        return super()._id(symbol)
 
     def symbols(self, stream, reset_on_blank=False, where=""):
         seen_newline = line_blank = False
-        for text in _decode_utf8(stream, where or "data"):
+        for text in _decode_utf8(stream, where or "data", self.encoding):
             for ch in text:
                 if ch == "\n":
                     if reset_on_blank and seen_newline and line_blank:
@@ -359,8 +451,16 @@ class CharsCodec(_VocabCodec):
                     line_blank = False
                 yield ch
 
-    def format(self, symbol):
-        return symbol.encode("utf-8")
+    def to_dict(self):
+        d = super().to_dict()
+        if self.version != 1:
+            d["version"] = self.version
+        return d
+
+
+# A word, or a newline (kept: blank lines reset); other whitespace separates words.
+# re's \s and str.isspace agree on every character, so splitting matches the old loop.
+_WORD_OR_NEWLINE = re.compile(r"[^\s]+|\n")
 
 
 class WordsCodec(_VocabCodec):
@@ -369,20 +469,28 @@ class WordsCodec(_VocabCodec):
     kind = "words"
     UNK = "<unk>"
 
-    def __init__(self, vocab=None, radix=256, max_vocab=8192):
-        super().__init__(vocab, radix, max_vocab)
+    def __init__(self, vocab=None, radix=256, max_vocab=8192, encoding="utf-8"):
+        super().__init__(vocab, radix, max_vocab, encoding)
 
     def symbols(self, stream, reset_on_blank=False, where=""):
-        pending = ""
+        # Linear in the input whatever its shape: a word cut at a chunk edge is kept
+        # as a list of pieces joined once, never rescanned or re-concatenated per
+        # chunk (4 M characters without whitespace used to take minutes).
+        pending: list[str] = []
         newlines = 0
-        for text in _decode_utf8(stream, where or "data"):
-            text = pending + text
-            # Keep a trailing partial word for the next chunk.
-            cut = len(text)
-            while cut > 0 and not text[cut - 1].isspace():
-                cut -= 1
-            pending = text[cut:]
-            for tok in _split_keep_newlines(text[:cut]):
+        for text in _decode_utf8(stream, where or "data", self.encoding):
+            toks = _WORD_OR_NEWLINE.findall(text)
+            words_out: list[str] = []
+            if pending:
+                if not text[0].isspace():  # the chunk continues the cut word
+                    pending.append(toks.pop(0))
+                    if not toks and not text[-1].isspace():
+                        continue  # the whole chunk is inside one word
+                words_out.append("".join(pending))
+                pending = []
+            if toks and not text[-1].isspace() and toks[-1] != "\n":
+                pending = [toks.pop()]
+            for tok in words_out + toks:
                 if tok == "\n":
                     newlines += 1
                     if reset_on_blank and newlines == 2:
@@ -391,28 +499,13 @@ class WordsCodec(_VocabCodec):
                 newlines = 0
                 yield tok
         if pending:
-            yield pending
+            yield "".join(pending)
 
     def check_known(self, symbol, where):
         pass  # unknown words are encoded as <unk>, by design
 
     def format(self, symbol):
-        return (symbol + " ").encode("utf-8")
-
-
-def _split_keep_newlines(text: str) -> Iterator[str]:
-    word = []
-    for ch in text:
-        if ch.isspace():
-            if word:
-                yield "".join(word)
-                word = []
-            if ch == "\n":
-                yield "\n"
-        else:
-            word.append(ch)
-    if word:
-        yield "".join(word)
+        return (symbol + " ").encode(self.encoding)
 
 
 class TokensCodec(Codec):
@@ -433,13 +526,12 @@ class TokensCodec(Codec):
         cols, z = _digits_layout(max(self.vocab_size, 2), self.radix)
         return (1, cols, z)
 
-    def fit(self, paths):
+    def fit(self, paths, opener=None):
         top = -1
-        for p in paths:
-            with open(p, "rb") as f:
-                for s in self.symbols(f, where=p):
-                    if s is not RESET and s > top:
-                        top = s
+        for p, f in _open_all(paths, opener):
+            for s in self.symbols(f, where=p):
+                if s is not RESET and s > top:
+                    top = s
         if top < 0:
             raise NeoError("the data is empty: no token ids found")
         self.vocab_size = top + 1
@@ -459,6 +551,10 @@ class TokensCodec(Codec):
                                    "is not an integer id") from None
                 if v < 0:
                     raise NeoError(f"{where or 'data'}:{lineno}: token id {v} is negative")
+                if v > MAX_TOKEN_ID:
+                    # A larger vocabulary would write a model whose header the loader refuses.
+                    raise NeoError(f"{where or 'data'}:{lineno}: token id {v} is too large: the tokens codec "
+                                   f"takes ids from 0 to {MAX_TOKEN_ID} (2^24 - 1)")
                 if self.vocab_size > 0 and v >= self.vocab_size:
                     raise NeoError(f"{where or 'data'}:{lineno}: token id {v} is outside the model's "
                                    f"vocabulary [0, {self.vocab_size})")
@@ -487,16 +583,73 @@ class TokensCodec(Codec):
         return f"tokens, vocabulary {self.vocab_size}, io {self.io_size}"
 
 
+# Cells read as a missing value (compared after stripping spaces, case-insensitively).
+MISSING_VALUES = ("", "na", "nan", "null", "n/a", "none", "-nan")
+_MISSING = frozenset(MISSING_VALUES)
+_MISSING_POLICIES = ("skip", "cell", "error")
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "space": " ", "pipe": "|"}
+_AUTO_DELIMITERS = (",", ";", "\t", "|")
+
+
+def parse_delimiter(text: str) -> str | None:
+    """A CSV delimiter from user text: one character, a name (``tab``, ``comma``,
+    ``semicolon``, ``space``, ``pipe``, or ``\\t``), or ``auto`` (None: detect it)."""
+    if not isinstance(text, str):
+        raise NeoError(f"--csv-delimiter must be a string, got {type(text).__name__}")
+    if text.lower() == "auto":
+        return None
+    d = _DELIMITER_NAMES.get(text.lower(), text)
+    if len(d) != 1 or d in "\r\n\"" or d.isalnum() or d in ".-+":
+        raise NeoError(f"--csv-delimiter must be one character other than a quote, newline, letter, digit, "
+                       f"'.', '-' or '+' (or tab, auto), got {text!r}")
+    return d
+
+
+def _detect_delimiter(line: str) -> str:
+    """The delimiter of a CSV file from its first non-blank line: among , ; tab |, the one
+    that occurs there most often outside quotes (ties and none: the comma)."""
+    bare = re.sub(r'"[^"]*"', "", line)
+    best = max(_AUTO_DELIMITERS, key=lambda d: (bare.count(d), -_AUTO_DELIMITERS.index(d)))
+    return best if bare.count(best) else ","
+
+
 class CsvCodec(Codec):
-    """Numeric CSV: each data column becomes one CSDR column of ``bins`` cells."""
+    """Numeric CSV: each data column becomes one CSDR column of ``bins`` cells.
+
+    ``delimiter``: one character (default ``,``) or None/``"auto"`` to detect it from the
+    first non-blank line (``,`` ``;`` tab or ``|``, see ``parse_delimiter``); the
+    detected character is what ``to_dict`` stores.
+
+    Missing values (cells in :data:`MISSING_VALUES`: empty, ``NA``, ``NaN``,
+    ``null``, ``N/A``, ``None``, case-insensitive) follow ``missing``:
+
+    * ``"skip"`` (default): the row is left out (no step, no range update) and
+      counted in ``skipped_rows``; its missing cells in ``missing_cells``;
+    * ``"cell"``: each column gets one more cell, ``bins``, meaning "missing";
+      the row is kept, its missing cells are encoded there (and generated back
+      as ``NA``), and counted in ``missing_cells``;
+    * ``"error"``: the first missing value stops the run, naming line and column.
+
+    The counters accumulate over every read until ``reset_counts()``. A row of
+    only empty cells is a blank line (a sequence boundary with ``--reset-on blank``).
+    Infinite values are an error in every policy.
+    """
 
     kind = "csv"
 
     def __init__(self, bins: int = 32, columns: list[str] | None = None, lows: list[float] | None = None,
-                 highs: list[float] | None = None, header: bool | None = None, delimiter: str = ",",
-                 use: list[int] | None = None, select: list[str] | None = None) -> None:
+                 highs: list[float] | None = None, header: bool | None = None, delimiter: str | None = ",",
+                 use: list[int] | None = None, select: list[str] | None = None, missing: str = "skip",
+                 encoding: str = "utf-8") -> None:
         if bins < 2:
             raise NeoError(f"--bins must be >= 2, got {bins}")
+        if delimiter == "auto":
+            delimiter = None
+        if missing not in _MISSING_POLICIES:
+            raise NeoError(f"missing must be one of {', '.join(_MISSING_POLICIES)}, got {missing!r}")
+        if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1
+                                      or delimiter in "\r\n\""):
+            raise NeoError(f"delimiter must be one character other than a quote or newline, got {delimiter!r}")
         self.bins = int(bins)
         self.columns = list(columns) if columns is not None else []
         # ``use``: 0-based indices of the CSV columns modelled (None = all of them);
@@ -508,11 +661,26 @@ class CsvCodec(Codec):
         self.highs = list(highs) if highs is not None else []
         self.header = header
         self.delimiter = delimiter
+        self.missing = missing
+        self.encoding = check_encoding(encoding)
         self.fixed_range: tuple[float, float] | None = None
+        self.skipped_rows = 0
+        self.missing_cells = 0
+
+    def reset_counts(self) -> None:
+        """Set ``skipped_rows`` and ``missing_cells`` back to 0."""
+        self.skipped_rows = 0
+        self.missing_cells = 0
 
     def set_range(self, low: float, high: float) -> None:
-        """Use ``[low, high]`` for every column instead of learning ranges from the data."""
-        self.fixed_range = (float(low), float(high))
+        """Use ``[low, high]`` for every column instead of learning ranges from the data.
+
+        Both must be finite with ``low <= high``: a model header cannot store
+        anything else, so such a range would give a model that does not load."""
+        lo, hi = float(low), float(high)
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+            raise NeoError(f"the CSV value range must be two finite numbers LO <= HI, got {low}:{high}")
+        self.fixed_range = (lo, hi)
 
     @property
     def needs_fit(self):
@@ -520,11 +688,30 @@ class CsvCodec(Codec):
 
     @property
     def io_size(self):
-        return (1, max(len(self.lows), 1), self.bins)
+        return (1, max(len(self.lows), 1), self.bins + (1 if self.missing == "cell" else 0))
+
+    def _lines(self, text) -> Iterator[str]:
+        """The text's lines, with the delimiter detected from the first non-blank one when unset."""
+        # Plain loops, not `yield from text`: closing this generator must not close
+        # the TextIOWrapper (and with it the caller's stream, stdin say).
+        held = []
+        if self.delimiter is None:
+            for line in text:
+                held.append(line)
+                if line.strip():
+                    break
+            self.delimiter = _detect_delimiter(held[-1]) if held else ","
+        for line in held:
+            yield line
+        for line in text:
+            yield line
 
     def _rows(self, stream: BinaryIO, where: str) -> Iterator[tuple[int, list[float] | None]]:
-        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-        reader = _csv.reader(text, delimiter=self.delimiter)
+        text = io.TextIOWrapper(stream, encoding=self.encoding, newline="")
+        lines = self._lines(text)
+        first_line = next(lines, None)
+        reader = _csv.reader(itertools.chain([] if first_line is None else [first_line], lines),
+                             delimiter=self.delimiter or ",")
         first = True
         try:
             for row in reader:
@@ -536,7 +723,7 @@ class CsvCodec(Codec):
                     first = False
                     is_header = self.header
                     if is_header is None:
-                        is_header = not all(_is_number(c) for c in row)
+                        is_header = not all(_is_number(c) or _is_missing(c) for c in row)
                     names = [c.strip() for c in row] if is_header else None
                     if self.select is not None and self.use is None:
                         self.use = _resolve_columns(self.select, names, len(row))
@@ -551,7 +738,15 @@ class CsvCodec(Codec):
                                        f"{max(self.use) + 1} is used")
                     row = [row[i] for i in self.use]
                 vals = []
+                gaps = 0
                 for j, cell in enumerate(row):
+                    if _is_missing(cell):
+                        if self.missing == "error":
+                            raise NeoError(f"{where or 'data'}: line {lineno}, column {j + 1}: missing value "
+                                           f"{cell!r} (skip such rows with the 'skip' missing-value policy)")
+                        gaps += 1
+                        vals.append(math.nan)
+                        continue
                     try:
                         vals.append(float(cell))
                     except ValueError:
@@ -560,30 +755,42 @@ class CsvCodec(Codec):
                     if not math.isfinite(vals[-1]):
                         raise NeoError(f"{where or 'data'}: line {lineno}, column {j + 1}: "
                                        f"{cell!r} is not a finite number")
+                if gaps:
+                    self.missing_cells += gaps
+                    if self.missing == "skip":
+                        self.skipped_rows += 1
+                        continue
                 yield lineno, vals
         except UnicodeDecodeError as e:
-            raise NeoError(f"{where or 'data'}: invalid UTF-8 in CSV data ({e.reason})") from None
+            raise NeoError(f"{where or 'data'}: invalid {_enc_label(self.encoding)} in CSV data "
+                           f"({e.reason}): give the right --encoding") from None
         except _csv.Error as e:
             raise NeoError(f"{where or 'data'}: line {reader.line_num}: malformed CSV ({e})") from None
         finally:
+            lines.close()
             text.detach()
 
-    def fit(self, paths):
+    def fit(self, paths, opener=None):
         lows: list[float] = []
         highs: list[float] = []
-        for p in paths:
-            with open(p, "rb") as f:
-                for lineno, vals in self._rows(f, p):
-                    if vals is None:
-                        continue
-                    if not lows:
-                        lows, highs = list(vals), list(vals)
-                    if len(vals) != len(lows):
-                        raise NeoError(f"{p}: line {lineno}: {len(vals)} columns, expected {len(lows)}")
-                    lows = [min(a, b) for a, b in zip(lows, vals)]
-                    highs = [max(a, b) for a, b in zip(highs, vals)]
+        for p, f in _open_all(paths, opener):
+            for lineno, vals in self._rows(f, p):
+                if vals is None:
+                    continue
+                if not lows:
+                    lows = [math.inf] * len(vals)
+                    highs = [-math.inf] * len(vals)
+                if len(vals) != len(lows):
+                    raise NeoError(f"{p}: line {lineno}: {len(vals)} columns, expected {len(lows)}")
+                # min/max with the value second: a NaN (missing, 'cell' policy) never wins.
+                lows = [a if not b < a else b for a, b in zip(lows, vals)]
+                highs = [a if not b > a else b for a, b in zip(highs, vals)]
         if not lows:
-            raise NeoError("the data is empty: no numeric rows found")
+            raise NeoError("the data is empty: no numeric rows found"
+                           + (f" ({self.skipped_rows} rows with missing values skipped)" if self.skipped_rows else ""))
+        # A column with only missing values gets the range [0, 0].
+        lows = [0.0 if math.isinf(v) else v for v in lows]
+        highs = [0.0 if math.isinf(v) else v for v in highs]
         if self.fixed_range is not None:
             lows = [self.fixed_range[0]] * len(lows)
             highs = [self.fixed_range[1]] * len(highs)
@@ -603,41 +810,74 @@ class CsvCodec(Codec):
     def encode(self, symbol):
         lo = np.asarray(self.lows, dtype=np.float64)
         hi = np.asarray(self.highs, dtype=np.float64)
+        v = np.asarray(symbol, dtype=np.float64)
         # Halving every term is exact in binary floating point (the ratio is
         # unchanged) and keeps hi - lo finite even for ranges like +-1e308.
         with np.errstate(over="ignore", invalid="ignore"):
             span = np.where(hi > lo, hi * 0.5 - lo * 0.5, 1.0)
-            x = (np.asarray(symbol, dtype=np.float64) * 0.5 - lo * 0.5) / span
+            x = (v * 0.5 - lo * 0.5) / span
         # Clip before converting: values far outside the range (or an infinite span)
         # must land in the edge bins, not overflow the integer conversion.
         x = np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0)
-        return np.minimum((x * self.bins).astype(np.int64), self.bins - 1).astype(np.int32)
+        cis = np.minimum((x * self.bins).astype(np.int64), self.bins - 1)
+        if self.missing == "cell":
+            cis = np.where(np.isnan(v), self.bins, cis)
+        return cis.astype(np.int32)
 
     def decode(self, cis):
         lo = np.asarray(self.lows, dtype=np.float64)
         hi = np.asarray(self.highs, dtype=np.float64)
-        return tuple(float(v) for v in lo + (np.asarray(cis, dtype=np.float64) + 0.5) / self.bins * (hi - lo))
+        c = np.asarray(cis, dtype=np.float64)
+        vals = lo + (c + 0.5) / self.bins * (hi - lo)
+        return tuple(math.nan if k >= self.bins else float(v) for k, v in zip(c, vals))
 
     def format(self, symbol):
-        return (self.delimiter.join(f"{v:.6g}" for v in symbol) + "\n").encode()
+        cells = ("NA" if math.isnan(v) else f"{v:.6g}" for v in symbol)
+        return ((self.delimiter or ",").join(cells) + "\n").encode(self.encoding)
 
-    def parse_prompt(self, data):
+    def prompt_rows(self, data: bytes) -> list[Any]:
+        """The rows of a ``generate`` prompt, skipping a first row that is the model's header.
+
+        A first non-blank row whose cells are the model's column names (all the
+        file's columns, or the used ones) is a header, not data; any other row must
+        be numeric. Missing values follow the model's policy.
+        """
         header, self.header = self.header, False
         try:
+            text = data.decode(self.encoding, "replace")
+            lines = text.splitlines(keepends=True)
+            first = next((k for k, ln in enumerate(lines) if ln.strip()), None)
+            if first is not None and self.columns:
+                cells = [c.strip() for c in next(_csv.reader([lines[first]], delimiter=self.delimiter or ","))]
+                picked = [cells[i] for i in self.use] if self.use is not None and len(cells) > max(self.use) else cells
+                if picked == self.columns:
+                    data = "".join(lines[:first] + lines[first + 1:]).encode(self.encoding)
             return [s for s in self.symbols(io.BytesIO(data), where="prompt") if s is not RESET]
         finally:
             self.header = header
 
+    def parse_prompt(self, data):
+        return self.prompt_rows(data)
+
     def to_dict(self):
         d = {"kind": self.kind, "bins": self.bins, "columns": self.columns, "lows": self.lows,
-             "highs": self.highs, "header": self.header, "delimiter": self.delimiter}
+             "highs": self.highs, "header": self.header, "delimiter": self.delimiter or ","}
         if self.use is not None:
             d["use"] = self.use
+        # Absent means the defaults, as in models written before these options.
+        if self.missing != "skip":
+            d["missing"] = self.missing
+        if self.encoding != "utf-8":
+            d["encoding"] = self.encoding
         return d
 
     def describe(self):
         names = ", ".join(self.columns) if self.columns else f"{len(self.lows)} columns"
         return f"csv, {self.bins} bins, {names}, io {self.io_size}"
+
+
+def _is_missing(cell: str) -> bool:
+    return cell.strip().lower() in _MISSING
 
 
 def _resolve_columns(select: list[str], names: list[str] | None, width: int) -> list[int]:
@@ -675,7 +915,13 @@ def make_codec(kind: str, **options: Any) -> Codec:
     """A new codec of ``kind`` with options (``layout``, ``bins``, ``max_vocab``, ...)."""
     if kind not in CODEC_KINDS:
         raise NeoError(f"unknown codec {kind!r}; choose one of {', '.join(CODEC_KINDS)}")
-    return CODEC_KINDS[kind](**{k: v for k, v in options.items() if v is not None})
+    codec = CODEC_KINDS[kind](**{k: v for k, v in options.items() if v is not None})
+    # Refuse now what the loader would refuse later: every model written must load.
+    d = codec.to_dict()
+    problem = _codec_problem(kind, {k: v for k, v in d.items() if k != "kind"})
+    if problem:
+        raise NeoError(f"invalid {kind} codec option: {problem}")
+    return codec
 
 
 def codec_from_dict(data: Any) -> Codec:
@@ -727,6 +973,11 @@ def _codec_problem(kind: str, opts: dict[str, Any]) -> str:
             if (not isinstance(vocab, list) or len(vocab) > _MAX_SYMBOLS
                     or not all(isinstance(v, str) for v in vocab) or len(set(vocab)) != len(vocab)):
                 return "vocab must be a list of distinct strings"
+            if kind == "chars" and "version" in opts:
+                if opts["version"] not in (1, 2) or isinstance(opts["version"], bool):
+                    return "version must be 1 or 2"
+                if opts["version"] == 2 and vocab and vocab[0] != "<unk>":
+                    return "a version 2 vocabulary starts with <unk>"
     elif kind == "csv":
         if not is_int(opts.get("bins", 32), 2, _MAX_SYMBOLS):
             return f"bins must be an integer in [2, {_MAX_SYMBOLS}]"
@@ -747,4 +998,11 @@ def _codec_problem(kind: str, opts: dict[str, Any]) -> str:
         d = opts.get("delimiter", ",")
         if not isinstance(d, str) or len(d) != 1 or d in "\r\n\"":
             return "delimiter must be one character"
+        if opts.get("missing", "skip") not in _MISSING_POLICIES:
+            return f"missing must be one of {', '.join(_MISSING_POLICIES)}"
+    if "encoding" in opts and kind in ("chars", "words", "csv"):
+        try:
+            check_encoding(opts["encoding"])
+        except NeoError as e:
+            return str(e)
     return ""

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, ohr
+from . import _core, aogmaneo, ohr
 from ._errors import NeoError
 from ._threads import ThreadTuner, exclusive, holding, run_step
 from ._merge import merge_sources
@@ -22,7 +22,7 @@ from .params import (
     _f32, IODesc, IOParams, IOType, LayerDesc, LayerParams, MergeMode, Params,
 )
 
-__all__ = ["Hierarchy", "set_global_state", "get_global_state"]
+__all__ = ["Hierarchy", "set_global_state", "get_global_state", "rng_state_from_seed"]
 
 _U64 = 2**64
 
@@ -100,7 +100,8 @@ def _check_descs(io_descs: Any, layer_descs: Any) -> tuple[list[IODesc], list[La
     for l in range(1, len(layers)):
         zl = [layers[l - 1].hidden_size[2]] + ([layers[l].hidden_size[2]] if layers[l].recurrent_radius >= 0 else [])
         if max(zl) < 2:
-            raise NeoError(f"layer {l}'s encoder sees only columns of size 1: use a column size >= 2")
+            raise NeoError(f"layer {l}'s encoder sees only columns of size 1 (layer {l - 1} hidden_size "
+                           f"{tuple(layers[l - 1].hidden_size)}): use a hidden_size column size >= 2")
     return [_copy.deepcopy(d) for d in ios], [_copy.deepcopy(d) for d in layers]
 
 
@@ -174,11 +175,15 @@ class Hierarchy:
 
     def __init__(self, io_descs: Sequence[IODesc] = (), layer_descs: Sequence[LayerDesc] = (),
                  file_name: str = "", buffer: Any = None) -> None:
+        # pyaogmaneo's own file/buffer format, told apart by its first bytes: read as .ohr bytes.
+        converted = aogmaneo.load_source(file_name, buffer, "hierarchy")
+        if converted is not None:
+            file_name, buffer = "", converted
         if buffer is not None and len(_as_bytes_view(buffer, "buffer")) > 0:
             header, sections = ohr.decode(_as_bytes_view(buffer, "buffer"))
             self._load(header, sections)
         elif file_name:
-            if not isinstance(file_name, (str, os.PathLike)):
+            if not isinstance(file_name, (str, bytes, os.PathLike)):
                 raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
             header, sections = ohr.read_file(file_name)
             self._load(header, sections)
@@ -618,12 +623,14 @@ class Hierarchy:
         """
         return np.frombuffer(self._encode(meta, include_state), dtype=np.uint8).copy()
 
-    def _encode(self, meta: dict[str, Any] | None = None, include_state: bool = True) -> bytes:
+    def _encode(self, meta: dict[str, Any] | None = None, include_state: bool = True, dest: Any = None) -> Any:
         m = dict(meta or {})
         m.update(self._header_meta())
         secs = self._section_arrays()
         if not include_state:
             del secs["state"]
+        if dest is not None:  # streamed array by array: saving does not double peak memory
+            return ohr.save(dest, m, secs)
         return ohr.encode(m, secs)
 
     @exclusive
@@ -633,11 +640,12 @@ class Hierarchy:
         neocli extensions: ``meta`` adds JSON header keys (``codec``, ``training``,
         ``user``); ``include_state=False`` leaves the temporal state out (a
         deployable file; loading it gives a cleared state). A failed write leaves
-        any previous file intact.
+        any previous file intact. ``file_name`` may also be an open binary stream
+        (``sys.stdout.buffer``): the file is streamed into it, not atomically.
         """
-        if not isinstance(file_name, (str, os.PathLike)):
-            raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
-        ohr.atomic_write(file_name, self._encode(meta, include_state))
+        if not isinstance(file_name, (str, bytes, os.PathLike)) and not hasattr(file_name, "write"):
+            raise TypeError(f"file_name must be a path or a binary stream, got {type(file_name).__name__}")
+        self._encode(meta, include_state, dest=file_name)
 
     @exclusive
     def get_rng_state(self) -> int:
@@ -856,3 +864,11 @@ def _fill(arrays: list[tuple[str, np.ndarray]], data: memoryview, what: str) -> 
     for _, a in arrays:
         a.reshape(-1).view(np.uint8)[...] = raw[pos:pos + a.nbytes]
         pos += a.nbytes
+
+
+def rng_state_from_seed(seed: int) -> int:
+    """The random-stream state a user-facing seed maps to (a seeding step: raw small states
+    such as 0 or 1 give poor first draws), e.g. for ``Hierarchy.set_rng_state``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < _U64:
+        raise NeoError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    return int(_core.seed_state(int(seed)))

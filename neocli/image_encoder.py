@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _image, ohr
+from . import _core, _image, aogmaneo, ohr
 from ._errors import NeoError
 from ._threads import ThreadTuner, exclusive, get_num_threads, holding, run_step
 from ._merge import merge_sources
@@ -143,11 +143,15 @@ class ImageEncoder:
     def __init__(self, hidden_size: Sequence[int] = (5, 5, 16),
                  visible_layer_descs: Sequence[ImageVisibleLayerDesc] = (),
                  file_name: str = "", buffer: Any = None) -> None:
+        # pyaogmaneo's own file/buffer format, told apart by its first bytes: read as .ohr bytes.
+        converted = aogmaneo.load_source(file_name, buffer, "image_encoder")
+        if converted is not None:
+            file_name, buffer = "", converted
         if buffer is not None and len(_as_bytes_view(buffer, "buffer")) > 0:
             header, sections = ohr.decode(_as_bytes_view(buffer, "buffer"))
             self._load(header, sections)
         elif file_name:
-            if not isinstance(file_name, (str, os.PathLike)):
+            if not isinstance(file_name, (str, bytes, os.PathLike)):
                 raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
             header, sections = ohr.read_file(file_name)
             self._load(header, sections)
@@ -432,12 +436,14 @@ class ImageEncoder:
             "sizes": {**sizes, "total": self.get_size()},
         }
 
-    def _encode(self, meta: dict[str, Any] | None = None, include_state: bool = True) -> bytes:
+    def _encode(self, meta: dict[str, Any] | None = None, include_state: bool = True, dest: Any = None) -> Any:
         m = dict(meta or {})
         m.update(self._header_meta())
         secs = self._section_arrays()
         if not include_state:
             del secs["state"]
+        if dest is not None:  # streamed array by array: saving does not double peak memory
+            return ohr.save(dest, m, secs)
         return ohr.encode(m, secs)
 
     @exclusive
@@ -454,11 +460,12 @@ class ImageEncoder:
 
         neocli extensions: ``meta`` adds JSON header keys; ``include_state=False``
         leaves the hidden CSDR out (it loads as zeros). A failed write leaves any
-        previous file intact.
+        previous file intact. ``file_name`` may also be an open binary stream
+        (``sys.stdout.buffer``): the file is streamed into it, not atomically.
         """
-        if not isinstance(file_name, (str, os.PathLike)):
-            raise TypeError(f"file_name must be a path, got {type(file_name).__name__}")
-        ohr.atomic_write(file_name, self._encode(meta, include_state))
+        if not isinstance(file_name, (str, bytes, os.PathLike)) and not hasattr(file_name, "write"):
+            raise TypeError(f"file_name must be a path or a binary stream, got {type(file_name).__name__}")
+        self._encode(meta, include_state, dest=file_name)
 
     @exclusive
     def get_rng_state(self) -> int:

@@ -32,6 +32,7 @@ import json
 import math
 import os
 import re
+import stat
 import struct
 import tempfile
 import zlib
@@ -54,6 +55,9 @@ __all__ = [
     "read_header",
     "read_file",
     "atomic_write",
+    "check_output_path",
+    "save",
+    "write_stream",
     "section_bytes",
 ]
 
@@ -90,6 +94,8 @@ _RESERVED_KEYS = ("format", "format_version", "neocli_version", "created_utc", "
 MAX_HEADER_DEPTH = 64
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 MAX_HEADER_CONTAINERS = 1_000_000
+# The first bytes of pyaogmaneo's own Hierarchy and ImageEncoder saves (see aogmaneo.py).
+_AOGMANEO_MAGICS = ((5710502).to_bytes(4, "little"), (2118029).to_bytes(4, "little"))
 
 
 class OhrError(NeoError):
@@ -280,6 +286,15 @@ def encode(meta: dict, sections: dict) -> bytes:
     Raises ``TypeError`` for arguments of the wrong Python type and
     :class:`OhrError` for values that cannot be stored.
     """
+    return b"".join(_pieces(*_plan(meta, sections)))
+
+
+def _plan(meta, sections):
+    """Validate and lay out a file: (prefix + header bytes, [(offset, raw array view)], data length).
+
+    Arrays are not copied (views over the caller's arrays, byte-swapped copies
+    only for big-endian input), so a file can be written piece by piece.
+    """
     if not isinstance(meta, Mapping):
         raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
     if not isinstance(sections, Mapping):
@@ -366,16 +381,40 @@ def encode(meta: dict, sections: dict) -> bytes:
     # duplicate key).
     _parse_header(hbytes, FORMAT_VERSION, cursor, None)
 
-    parts = [_PREFIX.pack(MAGIC, FORMAT_VERSION, _crc(hbytes), len(hbytes)), hbytes]
+    head = _PREFIX.pack(MAGIC, FORMAT_VERSION, _crc(hbytes), len(hbytes)) + hbytes
+    return head, chunks, cursor
+
+
+def _pieces(head: bytes, chunks, end: int):
+    """The byte pieces of a file, in order: prefix and header, then arrays and padding."""
+    yield head
     pos = 0
     for offset, raw in chunks:
         if offset > pos:
-            parts.append(bytes(offset - pos))
-        parts.append(raw)
+            yield bytes(offset - pos)
+        yield raw
         pos = offset + raw.nbytes
-    if cursor > pos:
-        parts.append(bytes(cursor - pos))
-    return b"".join(parts)
+    if end > pos:
+        yield bytes(end - pos)
+
+
+
+
+def write_stream(fileobj, meta: dict, sections: dict) -> int:
+    """Write an ``.ohr`` file to the open binary stream `fileobj`, array by array.
+
+    The bytes are exactly those of :func:`encode` with the same arguments, but
+    the whole file is never built in memory: the extra memory is about one
+    array's padding, whatever the model size. Use it for stdout (``-o -``), a
+    pipe or a socket; nothing is atomic here and `fileobj` is neither flushed
+    nor closed. Returns the number of bytes written. Errors from
+    ``fileobj.write`` propagate unchanged.
+    """
+    n = 0
+    for piece in _pieces(*_plan(meta, sections)):
+        fileobj.write(piece)
+        n += len(piece) if isinstance(piece, bytes) else piece.nbytes
+    return n
 
 
 # --------------------------------------------------------------------------
@@ -393,6 +432,12 @@ def _parse_prefix(prefix, total: int, where: str | None) -> tuple[int, int, int]
                 where,
                 "not an .ohr file: the magic number is damaged (was the file "
                 "transferred in text mode, altering line endings?)",
+            )
+        if got[:4] in _AOGMANEO_MAGICS:
+            raise _fail(
+                where,
+                "not an .ohr file: it is a model in pyaogmaneo's own format, which "
+                "neocli.Hierarchy, neocli.ImageEncoder and neocli.aogmaneo read",
             )
         raise _fail(where, "not an .ohr file (bad magic number)")
     if total < PREFIX_SIZE:
@@ -670,7 +715,7 @@ def _open_for_read(path):
     path = os.fspath(path)
     if not isinstance(path, (str, bytes)):
         raise TypeError(f"path must be str or os.PathLike, got {type(path).__name__}")
-    shown = os.fsdecode(path)
+    shown = _shown(os.fsdecode(path))
     try:
         f = open(path, "rb")
     except OSError as exc:
@@ -790,8 +835,122 @@ def _remove_orphans(directory: str) -> None:
             pass
 
 
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+)
+
+
+def _fspath(path) -> str:
+    path = os.fspath(path)
+    if not isinstance(path, (str, bytes)):
+        raise TypeError(f"path must be str, bytes or os.PathLike, got {type(path).__name__}")
+    # Undecodable bytes become surrogate escapes, which os functions turn back
+    # into the same bytes: names that are not valid UTF-8 keep working.
+    return os.fsdecode(path)
+
+
+def _shown(path: str) -> str:
+    """`path` printable on any terminal (surrogate escapes shown as \\x.. escapes)."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _classify_output(path: str, allow_fifo: bool) -> tuple[str, str]:
+    """(path to write, kind) for an output `path`; kind is "file", "new" or "fifo".
+
+    A symlink is followed to its final target (the link itself stays); anything
+    that is not a regular file, a FIFO (when allowed) or a missing name is refused
+    before anything is written.
+    """
+    shown = _shown(path)
+    if not path:
+        raise OhrError("cannot write model: the output path is empty")
+    try:
+        st = os.stat(path)  # follows symlinks: the kind of what the link points at
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:  # ELOOP, EACCES on a parent, ENOTDIR ...
+        raise OhrError(f"cannot write model to '{shown}': {exc.strerror or exc}") from exc
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        for test, what in _KINDS:
+            if test(st.st_mode):
+                break
+        else:
+            what = "not a regular file"
+        if what.startswith("a FIFO") and allow_fifo:
+            return path, "fifo"
+        raise OhrError(f"cannot write model to '{shown}': it is {what}, not a regular file "
+                       "(models are written to regular files only; nothing was written)")
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    return target, "new" if st is None else "file"
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)  # links, "..", hard links, bind mounts
+    except OSError:  # one does not exist (yet): compare where they would resolve
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output_path(path, allow_fifo: bool = False, inputs=()) -> str:
+    """Check, before any work, that a model can be written to `path`; return its kind.
+
+    Returns ``"file"`` (an existing regular file, replaced atomically), ``"new"``
+    (no such file yet) or, with ``allow_fifo=True``, ``"fifo"`` (a named pipe the
+    model will be streamed into, see :func:`save`). A symlink is judged by what it
+    points to: writes go through it to its target and leave the link in place.
+    Raises :class:`OhrError` naming the path and the reason for a directory, a
+    device, a socket, a FIFO (unless allowed), a missing or unwritable parent
+    directory, a read-only existing file, or an empty path. `path` may be str,
+    bytes (names that are not valid UTF-8) or os.PathLike.
+
+    `inputs` are the paths the same command reads (data files, the model to
+    resume): an output that is one of them, through links, ``..`` or a hard
+    link, is refused, since writing it would destroy the input.
+    """
+    path = _fspath(path)
+    for src in inputs:
+        src = _fspath(src)
+        if src not in ("", "-") and _same_file(path, src):
+            raise OhrError(f"cannot write model to '{_shown(path)}': it is the input file '{_shown(src)}' "
+                           "(writing it would overwrite the data)")
+    target, kind = _classify_output(path, allow_fifo)
+    if kind == "fifo":
+        if not os.access(path, os.W_OK):
+            raise OhrError(f"cannot write model to '{_shown(path)}': permission denied")
+        return kind
+    shown = _shown(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        raise OhrError(f"cannot write model to '{shown}': directory '{_shown(directory)}' does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OhrError(f"cannot write model to '{shown}': directory '{_shown(directory)}' is not writable")
+    if kind == "file" and not os.access(target, os.W_OK):
+        raise OhrError(f"cannot write model to '{shown}': permission denied (the file is read-only)")
+    return kind
+
+
+def _stream_to_fifo(path: str, fill) -> None:
+    try:
+        f = open(path, "wb")  # blocks until a reader opens the pipe, as `cat > fifo` does
+    except OSError as exc:
+        raise OhrError(f"cannot write model to '{_shown(path)}': {exc.strerror or exc}") from exc
+    try:
+        with f:
+            fill(f)
+    except OSError as exc:
+        raise OhrError(f"cannot write model to '{_shown(path)}': {exc.strerror or exc}") from exc
+
+
 def atomic_write(path, data) -> None:
     """Write `data` to `path` so that readers see either the old file or the new one.
+
+    `data` is bytes-like, or a callable ``fill(f)`` that writes the content to
+    the binary file object it is given (how :func:`save` streams a model array
+    by array without building it in memory).
 
     The bytes go to a temporary file in the same directory, are flushed and
     fsynced, given mode ``0o666 & ~umask`` (mkstemp would leave 0o600), and the
@@ -801,22 +960,35 @@ def atomic_write(path, data) -> None:
     re-raised as :class:`OhrError` ("cannot write model to '<path>': ...") with
     the original as ``__cause__``; other exceptions propagate unchanged.
 
+    Targets: a symlink is written *through*: the temporary file is created next
+    to the link's final target, which it replaces, and the link stays. A FIFO
+    receives the bytes as a plain stream (atomicity is meaningless for a pipe).
+    A directory, device or socket is refused with :class:`OhrError` before
+    anything is written (see :func:`check_output_path`).
+
     A writer killed outright (SIGKILL, power loss) cannot remove its temporary
     file (``.<name>.ohr-<pid>-<random>.tmp``); each write first removes such
     orphans from the directory, for any target name, when their writer process
     no longer exists. Temporary files of live writers are never touched.
     """
-    path = os.fspath(path)
-    if not isinstance(path, (str, bytes)):
-        raise TypeError(f"path must be str or os.PathLike, got {type(path).__name__}")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"data must be bytes-like, got {type(data).__name__}")
-    path = os.fsdecode(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
+    path = _fspath(path)
+    if callable(data):
+        fill = data
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        def fill(f, data=data):
+            f.write(data)
+    else:
+        raise TypeError(f"data must be bytes-like or a callable, got {type(data).__name__}")
+    target, kind = _classify_output(path, allow_fifo=True)
+    if kind == "fifo":
+        _stream_to_fifo(path, fill)
+        return
+    directory = os.path.dirname(os.path.abspath(target))
+    base = os.path.basename(target)
+    shown = _shown(path)
 
     def wrap(exc: OSError) -> OhrError:
-        return OhrError(f"cannot write model to '{path}': {exc.strerror or exc}")
+        return OhrError(f"cannot write model to '{shown}': {exc.strerror or exc}")
 
     _remove_orphans(directory)
     try:
@@ -831,7 +1003,7 @@ def atomic_write(path, data) -> None:
             os.close(fd)
             raise
         with f:
-            f.write(data)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
             mode = 0o666 & ~_current_umask()
@@ -839,7 +1011,7 @@ def atomic_write(path, data) -> None:
                 os.fchmod(f.fileno(), mode)
             else:  # Windows: only the read-only bit is meaningful anyway.
                 os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:
         try:
             os.unlink(tmp)
@@ -862,3 +1034,24 @@ def atomic_write(path, data) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def save(dest, meta: dict, sections: dict) -> None:
+    """Write an ``.ohr`` file to `dest` without building it in memory.
+
+    `dest` is a path (written with :func:`atomic_write`: through symlinks,
+    streamed into a FIFO, devices and directories refused) or an open binary
+    stream with a ``write`` method (:func:`write_stream`; e.g. ``sys.stdout.buffer``
+    for ``-o -``). The bytes are those of ``encode(meta, sections)``; the layout
+    and header are validated before the first byte is written.
+    """
+    if hasattr(dest, "write") and not isinstance(dest, (str, bytes, os.PathLike)):
+        write_stream(dest, meta, sections)
+        return
+    plan = _plan(meta, sections)  # validate (and fail) before the target is touched
+
+    def fill(f):
+        for piece in _pieces(*plan):
+            f.write(piece)
+
+    atomic_write(dest, fill)

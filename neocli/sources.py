@@ -204,7 +204,7 @@ def check_output(path: Any) -> None:
     shown = _display(path)
     d = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
-        raise NeoError(f"output '{shown}' is a directory")
+        raise NeoError(f"cannot write '{shown}': it is a directory")
     if not os.path.isdir(d):
         raise NeoError(f"cannot write '{shown}': directory '{_display(d)}' does not exist")
     if not os.access(d, os.W_OK | os.X_OK):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -26,16 +25,10 @@ import neocli as neo
 import neocli.cli.train  # noqa: F401  (registers the command)
 from neocli import ohr
 from neocli.cli.app import app
+from conftest import NEOCLI, ohr_sections as arrays_of, small_hierarchy, subprocess_env
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = ("it is a truth universally acknowledged, that a single man in possession of a good fortune, "
         "must be in want of a wife.\n" * 12).encode()
-
-
-def arrays_of(path) -> dict:
-    """The model's arrays (all checksums verified)."""
-    _, secs = ohr.read_file(str(path), verify=True)
-    return {s: ohr.section_bytes(v) for s, v in secs.items()}
 
 
 def _train_args(data, out, ckpt, run):
@@ -60,8 +53,8 @@ def test_two_processes_train_to_the_same_path(tmp_path):
 
     shared, out = tmp_path / "shared", tmp_path / "shared" / "out.ohr"
     shared.mkdir()
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, "-m", "neocli", *_train_args(data, out, shared, run)],
+    env = subprocess_env()
+    procs = [subprocess.Popen([*NEOCLI, *_train_args(data, out, shared, run)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for run in (1, 2)]
     for p in procs:
         _, err = p.communicate(timeout=600)
@@ -147,10 +140,9 @@ def test_threads_saving_one_path_while_another_reads(tmp_path):
     path = tmp_path / "m.ohr"
     models = []
     for seed in range(3):
-        neo.set_global_state(seed + 1)
-        models.append(neo.Hierarchy([neo.IODesc((2, 2, 8), neo.prediction)], [neo.LayerDesc((3, 3, 8))]))
+        models.append(small_hierarchy(seed + 1))
     models[0].save_to_file(str(path))
-    expected = [arrays_of_bytes(m.serialize_to_buffer()) for m in models]
+    expected = [arrays_of(m.serialize_to_buffer()) for m in models]
     stop = threading.Event()
     errors: list = []
     reads = [0]
@@ -184,12 +176,6 @@ def test_threads_saving_one_path_while_another_reads(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
-def arrays_of_bytes(blob) -> dict:
-    """:func:`arrays_of` for in-memory ``.ohr`` bytes."""
-    _, secs = ohr.decode(blob, verify=True)
-    return {s: ohr.section_bytes(v) for s, v in secs.items()}
-
-
 def _held_elsewhere(obj):
     """Hold ``obj``'s lock in another thread (as a running step does) until released."""
     got, release = threading.Event(), threading.Event()
@@ -209,8 +195,7 @@ def test_one_hierarchy_from_two_threads_is_refused_not_mixed():
     """While a step runs in one thread (kernels without the GIL), any other use of the
     same hierarchy from another thread raises NeoError instead of mixing its arrays."""
     neo.set_num_threads(1)
-    neo.set_global_state(3)
-    h = neo.Hierarchy([neo.IODesc((2, 2, 8), neo.prediction)], [neo.LayerDesc((3, 3, 8))])
+    h = small_hierarchy(3)
     x = np.zeros(4, dtype=np.int32)
     h.step([x])
     before = (h.serialize_state_to_buffer().tobytes(), h.serialize_weights_to_buffer().tobytes())

@@ -30,8 +30,8 @@ import neocli as neo
 import neocli.cli.train  # noqa: F401  (registers the command)
 from neocli import ohr
 from neocli.cli.app import app
+from conftest import NEOCLI, ohr_sections as arrays_of, small_hierarchy, subprocess_env
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = ("the cat sat on the mat. the dog sat on the log.\n" * 5).encode()
 CLI_SMALL = ["--layers", "1", "--hidden", "2x2x8", "--quiet", "--threads", "1", "--byte-layout", "byte"]
 CHUNKS = 24  # pieces each model write is cut into, each a kill point
@@ -189,29 +189,15 @@ def temp_files(directory) -> list[str]:
     return sorted(f for f in os.listdir(directory) if f.endswith(".tmp"))
 
 
-def arrays_of(path) -> dict:
-    """The model's arrays (all checksums verified), independent of header timestamps."""
-    _, secs = ohr.read_file(str(path), verify=True)
-    return {s: ohr.section_bytes(v) for s, v in secs.items()}
-
-
 # --------------------------------------------------------------------------
 # SIGKILL during save_to_file
-
-
-def _model(seed: int, steps: int, hidden=(4, 4, 16)) -> neo.Hierarchy:
-    neo.set_global_state(seed)
-    h = neo.Hierarchy([neo.IODesc((2, 2, 8), neo.prediction, up_radius=1, down_radius=1)],
-                      [neo.LayerDesc(hidden, up_radius=1, down_radius=1)])
-    for t in range(steps):
-        h.step([np.array([t % 8, (t * 3) % 8, 1, 2])])
-    return h
 
 
 def test_sigkill_during_save_to_file(tmp_path):
     """At every step of the write the path holds the old or the new model, intact; orphans are swept."""
     path = tmp_path / "model.ohr"
-    old, new = _model(1, 5), _model(2, 9)
+    old = small_hierarchy(1, hidden=(4, 4, 16), radius=1, steps=5)
+    new = small_hierarchy(2, hidden=(4, 4, 16), radius=1, steps=9)
     old.save_to_file(str(path))
     old_arrays = arrays_of(path)
     new.save_to_file(str(tmp_path / "reference.ohr"))
@@ -335,14 +321,10 @@ def _limit_fsize(limit: int):
     return preexec
 
 
-def _env():
-    return dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
-
-
 def test_file_size_limit_library(tmp_path):
     """save_to_file past the limit: OhrError caused by EFBIG, old model intact, no temp file."""
     path = tmp_path / "model.ohr"
-    small = _model(1, 3, hidden=(2, 2, 8))
+    small = small_hierarchy(1, hidden=(2, 2, 8), radius=1, steps=3)
     small.save_to_file(str(path))
     before = path.read_bytes()
     script = textwrap.dedent("""
@@ -361,7 +343,7 @@ def test_file_size_limit_library(tmp_path):
         else:
             print("written")
     """)
-    r = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=_env(),
+    r = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=subprocess_env(),
                        preexec_fn=_limit_fsize(len(before) + 4096), timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("refused: cannot write model to") and "File too large" in r.stdout, r.stdout
@@ -374,13 +356,13 @@ def test_file_size_limit_cli(tmp_path):
     data = tmp_path / "data.txt"
     data.write_bytes(TEXT)
     out = tmp_path / "out.ohr"
-    base = [sys.executable, "-m", "neocli", "train", str(data), "-o", str(out), "--quiet", "--threads", "1"]
+    base = [*NEOCLI, "train", str(data), "-o", str(out), "--quiet", "--threads", "1"]
     r = subprocess.run(base + ["--layers", "1", "--hidden", "2x2x8"], capture_output=True, text=True,
-                       env=_env(), timeout=300)
+                       env=subprocess_env(), timeout=300)
     assert r.returncode == 0, r.stderr
     before = out.read_bytes()
-    r = subprocess.run(base + ["--layers", "1", "--hidden", "6x6x32"], capture_output=True, text=True, env=_env(),
-                       preexec_fn=_limit_fsize(len(before) + 4096), timeout=300)
+    r = subprocess.run(base + ["--layers", "1", "--hidden", "6x6x32"], capture_output=True, text=True,
+                       env=subprocess_env(), preexec_fn=_limit_fsize(len(before) + 4096), timeout=300)
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert f"error: cannot write model to '{out}'" in r.stderr and "File too large" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr

@@ -1,7 +1,8 @@
 """Fuzzing the ``.ohr`` readers, in the default suite (issue 4).
 
 Structure-aware mutation driven by hypothesis over real seed models (see
-``tests/fuzz/ohr_targets.py``): more than 10,000 inputs through
+``tests/fuzz/ohr_targets.py``): 10,400 inputs (``-m slow``; a tenth of them in the
+default run) through
 ``Hierarchy(file_name=)``, ``Hierarchy(buffer=)``, ``set_state_from_buffer``,
 ``set_weights_from_buffer``, ``ImageEncoder(file_name=/buffer=)``, ``neocli
 inspect`` (in-process, text and JSON) and the CLI's model loaders. Every input must end in success or a ``NeoError``; a
@@ -33,23 +34,26 @@ import neocli as neo
 from neocli import NeoError, ohr
 from neocli.cli import _common as cli_common
 
+from conftest import REPO, subprocess_env
 from fuzz import ohr_targets as T
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEEDS = T.seed_models()
 NAMES = sorted(SEEDS)  # hierarchies
 FILES = T.seed_files()  # hierarchies and an ImageEncoder file
 FILE_NAMES = sorted(FILES)
 
-# Inputs per harness: 10,400 in all (each file input goes through 6 readers).
-# NEOCLI_FUZZ_SCALE=k multiplies them and draws fresh random inputs (a long run).
+# Inputs per harness: 10,400 in all (each file input goes through 6 readers) in the
+# slow run (``-m slow``, which .ci/run runs); the default run takes a tenth of each.
+# NEOCLI_FUZZ_SCALE=k multiplies the slow counts and draws fresh random inputs (a long run).
 SCALE = int(os.environ.get("NEOCLI_FUZZ_SCALE", "1"))
-N_FILE = 2400 * SCALE
-N_BUFFER = 5000 * SCALE
-N_STATE = 1500 * SCALE
-N_WEIGHTS = 1500 * SCALE
+FULL = {"file": 2400, "buffer": 5000, "state": 1500, "weights": 1500}
+QUICK = {k: n // 10 for k, n in FULL.items()}
 
-COUNTS: collections.Counter = collections.Counter()
+
+def counts(key: str) -> list:
+    """The example counts of one harness: a quick one by default, the full one marked slow."""
+    return [pytest.param(QUICK[key], id="quick"),
+            pytest.param(FULL[key] * SCALE, id="full", marks=pytest.mark.slow)]
 
 
 def fuzz_settings(n: int):
@@ -93,40 +97,44 @@ def mutated(blob: bytes, name: str, family: str, rounds: int, seed: int) -> byte
     return blob
 
 
-def test_file_readers(input_path):
+@pytest.mark.parametrize("n", counts("file"))
+def test_file_readers(input_path, n):
     """Mutated files through every file reader: success or NeoError, and they agree."""
     outcomes = collections.Counter()
+    done = collections.Counter()
 
-    @fuzz_settings(N_FILE)
+    @fuzz_settings(n)
     @given(st.sampled_from(FILE_NAMES), st.sampled_from(T.FAMILIES), st.integers(1, 3), st.integers(0, 2**64 - 1))
     def run(name, family, rounds, seed):
         blob = mutated(FILES[name], name, family, rounds, seed)
         with T.deadline(20):
             res = T.run_file_targets(blob, input_path)
-        COUNTS["file"] += 1
+        done["file"] += 1
         outcomes[(family, res["file"] or res["image"])] += 1
 
     run()
-    assert COUNTS["file"] >= N_FILE
+    assert done["file"] >= n
     # CRC-fixed families must get past the checksums: some of their inputs load.
     assert outcomes[("data", True)] > 0 and outcomes[("json", True)] > 0, outcomes
     assert outcomes[("raw", False)] > 0, outcomes
 
 
-def test_buffer_reader():
+@pytest.mark.parametrize("n", counts("buffer"))
+def test_buffer_reader(n):
     """Mutated files through ``Hierarchy(buffer=)`` and, when they load, a step and a round trip."""
     loaded = collections.Counter()
+    done = collections.Counter()
 
-    @fuzz_settings(N_BUFFER)
+    @fuzz_settings(n)
     @given(st.sampled_from(NAMES), st.sampled_from(T.FAMILIES), st.integers(1, 3), st.integers(0, 2**64 - 1))
     def run(name, family, rounds, seed):
         blob = mutated(SEEDS[name], name, family, rounds, seed)
         with T.deadline(20):
             loaded[T.run_buffer_target(blob)] += 1
-        COUNTS["buffer"] += 1
+        done["buffer"] += 1
 
     run()
-    assert COUNTS["buffer"] >= N_BUFFER
+    assert done["buffer"] >= n
     assert loaded[True] > 0 and loaded[False] > 0, loaded
 
 
@@ -139,11 +147,13 @@ def live():
     return hs, bufs
 
 
-@pytest.mark.parametrize("which, n", [(0, N_STATE), (1, N_WEIGHTS)], ids=["state", "weights"])
+@pytest.mark.parametrize("which, n", [pytest.param(w, *c.values, id=f"{k}-{c.id}", marks=c.marks)
+                                      for w, k in enumerate(("state", "weights")) for c in counts(k)])
 def test_buffer_setters(live, which, n):
     """Mutated state/weights buffers: NeoError with the hierarchy untouched, or stored exactly."""
     hs, bufs = live
     accepted = collections.Counter()
+    done = collections.Counter()
     key = ("state", "weights")[which]
 
     @fuzz_settings(n)
@@ -157,10 +167,10 @@ def test_buffer_setters(live, which, n):
         target = T.run_state_target if which == 0 else T.run_weights_target
         with T.deadline(20):
             accepted[target(hs[name], data)] += 1
-        COUNTS[key] += 1
+        done[key] += 1
 
     run()
-    assert COUNTS[key] >= n
+    assert done[key] >= n
     assert accepted[True] > 0 and accepted[False] > 0, accepted
 
 
@@ -240,8 +250,7 @@ def test_terabyte_claims_under_address_space_limit(tmp_path):
             assert not res["file"], (f, res)
             print(f, "refused")
     """)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
-               OMP_NUM_THREADS="1")
+    env = subprocess_env(os.path.join(REPO, "tests"))
     r = subprocess.run([sys.executable, "-c", script, str(claims)], capture_output=True, text=True,
                        env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -664,9 +664,7 @@ def test_cartpole_d16_reaches_195_within_400_episodes_seed_0():
 
 
 @pytest.mark.slow
-def test_cartpole_d16_reaches_195_within_400_episodes_on_3_seeds(request):
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("slow: run with -m slow")
+def test_cartpole_d16_reaches_195_within_400_episodes_on_3_seeds():
     for seed in (0, 1, 2):
         runner = d16_runner(seed)
         returns = []
@@ -698,3 +696,33 @@ def test_pyaogmaneo_driven_the_same_way_plays_the_same_episodes():
                 break
         theirs.append(ret)
     assert d16_runner(seed).run(episodes) == theirs
+
+
+def test_train_agent_interrupt_checkpoints_and_resumes_exactly(tmp_path):
+    import os
+    import signal
+
+    from neocli import training
+
+    opts = rl.AgentOptions(env="CartPole-v1", episodes=6, seed=4,
+                           architecture=training.Architecture(hidden="3x3x8"))
+
+    def stop_after_3(p):
+        if p.episode == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(training.Interrupted) as info:
+        rl.train_agent(opts, output=str(tmp_path / "a.ohr"), progress=stop_after_3)
+    assert info.value.path == str(tmp_path / "a.ohr") and info.value.where.startswith("3 episodes")
+    t = ohr.read_header(str(tmp_path / "a.ohr"))["training"]
+    assert t["episode"] == 3 and not t["complete"]
+    resumed = rl.train_agent(opts, output=str(tmp_path / "a.ohr"), resume=str(tmp_path / "a.ohr"))
+    full = rl.train_agent(opts, output=str(tmp_path / "full.ohr"))
+    assert resumed.returns == full.returns and len(full.returns) == 6
+    a, b = ohr.read_file(str(tmp_path / "a.ohr"))[1], ohr.read_file(str(tmp_path / "full.ohr"))[1]
+    assert all(np.array_equal(arr, b[sec][name]) for sec in ("state", "weights") for name, arr in a[sec].items())
+    ev = rl.evaluate_agent(str(tmp_path / "full.ohr"), "CartPole-v1", episodes=2, seed=1)
+    assert len(ev.returns) == 2 and ev.summary()["mean"] == pytest.approx(np.mean(ev.returns)) and ev.note is None
+    with pytest.raises(neo.NeoError) as bad:
+        rl.AgentOptions(env="CartPole-v1", protocol="d16", bins=8)
+    assert bad.value.field == "bins"

@@ -2,20 +2,16 @@
 the one path check, metric formatting and the progress bar."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
-import typer
 from tqdm import tqdm
 
-from .. import set_num_threads, training
+from .. import Hierarchy, aogmaneo, ohr, set_num_threads, training
+from ..errors import NeoError
 from ..sources import check_input, check_output
-from .app import echo_err
-
-#: The ``--threads`` option, the same on every command.
-THREADS_OPTION = typer.Option("--threads", "-t", min=1, metavar="N",
-                              help="Maximum threads (default: OMP_NUM_THREADS or all cores).")
-
+from .app import CliError, echo_err
 
 def apply_threads(threads: int | None) -> None:
     """The one ``--threads`` handler (Typer has already checked N >= 1)."""
@@ -23,9 +19,43 @@ def apply_threads(threads: int | None) -> None:
         set_num_threads(threads)
 
 
+def load_header(path: str) -> dict[str, Any]:
+    """Read and validate the header of the model file at ``path`` (arrays are not read).
+
+    A directory gets its own message (``open`` on a directory reports a confusing
+    "Is a directory"/"Permission denied" depending on the platform).
+    """
+    if os.path.isdir(path):
+        raise CliError(f"'{path}' is a directory, not a model file")
+    if aogmaneo.is_aogmaneo_file(path):
+        return aogmaneo.read_header(path)  # the whole file, validated; shown marked as pyaogmaneo's
+    return ohr.read_header(path)
+
+
+def load_hierarchy(path: str) -> tuple[Hierarchy, dict[str, Any]]:
+    """Any hierarchy file (all array CRCs and its structure checked) with its header."""
+    header = load_header(path)  # fails fast, before reading a large file of the wrong kind
+    try:
+        h = Hierarchy(file_name=path)
+    except NeoError as e:
+        text = str(e)
+        raise CliError(text if f"'{path}'" in text else f"'{path}': {text}") from None
+    return h, header
+
+
 def load_model(path: str) -> training.TrainedModel:
-    """The one model loader: a sequence model with its codec and header."""
+    """A sequence model with its codec and header (``training.load_model``)."""
+    refuse_reference(path)
     return training.load_model(path)
+
+
+def refuse_reference(path: str) -> None:
+    """A pyaogmaneo file where a neocli model with a codec or agent record is needed: say how
+    to import it instead of a confusing format error."""
+    if path != "-" and aogmaneo.is_aogmaneo_file(path):
+        from .migrate import reference_hint
+
+        raise CliError(reference_hint(path))
 
 
 def check_paths(inputs: list[tuple[str, str]] = (), outputs: list[str | None] = ()) -> None:
@@ -35,7 +65,7 @@ def check_paths(inputs: list[tuple[str, str]] = (), outputs: list[str | None] = 
         if p is not None and p != "-":
             check_input(p, what)
     for p in outputs:
-        if p is not None:
+        if p is not None and p != "-":  # "-" is stdout where a command allows it
             check_output(p)
 
 

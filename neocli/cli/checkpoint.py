@@ -17,10 +17,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import Hierarchy, ImageEncoder, MergeMode, _core, ohr
+from .. import Hierarchy, ImageEncoder, MergeMode, aogmaneo, ohr
+from ..hierarchy import rng_state_from_seed
 from ..errors import NeoError
 from .app import CliError, app, command, echo_err
-from .inspect import human_bytes, last_metrics, load_header, training_of
+from ._common import check_paths, load_header, load_hierarchy
+from .inspect import human_bytes, last_metrics, training_of
 
 __all__ = [
     "checkpoint_app",
@@ -66,35 +68,6 @@ def _message(path: str, exc: BaseException) -> str:
     text = str(exc)
     prefix = f"cannot read '{path}': "
     return text[len(prefix):] if text.startswith(prefix) else text
-
-
-def _with_path(path: str, exc: BaseException) -> str:
-    """``exc`` as text that names ``path`` exactly once."""
-    text = str(exc)
-    return text if f"'{path}'" in text else f"'{path}': {text}"
-
-
-def _load_model(path: str) -> tuple[Hierarchy, dict[str, Any]]:
-    """Load the model at ``path`` (all array CRCs and its structure checked) with its header."""
-    header = load_header(path)  # fails fast, before reading a large file of the wrong kind
-    try:
-        h = Hierarchy(file_name=path)
-    except NeoError as e:
-        raise CliError(_with_path(path, e)) from None
-    return h, header
-
-
-def _check_output(out: str) -> None:
-    """Fail before any work if ``out`` cannot be written (missing or read-only directory)."""
-    if out == "-":
-        return
-    if os.path.isdir(out):
-        raise CliError(f"cannot write '{out}': it is a directory")
-    directory = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(directory):
-        raise CliError(f"cannot write '{out}': directory '{directory}' does not exist")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise CliError(f"cannot write '{out}': directory '{directory}' is not writable")
 
 
 def _write_bytes(out: str, data: Any) -> None:
@@ -287,6 +260,10 @@ def verify(
         try:
             if os.path.isdir(path):
                 raise CliError("is a directory, not a model file")
+            if aogmaneo.is_aogmaneo_file(path):  # no checksums there: a full structural load
+                aogmaneo.load_model(path)
+                typer.echo(f"OK {path} (pyaogmaneo's format, {os.path.getsize(path):,} bytes)")
+                continue
             header, arrays = ohr.read_file(path, verify=True)
             n = sum(len(sec) for sec in arrays.values())
             nbytes = sum(a.nbytes for sec in arrays.values() for a in sec.values())
@@ -356,15 +333,15 @@ def strip_state(
 
     Weights, params, RNG position and the codec/training/user metadata are kept.
     """
-    _check_output(output)
-    h, header = _load_model(file)
+    check_paths(outputs=[output])
+    h, header = load_hierarchy(file)
     h.save_to_file(output, meta=carry_meta(header), include_state=False)
     echo_err(f"wrote '{output}' without state ({human_bytes(os.path.getsize(output))})")
 
 
 def _export(file: str, output: str, what: str) -> None:
-    _check_output(output)
-    h, header = _load_model(file)
+    check_paths(outputs=[output])
+    h, header = load_hierarchy(file)
     if what == "state":
         if not _has_state(header):
             echo_err(f"warning: '{file}' has no state section: exporting the cleared state")
@@ -397,8 +374,8 @@ def export_weights(
 
 
 def _import(file: str, source: str, output: str, what: str) -> None:
-    _check_output(output)
-    h, header = _load_model(file)
+    check_paths(outputs=[output])
+    h, header = load_hierarchy(file)
     data = _read_bytes(source)
     shown = "stdin" if source == "-" else f"'{source}'"
     try:
@@ -495,7 +472,7 @@ def merge(
     """
     if len(files) < 2:
         raise typer.BadParameter("merge needs at least two models", param_hint="MODEL...")
-    _check_output(output)
+    check_paths(outputs=[output])
     headers = [load_header(p) for p in files]
     for p, hd in zip(files[1:], headers[1:]):
         diff = _first_difference(headers[0].get("architecture"), hd.get("architecture"))
@@ -505,11 +482,11 @@ def merge(
             # The merged weights would decode nonsense through either model's codec.
             raise CliError(f"cannot merge '{p}' into '{files[0]}': the models encode their data differently "
                            f"(codec {_codec_key(hd.get('codec'))} vs {_codec_key(headers[0].get('codec'))})")
-    models = [_load_model(p)[0] for p in files]
+    models = [load_hierarchy(p)[0] for p in files]
     target = models[0]
     if seed is not None:
         if mode is MergeChoice.random:
-            target.set_rng_state(_core.seed_state(seed))
+            target.set_rng_state(rng_state_from_seed(seed))
         else:
             echo_err("warning: --seed only affects --mode random; ignored")
     lib_mode = MergeMode.merge_random if mode is MergeChoice.random else MergeMode.merge_average
@@ -532,3 +509,7 @@ def merge(
     target.save_to_file(output, meta=meta, include_state=_has_state(headers[0]))
     echo_err(f"wrote '{output}': {mode.value} of {len(files)} models")
 
+
+# pyaogmaneo's own format: export-aogmaneo / import-aogmaneo (see migrate.py).
+from . import migrate  # noqa: E402
+migrate.register(checkpoint_app)

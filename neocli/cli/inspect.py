@@ -18,10 +18,11 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import ohr
+from .. import aogmaneo
 from ..errors import NeoError
 from ..codecs import codec_from_dict
-from .app import CliError, app, command
+from ._common import load_header
+from .app import app, command
 
 __all__ = [
     "inspect",
@@ -36,17 +37,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------
 # helpers shared with ``checkpoint``
-
-
-def load_header(path: str) -> dict[str, Any]:
-    """Read and validate the header of the model file at ``path`` (arrays are not read).
-
-    A directory gets its own message (``open`` on a directory reports a confusing
-    "Is a directory"/"Permission denied" depending on the platform).
-    """
-    if os.path.isdir(path):
-        raise CliError(f"'{path}' is a directory, not a model file")
-    return ohr.read_header(path)
 
 
 def section_summary(header: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -273,21 +263,26 @@ def _training_lines(header: dict[str, Any]) -> list[str]:
     for key, label in (("started_utc", "started"), ("updated_utc", "updated"), ("finished_utc", "finished")):
         if key in t:
             lines.append(f"  {label:<10} {t[key]}")
-    metrics = t.get("metrics")
-    if isinstance(metrics, list) and metrics:
-        lines.append("  metrics")
-        lines.append(f"    {'epoch':>5}  {'accuracy':>8}  {'bits/sym':>8}  {'symbols/s':>10}  {'symbols':>12}")
-        for m in metrics:
-            if not isinstance(m, dict):
-                lines.append("    (invalid entry)")
-                continue
-            sps = m.get("symbols_per_s")
-            lines.append(
-                f"    {_fmt_int(m.get('epoch')):>5}  {_fmt_float(m.get('accuracy'), '.4f'):>8}  "
-                f"{_fmt_float(m.get('bits_per_symbol'), '.3f'):>8}  "
-                f"{(f'{sps:,.0f}' if _is_num(sps) else 'n/a'):>10}  {_fmt_int(m.get('symbols')):>12}"
-            )
+    lines += _metrics_lines(t.get("metrics"))
     return lines or ["  (empty)"]
+
+
+def _metrics_lines(metrics: Any) -> list[str]:
+    """The per-epoch metrics table of a training record."""
+    if not isinstance(metrics, list) or not metrics:
+        return []
+    lines = ["  metrics", f"    {'epoch':>5}  {'accuracy':>8}  {'bits/sym':>8}  {'symbols/s':>10}  {'symbols':>12}"]
+    for m in metrics:
+        if not isinstance(m, dict):
+            lines.append("    (invalid entry)")
+            continue
+        sps = m.get("symbols_per_s")
+        lines.append(
+            f"    {_fmt_int(m.get('epoch')):>5}  {_fmt_float(m.get('accuracy'), '.4f'):>8}  "
+            f"{_fmt_float(m.get('bits_per_symbol'), '.3f'):>8}  "
+            f"{(f'{sps:,.0f}' if _is_num(sps) else 'n/a'):>10}  {_fmt_int(m.get('symbols')):>12}"
+        )
+    return lines
 
 
 def _user_lines(header: dict[str, Any]) -> list[str]:
@@ -309,6 +304,8 @@ def render_report(path: str, header: dict[str, Any]) -> str:
     out = [
         f"file            {path}",
         f"format          {header.get('format')} version {header.get('format_version')}",
+        *([f"                pyaogmaneo's own format, not .ohr: 'neocli checkpoint import-aogmaneo {path} "
+           "-o NEW.ohr' converts it"] if header.get("format") == aogmaneo.FORMAT_NAME else []),
         f"neocli version  {header.get('neocli_version', '?')}",
         f"created         {header.get('created_utc', '?')}",
         "",
@@ -327,6 +324,8 @@ def render_report(path: str, header: dict[str, Any]) -> str:
         out.append(f"  {'state section':<14} absent (the model loads with a cleared state)")
     out += ["", "params", *_params_lines(header), "", f"codec           {_codec_line(header)}", "",
             "training", *_training_lines(header)]
+    if isinstance(header.get("provenance"), dict) and header["provenance"]:
+        out += ["", "provenance", *_user_lines({"user": header["provenance"]})]
     if header.get("user") not in (None, {}):
         out += ["", "user", *_user_lines(header)]
     return "\n".join(out)

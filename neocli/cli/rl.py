@@ -9,10 +9,10 @@ import typer
 from tqdm import tqdm
 
 from .. import rl, training
-from ._common import apply_threads, check_paths
+from ._common import apply_threads, check_paths, refuse_reference
 from .app import app, command, echo_err
 
-rl_app = typer.Typer(name="rl", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+rl_app = typer.Typer(name="rl", no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                      context_settings={"help_option_names": ["-h", "--help"]},
                      help="Reinforcement learning: train and evaluate agents in gymnasium environments.")
 app.add_typer(rl_app, name="rl")
@@ -161,6 +161,7 @@ def rl_eval(
 ) -> None:
     """Play AGENT in --env with learning off: mean/min/max return."""
     check_paths(inputs=[(model, "model")])
+    refuse_reference(model)
     apply_threads(threads)
     bar = tqdm(total=episodes, desc=f"eval {env}", unit="ep", file=sys.stderr, disable=None, mininterval=0.5,
                leave=False)
