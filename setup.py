@@ -44,6 +44,12 @@ extensions = [
         extra_link_args=link_args,
     ),
     Extension(
+        "neocli._predictive",
+        ["cython_core/_predictive.pyx"],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    ),
+    Extension(
         "neocli._image",
         ["cython_core/_image.pyx"],
         include_dirs=["cython_core"],

@@ -22,6 +22,7 @@ hierarchy's state).
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import glob
 import math
@@ -39,15 +40,24 @@ from .errors import ConflictError, NeoError, OptionError, ParameterError
 from ._threads import set_num_threads
 from .codecs import CODEC_KINDS, FLOOR, RESET, Codec, codec_from_dict, make_codec
 from .hierarchy import Hierarchy, set_global_state
+from .predictive import Predictive
+from .presets import apply_params, parse_param
 from .ohr import read_header
 from .params import IODesc, LayerDesc, prediction
 from .sources import CountingDigest, HashingReader, Sources, check_output, open_sources, prepare_directory
 
-#: Layer size and count used when the architecture leaves them out (README "Choosing the defaults").
-DEFAULT_HIDDEN = (5, 5, 32)
-DEFAULT_LAYERS = 2
+#: Layer size and count used when the architecture leaves them out (README "Choosing the
+#: defaults": picked on held-out bits per byte).
+DEFAULT_HIDDEN = (8, 8, 32)
+DEFAULT_LAYERS = 1
 #: Radii and dendrites used when the architecture leaves them out.
-ARCH_DEFAULTS = {"up_radius": 2, "down_radius": 2, "recurrent_radius": 0, "dendrites": 4}
+ARCH_DEFAULTS = {"up_radius": 2, "down_radius": 4, "recurrent_radius": 0, "dendrites": 4}
+#: The bytes codec's layout when none is given: one 256-cell column (the nibble pair
+#: is faster per step but its product of marginals models text worse).
+DEFAULT_BYTE_LAYOUT = "byte"
+#: Learning parameters set on a new model unless ``params`` overrides them (names as
+#: in ``neocli.presets.parse_param``); the Hierarchy's own defaults stay pyaogmaneo's.
+DEFAULT_PARAMS: dict[str, Any] = {"ios.decoder.scale": 4.0}
 #: Where the hierarchy's state is cleared: at each file, at blank lines too, or never.
 RESET_MODES = ("file", "blank", "none")
 #: Largest seed (seeds are unsigned 64-bit).
@@ -265,16 +275,18 @@ class Architecture:
             if getattr(self, name) is not None:
                 _set(self, name, _int(name, getattr(self, name), low))
 
-    def sizes(self, default_layers: int = DEFAULT_LAYERS) -> list[tuple[int, int, int]]:
-        """The layer sizes (one per layer)."""
-        hidden = self.hidden or (DEFAULT_HIDDEN,)
+    def sizes(self, default_layers: int = DEFAULT_LAYERS,
+              default_hidden: tuple[int, int, int] = DEFAULT_HIDDEN) -> list[tuple[int, int, int]]:
+        """The layer sizes (one per layer); ``default_*`` fill what the record leaves out."""
+        hidden = self.hidden or (default_hidden,)
         if len(hidden) > 1:
             return list(hidden)
         return list(hidden) * (self.layers if self.layers is not None else default_layers)
 
-    def radii(self) -> dict[str, int]:
-        """up/down/recurrent radius and dendrites, defaults filled in."""
-        return {k: (getattr(self, k) if getattr(self, k) is not None else v) for k, v in ARCH_DEFAULTS.items()}
+    def radii(self, defaults: dict[str, int] | None = None) -> dict[str, int]:
+        """up/down/recurrent radius and dendrites, ``defaults`` (:data:`ARCH_DEFAULTS`) filled in."""
+        defaults = ARCH_DEFAULTS if defaults is None else defaults
+        return {k: (getattr(self, k) if getattr(self, k) is not None else v) for k, v in defaults.items()}
 
     def given(self) -> dict[str, Any]:
         """The fields set (not None), in the form stored in a training record."""
@@ -331,8 +343,33 @@ class TrainOptions:
     seed: int = 0
     threads: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Learning-parameter overrides ``{"layers.encoder.lr": 0.3, ...}`` (``neocli.presets``
+    #: names), applied over :data:`DEFAULT_PARAMS` and stored in the model's header.
+    params: dict[str, Any] = field(default_factory=dict)
+    #: Held-out data scored (learning off) after every epoch and every ``valid_every``
+    #: steps; the best-scoring model is what ``output`` holds.
+    valid: tuple[str, ...] | None = None
+    valid_every: int = 0
+    #: Stop after this many validations without a new best (None: never stop early).
+    patience: int | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.params, dict):
+            raise OptionError("params", f"must be a dict of NAME: VALUE, got {self.params!r}")
+        try:
+            _set(self, "params", dict(parse_param(f"{k}={v}") for k, v in self.params.items()))
+        except NeoError as e:
+            raise OptionError("params", str(e)) from None
+        if self.valid is not None:
+            v = [self.valid] if isinstance(self.valid, (str, bytes, os.PathLike)) else list(self.valid)
+            if not v:
+                raise OptionError("valid", "is empty")
+            _set(self, "valid", tuple(os.fsdecode(x) for x in v))
+        _set(self, "valid_every", _int("valid_every", self.valid_every, 0))
+        if self.patience is not None:
+            _set(self, "patience", _int("patience", self.patience, 1))
+        if (self.valid_every or self.patience is not None) and self.valid is None:
+            raise OptionError("valid", "is required by valid_every and patience")
         for name, cls in (("codec", CodecOptions), ("architecture", Architecture), ("schedule", Schedule),
                           ("checkpoints", CheckpointPolicy)):
             if not isinstance(getattr(self, name), cls):
@@ -368,6 +405,8 @@ class Progress:
     symbols: int
     total: int | None = None
     metrics: dict[str, Any] | None = None
+    #: Set on the report of a validation (``valid``): epoch, steps and held-out bits_per_symbol.
+    validation: dict[str, Any] | None = None
 
 
 @dataclass
@@ -380,6 +419,8 @@ class Metrics:
     correct: int = 0
     bits: float = 0.0
     seconds: float = 0.0
+    #: Bytes of data the symbols came from (None: unknown), for bits per byte.
+    data_bytes: int | None = None
 
     @property
     def accuracy(self) -> float | None:
@@ -396,17 +437,37 @@ class Metrics:
         """Throughput (None for a zero duration)."""
         return self.symbols / self.seconds if self.seconds > 0 else None
 
-    def add(self, hierarchy: Hierarchy, cis: np.ndarray) -> None:
-        """Score ``hierarchy``'s current prediction against ``cis`` (call before stepping)."""
+    @property
+    def perplexity(self) -> float | None:
+        """2 ** bits_per_symbol: the number of equally likely symbols that would be as surprising."""
+        b = self.bits_per_symbol
+        return 2.0 ** b if b is not None and b < 1024 else None
+
+    @property
+    def bits_per_byte(self) -> float | None:
+        """Total bits over the bytes of the data scored (None when the size is unknown)."""
+        return self.bits / self.data_bytes if self.data_bytes else None
+
+    def add(self, hierarchy: Hierarchy, cis: np.ndarray, predictive: Predictive | None = None,
+            learn: bool = False) -> None:
+        """Score ``hierarchy``'s current prediction against ``cis`` (call before stepping): an
+        exact hit of every column, and the bits of the calibrated distribution
+        ``predictive`` (which learns from the symbol when ``learn``; without one, the raw
+        per-column rule floored at ``FLOOR``)."""
         hit, bits = score_prediction(hierarchy, cis)
+        if predictive is not None:
+            bits = predictive.score(hierarchy.get_prediction_acts(0), cis, learn=learn)
         self.correct += hit
         self.bits += bits
         self.scored += 1
 
     def to_dict(self) -> dict[str, Any]:
-        """accuracy, bits/symbol, symbols, scored, symbols/s as a JSON-ready dict."""
-        return {"accuracy": self.accuracy, "bits_per_symbol": self.bits_per_symbol, "symbols": self.symbols,
-                "scored": self.scored, "symbols_per_s": self.symbols_per_s}
+        """accuracy, bits/symbol, perplexity, bits/byte (when known), symbols, scored, symbols/s."""
+        d = {"accuracy": self.accuracy, "bits_per_symbol": self.bits_per_symbol, "perplexity": self.perplexity,
+             "symbols": self.symbols, "scored": self.scored, "symbols_per_s": self.symbols_per_s}
+        if self.data_bytes:
+            d["bits_per_byte"] = self.bits_per_byte
+        return d
 
     def state(self) -> dict[str, Any]:
         """The raw accumulators (saved in checkpoints so a resumed epoch reports the same)."""
@@ -436,6 +497,8 @@ class TrainedModel:
     hierarchy: Hierarchy
     codec: Codec
     header: dict[str, Any] = field(default_factory=dict)
+    #: The calibrated distribution (its learned state comes from the header); built on first use.
+    predictive: Predictive | None = None
 
     @property
     def record(self) -> dict[str, Any]:
@@ -467,6 +530,15 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def predictive_of(model: TrainedModel) -> Predictive:
+    """The model's calibrated distribution: restored from the header's ``predictive`` state
+    (a model without one starts a fresh state), created once and kept on ``model``."""
+    if model.predictive is None:
+        state = model.header.get("predictive")
+        model.predictive = Predictive(model.codec, state if state is not None else None)
+    return model.predictive
+
+
 def load_model(path: Any) -> TrainedModel:
     """Load a sequence model (a file written by :func:`train`/:func:`save_model`) with its codec."""
     shown = os.fsdecode(path) if isinstance(path, bytes) else str(path)
@@ -484,13 +556,18 @@ def load_model(path: Any) -> TrainedModel:
     h = Hierarchy(file_name=path)
     if h.get_io_size(0) != codec.io_size:
         raise NeoError(f"model '{shown}': its codec expects IO size {codec.io_size}, the model has {h.get_io_size(0)}")
-    return TrainedModel(h, codec, header)
+    model = TrainedModel(h, codec, header)
+    predictive_of(model)   # validate the stored state now, not halfway through a run
+    return model
 
 
 def save_model(path: Any, hierarchy: Hierarchy, codec: Codec, record: dict[str, Any] | None = None,
-               meta: dict[str, Any] | None = None) -> None:
-    """Write ``hierarchy`` atomically to ``path`` with its codec, training record and user metadata."""
+               meta: dict[str, Any] | None = None, predictive: Predictive | None = None) -> None:
+    """Write ``hierarchy`` atomically to ``path`` with its codec, training record, user metadata
+    and the state of its calibrated distribution."""
     header: dict[str, Any] = {"codec": codec.to_dict()}
+    if predictive is not None:
+        header["predictive"] = predictive.to_dict()
     if record is not None:
         record["updated_utc"] = utc_now()
         header["training"] = record
@@ -512,6 +589,8 @@ def _new_codec(options: CodecOptions) -> Codec:
         opts["select"] = list(options.csv_columns)
     if options.csv_header is not None:
         opts["header"] = options.csv_header
+    if kind == "bytes" and "layout" not in opts:
+        opts["layout"] = DEFAULT_BYTE_LAYOUT
     codec = make_codec(kind, **opts)
     if options.csv_range is not None:
         codec.set_range(*options.csv_range)
@@ -538,7 +617,9 @@ def build_model(codec: Codec, options: TrainOptions) -> Hierarchy:
                         recurrent_radius=r["recurrent_radius"], down_radius=r["down_radius"])
               for s in arch.sizes()]
     set_global_state(options.seed)
-    return Hierarchy(ios, layers)
+    h = Hierarchy(ios, layers)
+    apply_params(h, {**DEFAULT_PARAMS, **options.params})
+    return h
 
 
 def _conflicts(h: Hierarchy, codec: Codec, options: TrainOptions) -> dict[str, tuple[Any, Any]]:
@@ -663,17 +744,62 @@ class _Run:
     """One training run: the loop with its bookkeeping, checkpoints and resume position."""
 
     def __init__(self, h: Hierarchy, codec: Codec, sources: Sources, t: dict[str, Any], user: dict[str, Any],
-                 output: str | None, policy: CheckpointPolicy, progress: Callable[[Progress], Any] | None):
+                 output: str | None, policy: CheckpointPolicy, progress: Callable[[Progress], Any] | None,
+                 pred: Predictive, options: TrainOptions | None = None):
         self.h, self.codec, self.sources, self.t, self.user = h, codec, sources, t, user
         self.output, self.policy, self.progress = output, policy, progress
+        self.pred = pred
+        self.valid = options.valid if options is not None else None
+        self.valid_every = options.valid_every if options is not None else 0
+        self.patience = options.patience if options is not None else None
+        self.best: tuple[float, Hierarchy, Predictive, dict[str, Any]] | None = None
+        self.stale = 0
+        self.early = False
         self.reset_on = t["options"].get("reset_on", "file")
         self.digest: CountingDigest | None = None
         self.stop = StopSignals()
         self.total = sources.total_bytes() if codec.kind == "bytes" else None
 
     def save(self, path: str) -> None:
-        """Write the model (state, weights, RNG, counters) atomically."""
-        save_model(path, self.h, self.codec, self.t, self.user)
+        """Write the model (state, weights, RNG, counters, calibration) atomically."""
+        save_model(path, self.h, self.codec, self.t, self.user, self.pred)
+
+    def validate(self) -> None:
+        """Score the held-out data (learning off, the run's state and RNG untouched); keep
+        a copy of the model when it is the best so far; count toward ``patience``."""
+        h = self.h
+        state, rng = h.serialize_state_to_buffer(), h.get_rng_state()
+        try:
+            m = evaluate(TrainedModel(h, self.codec, {}, self.pred), list(self.valid))
+        finally:
+            h.set_state_from_buffer(state)
+            h.set_rng_state(rng)
+        bits = m.bits_per_symbol if m.bits_per_symbol is not None else math.inf
+        entry = {"epoch": self.t["epoch"] + 1, "steps": self.t["steps"], "bits_per_symbol": m.bits_per_symbol}
+        self.t.setdefault("validation", []).append(entry)
+        if self.best is None or bits < self.best[0]:
+            self.t["best"] = entry
+            self.best = (bits, copy.deepcopy(h), copy.deepcopy(self.pred), copy.deepcopy(self.t))
+            self.stale = 0
+        else:
+            self.stale += 1
+            if self.patience is not None and self.stale >= self.patience:
+                self.early = True
+                self.t["stopped_early"] = entry
+        if self.progress is not None:
+            self.progress(Progress(self.t["epoch"] + 1, self.t["epochs"], 0, None, None, validation=entry))
+
+    def save_final(self, path: str) -> None:
+        """Write the model at the end: with validation, the best one seen (its record
+        completed with the whole run's metrics and validations)."""
+        if self.best is None or self.best[3]["steps"] == self.t["steps"]:
+            self.save(path)
+            return
+        _, h, pred, t = self.best
+        for k in ("metrics", "validation", "best", "stopped_early", "complete", "finished_utc"):
+            if k in self.t:
+                t[k] = self.t[k]
+        save_model(path, h, self.codec, t, self.user, pred)
 
     def checkpoint(self) -> str | None:
         """Write a checkpoint into the checkpoint directory and rotate old ones."""
@@ -690,9 +816,9 @@ class _Run:
             self.progress(Progress(self.t["epoch"] + 1, self.t["epochs"], score.symbols, self.total, metrics))
 
     def run(self) -> None:
-        """Train for the remaining epochs."""
+        """Train for the remaining epochs (fewer if early stopping says so)."""
         with self.stop:
-            while self.t["epoch"] < self.t["epochs"]:
+            while self.t["epoch"] < self.t["epochs"] and not self.early:
                 self._epoch()
 
     def _epoch(self) -> None:
@@ -716,7 +842,9 @@ class _Run:
                 continue
             cis = self.codec.encode(sym)
             if not t["fresh"]:
-                score.add(h, cis)
+                score.add(h, cis, self.pred, learn=True)
+            else:
+                self.pred.observe(cis)
             h.step([cis], True)
             t["fresh"] = False
             t["steps"] += 1
@@ -727,12 +855,18 @@ class _Run:
                 pending = 0
             if every_steps and t["steps"] % every_steps == 0:
                 self._mid_epoch_checkpoint(score, event, start)
+            if self.valid_every and t["steps"] % self.valid_every == 0:
+                self.validate()
+                if self.early:
+                    break
         score.seconds = time.perf_counter() - start
         if score.symbols == 0 and t["epoch"] == 0:
             raise NeoError("the data is empty: nothing to train on")
         summary = {"epoch": t["epoch"] + 1, **score.to_dict()}
         t["metrics"].append(summary)
         self._report(score, summary)
+        if self.valid is not None and not self.early and not (self.valid_every and t["steps"] % self.valid_every == 0):
+            self.validate()
         t["epoch"] += 1
         t["position"] = 0
         t.pop("partial", None)
@@ -810,6 +944,8 @@ def _init_state(init: Any, options: TrainOptions, sources: Any) -> tuple[Hierarc
     set_global_state(options.seed)
     h = Hierarchy(src.hierarchy.io_descs, src.hierarchy.layer_descs)
     h.set_weights_from_buffer(src.hierarchy.serialize_weights_to_buffer())
+    h.params = copy.deepcopy(src.hierarchy.params)
+    apply_params(h, options.params)
     return h, src.codec, srcs
 
 
@@ -849,24 +985,77 @@ def train(sources: Any, options: TrainOptions | None = None, output: Any = None,
     if resume is not None:
         model, t, srcs = _resume_state(resume, options, sources)
         h, codec = model.hierarchy, model.codec
+        pred = predictive_of(model)
         user = {**(model.header.get("user") or {}), **user}
     else:
         h, codec, srcs = (_init_state(init, options, sources) if init is not None
                           else _fresh_state(options, sources))
+        pred = Predictive(codec)
         t = {"epoch": 0, "epochs": options.schedule.epochs, "steps": 0, "position": 0, "fresh": True,
              "complete": False, "seed": options.seed, "data_sha256": srcs.sha256(), "data_files": srcs.names,
              "metrics": [], "started_utc": utc_now(), "updated_utc": utc_now(),
              "options": {"codec": codec.kind, **options.codec.given(), **options.architecture.given(),
                          "reset_on": options.schedule.reset_on,
+                         **({"params": dict(options.params)} if options.params else {}),
                          **({"init": os.path.basename(os.fsdecode(init))} if init is not None else {})}}
     with srcs:
-        run = _Run(h, codec, srcs, t, user, output, options.checkpoints, progress)
+        run = _Run(h, codec, srcs, t, user, output, options.checkpoints, progress, pred, options)
         run.run()
         t["complete"] = True
         t["finished_utc"] = utc_now()
         if output is not None:
-            run.save(output)
+            run.save_final(output)
+    if run.best is not None and run.best[3]["steps"] != t["steps"]:
+        h = run.best[1]
     return TrainingResult(h, codec, t, output)
+
+
+def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int = 400) -> dict[str, Any]:
+    """What :func:`train` would build, without training: the codec, the architecture, the
+    weights size, a memory estimate and the symbols/s measured on ``probe_steps`` steps of
+    random symbols (learning on, this machine, the options' threads)."""
+    options = validate(options if options is not None else TrainOptions())
+    if options.threads is not None:
+        set_num_threads(options.threads)
+    codec = fit_codec(sources, options.codec)
+    h = build_model(codec, options)
+    pred = Predictive(codec)
+    rng = np.random.default_rng(0)
+    _, cols, z = codec.io_size
+    if codec.kind == "csv":
+        probe = rng.integers(0, z, size=(probe_steps, cols)).astype(np.int32)
+    else:   # symbols the codec can produce, as their CSDRs
+        n = pred.num_symbols(0)
+        probe = np.stack([pred.code(int(k)) for k in rng.integers(0, n, size=probe_steps)])
+    warm = min(100, probe_steps // 3)   # the first steps pay for allocation and the thread tuner
+    for i, cis in enumerate(probe):
+        if i == warm:
+            start = time.perf_counter()
+        pred.score(h.get_prediction_acts(0), cis, learn=True)
+        h.step([cis], True)
+    seconds = time.perf_counter() - start
+    probe_steps -= warm
+    sizes = [tuple(h.get_hidden_size(l)) for l in range(h.get_num_layers())]
+    total = sources_total(sources)
+    sps = probe_steps / seconds if seconds > 0 else None
+    return {
+        "codec": codec.describe(), "io_size": list(codec.io_size), "layers": [list(s) for s in sizes],
+        "radii": options.architecture.radii(), "params": {**DEFAULT_PARAMS, **options.params},
+        "weights_bytes": h.get_weights_size(), "state_bytes": h.get_state_size(),
+        # The model plus the calibration's per-symbol arrays and a second copy while a file is written.
+        "memory_estimate_bytes": 2 * h.get_size() + 64 * (256 if codec.kind == "bytes" else codec.io_size[2] ** 2),
+        "expected_symbols_per_s": sps, "epochs": options.schedule.epochs,
+        "data_bytes": total,
+        "expected_seconds": (total * options.schedule.epochs / sps) if (total and sps and codec.kind == "bytes") else None,
+    }
+
+
+def sources_total(sources: Any) -> int | None:
+    """Total size of the data files (None for stdin)."""
+    paths = [sources] if isinstance(sources, (str, bytes, os.PathLike)) else list(sources)
+    if any(os.fsdecode(p) == "-" for p in paths):
+        return None
+    return sum(os.path.getsize(p) for p in paths)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -885,10 +1074,12 @@ def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
     if not isinstance(model, TrainedModel):
         model = load_model(model)
     h, codec = model.hierarchy, model.codec
+    pred = predictive_of(model)
     score = Metrics()
     start = time.perf_counter()
     fresh = True
     with open_sources(sources, need_multiple_passes=False) as srcs:
+        score.data_bytes = srcs.total_bytes()
         for src in srcs.items:
             if reset_on != "none":
                 h.clear_state()
@@ -902,7 +1093,9 @@ def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
                     codec.check_known(sym, src.name)
                     cis = codec.encode(sym)
                     if not fresh:
-                        score.add(h, cis)
+                        score.add(h, cis, pred, learn=learn)
+                    elif learn:
+                        pred.observe(cis)
                     h.step([cis], learn)
                     fresh = False
                     score.symbols += 1
@@ -922,4 +1115,5 @@ __all__ = [
     "train", "evaluate", "load_model", "save_model", "fit_codec", "build_model", "score_prediction",
     "rotate_checkpoints", "parse_hidden", "format_hidden", "parse_range", "parse_every", "parse_meta",
     "StopSignals", "DEFAULT_HIDDEN", "DEFAULT_LAYERS", "ARCH_DEFAULTS", "RESET_MODES", "MAX_SEED", "utc_now",
+    "DEFAULT_BYTE_LAYOUT", "DEFAULT_PARAMS", "predictive_of", "dry_run",
 ]

@@ -51,7 +51,7 @@ def test_train_generate_eval_roundtrip(tmp_path, text):
     assert header["codec"]["kind"] == "bytes" and header["user"] == {"who": "test"}
     assert header["training"]["complete"] and header["training"]["steps"] == 3 * len(TEXT)
     h = neo.Hierarchy(file_name=str(model))
-    assert h.get_io_size(0) == (1, 2, 16) and h.get_num_layers() == 2
+    assert h.get_io_size(0) == (1, 1, 256) and h.get_num_layers() == 2   # the default byte layout: one 256-cell column
 
     r = run("generate", model, "--prompt", "the cat", "--length", "40")
     assert r.exit_code == 0 and len(r.stdout_bytes) == 40
@@ -70,14 +70,19 @@ def test_train_generate_eval_roundtrip(tmp_path, text):
     assert json.loads(run("eval", model, text, "--json").stdout)["accuracy"] == ev["accuracy"]
 
 
-def test_metrics_follow_decision_d14(tmp_path):
-    """Accuracy and bits/symbol computed by hand from the library match the CLI's."""
+def test_metrics_follow_the_calibrated_distribution(tmp_path):
+    """Accuracy and bits/symbol computed by hand from the library match the CLI's: bits
+    are -log2 of the model's calibrated distribution (neocli.predictive, restored from
+    the header and frozen while eval scores), accuracy is the exact hit of every column."""
+    from neocli.codecs import BytesCodec
+    from neocli.predictive import Predictive
     data = tmp_path / "d.txt"
     data.write_bytes(b"abcabcabd" * 5)
     model = tmp_path / "m.ohr"
-    assert run("train", data, "-o", model, *SMALL, "--seed", "4").exit_code == 0
+    assert run("train", data, "-o", model, *SMALL, "--byte-layout", "nibbles", "--seed", "4").exit_code == 0
     got = json.loads(run("eval", model, data, "--json").stdout)
     h = neo.Hierarchy(file_name=str(model))
+    pred = Predictive(BytesCodec("nibbles"), ohr.read_header(model)["predictive"])
     h.clear_state()
     correct = scored = 0
     bits = 0.0
@@ -85,12 +90,13 @@ def test_metrics_follow_decision_d14(tmp_path):
         cis = np.array([b >> 4, b & 15], dtype=np.int32)
         if i:
             correct += np.array_equal(h.get_prediction_cis(0), cis)
-            p = h.get_prediction_acts(0).reshape(2, 16)[[0, 1], cis]
-            bits += float(-np.log2(np.maximum(p, 1e-6)).sum())
+            bits += pred.bits(h.get_prediction_acts(0), cis)
             scored += 1
         h.step([cis], False)
     assert got["accuracy"] == pytest.approx(correct / scored)
     assert got["bits_per_symbol"] == pytest.approx(bits / scored)
+    assert got["bits_per_byte"] == pytest.approx(bits / len(data.read_bytes()))
+    assert got["perplexity"] == pytest.approx(2 ** (bits / scored))
 
 
 @pytest.mark.parametrize("codec,content,extra", [
@@ -333,12 +339,12 @@ def test_generate_bad_option_values_are_usage_errors(tmp_path, text, args, phras
 
 def test_resume_compares_resolved_options_not_spellings(tmp_path, text):
     model = tmp_path / "m.ohr"
-    assert run("train", text, "-o", model, "--quiet").exit_code == 0  # default 2 x 5x5x32
+    assert run("train", text, "-o", model, "--quiet").exit_code == 0  # default 1 x 8x8x32
     r = run("train", text, "-o", tmp_path / "r.ohr", "--quiet", "--resume", model, "--epochs", "2",
-            "--hidden", "5x5x32", "--layers", "2", "--codec", "bytes", "--up-radius", "2")
+            "--hidden", "8x8x32", "--layers", "1", "--codec", "bytes", "--up-radius", "2")
     assert r.exit_code == 0, r.stderr
     assert_user_error(run("train", text, "-o", tmp_path / "r.ohr", "--resume", model, "--layers", "3"), "--layers")
-    assert_user_error(run("train", text, "-o", tmp_path / "r.ohr", "--resume", model, "--byte-layout", "byte"),
+    assert_user_error(run("train", text, "-o", tmp_path / "r.ohr", "--resume", model, "--byte-layout", "nibbles"),
                       "--byte-layout")
 
 

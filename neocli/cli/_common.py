@@ -74,7 +74,12 @@ def fmt_metrics(s: dict[str, Any]) -> str:
     acc = "n/a" if s["accuracy"] is None else f"{s['accuracy']:.4f}"
     bps = "n/a" if s["bits_per_symbol"] is None else f"{s['bits_per_symbol']:.3f}"
     sps = "n/a" if s["symbols_per_s"] is None else f"{s['symbols_per_s']:.0f}"
-    return f"accuracy {acc}  bits/symbol {bps}  symbols/s {sps}  ({s['symbols']} symbols)"
+    extra = ""
+    if s.get("perplexity") is not None:
+        extra += f"  perplexity {s['perplexity']:.2f}"
+    if s.get("bits_per_byte") is not None:
+        extra += f"  bits/byte {s['bits_per_byte']:.3f}"
+    return f"accuracy {acc}  bits/symbol {bps}{extra}  symbols/s {sps}  ({s['symbols']} symbols)"
 
 
 class ProgressBar:
@@ -87,6 +92,12 @@ class ProgressBar:
         self.epoch = 0
 
     def __call__(self, p: training.Progress) -> None:
+        if p.validation is not None:
+            v = p.validation
+            if self.lines and not self.quiet:
+                bps = "n/a" if v["bits_per_symbol"] is None else f"{v['bits_per_symbol']:.3f}"
+                echo_err(f"validation (epoch {v['epoch']}, {v['steps']} steps): bits/symbol {bps}")
+            return
         if self.bar is None or p.epoch != self.epoch:
             self.close()
             self.epoch = p.epoch

@@ -41,7 +41,7 @@ def evaluate(
     with ProgressBar(json_out, desc="eval", lines=False) as bar:
         metrics = training.evaluate(m, data, learn=learn, progress=bar, reset_on=reset_on)
     if save is not None:
-        training.save_model(save, m.hierarchy, m.codec, m.record or None, m.header.get("user"))
+        training.save_model(save, m.hierarchy, m.codec, m.record or None, m.header.get("user"), m.predictive)
         echo_err(f"saved '{save}'")
     summary = metrics.to_dict()
     if json_out:

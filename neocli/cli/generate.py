@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..generation import check_generation_options, generate as generate_symbols
+from ..generation import Controls, check_generation_options, generate as generate_symbols
 from ._common import apply_threads, check_paths, load_model
 from .app import UsageError, app, command
 
@@ -33,6 +33,12 @@ def generate(
     seed: Annotated[Optional[int], typer.Option("--seed", "-s", min=0, max=2**64 - 1, metavar="N", help="Seed of the sampling (default: the model's own random stream).", show_default=False)] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads.")] = None,
     echo_prompt: Annotated[bool, typer.Option("--echo-prompt", help="Write the prompt before the generated data.")] = False,
+    top_k: Annotated[int, typer.Option("--top-k", metavar="K", help="Sample only among the K most likely symbols (0 = all).")] = 0,
+    top_p: Annotated[float, typer.Option("--top-p", metavar="P", help="Sample only among the most likely symbols whose probabilities add up to P (1 = all).")] = 1.0,
+    repetition_penalty: Annotated[float, typer.Option("--repetition-penalty", metavar="R", help="Divide the probability of symbols generated in the last 64 by R (1 = off).")] = 1.0,
+    stop: Annotated[Optional[list[str]], typer.Option("--stop", metavar="TEXT", help="End a sample right after TEXT appears (repeatable).")] = None,
+    num_samples: Annotated[int, typer.Option("--num-samples", metavar="N", help="Draw N continuations of the same prompt.")] = 1,
+    separator: Annotated[str, typer.Option("--separator", metavar="TEXT", help="Written after each sample when --num-samples > 1 (escapes \\n \\t allowed).")] = "\\n---\\n",
 ) -> None:
     """Generate LENGTH symbols from MODEL after feeding it the prompt; only the data goes to stdout.
 
@@ -40,13 +46,17 @@ def generate(
     models forecast the next rows in closed loop.
     """
     check_generation_options(length, temperature, seed)
+    controls = Controls(temperature, top_k, top_p, repetition_penalty,
+                        stop=tuple(x.encode("utf-8") for x in stop or []))   # OptionError -> exit 2
     if prompt is not None and prompt_file is not None:
         raise UsageError("give either --prompt or --prompt-file, not both")
     check_paths(inputs=[(model, "model"), (prompt_file, "prompt")])
     apply_threads(threads)
     m = load_model(model)
     out = sys.stdout.buffer
-    for chunk in generate_symbols(m, _read_prompt(prompt, prompt_file), length, temperature, seed, echo_prompt):
+    sep = separator.replace("\\n", "\n").replace("\\t", "\t").encode("utf-8")
+    for chunk in generate_symbols(m, _read_prompt(prompt, prompt_file), length, temperature, seed, echo_prompt,
+                                  controls, num_samples, sep):
         out.write(chunk)
         out.flush()
     out.flush()

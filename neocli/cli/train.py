@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import training
+from .. import presets, training
+from ..errors import NeoError
 from ._common import ProgressBar, check_paths
 from .app import UsageError, app, command, echo_err
 
@@ -23,9 +24,15 @@ def build_options(*, codec: str | None = None, byte_layout: str | None = None, b
                   recurrent_radius: int | None = None, dendrites: int | None = None, epochs: int = 1,
                   reset_on: str = "file", checkpoint_dir: str | None = None, checkpoint_every: str | None = None,
                   keep: int | None = None, seed: int = 0, threads: int | None = None,
-                  meta: list[str] | None = None) -> training.TrainOptions:
+                  meta: list[str] | None = None, params: list[str] | None = None,
+                  valid: list[str] | None = None, valid_every: int = 0,
+                  patience: int | None = None) -> training.TrainOptions:
     """The option record of ``neocli train``'s flags (validated by the library)."""
     every_steps, every_epochs = training.parse_every(checkpoint_every)
+    try:
+        parsed = dict(presets.parse_param(p) for p in params or [])
+    except NeoError as e:
+        raise UsageError(f"--param: {e}") from None
     return training.TrainOptions(
         codec=training.CodecOptions(kind=codec, byte_layout=byte_layout, bins=bins, max_vocab=max_vocab,
                                     csv_columns=csv_columns, csv_range=csv_range, csv_header=csv_header),
@@ -35,7 +42,8 @@ def build_options(*, codec: str | None = None, byte_layout: str | None = None, b
         schedule=training.Schedule(epochs=epochs, reset_on=reset_on),
         checkpoints=training.CheckpointPolicy(directory=checkpoint_dir, every_steps=every_steps,
                                               every_epochs=every_epochs, keep=keep),
-        seed=seed, threads=threads, meta=training.parse_meta(meta))
+        seed=seed, threads=threads, meta=training.parse_meta(meta), params=parsed,
+        valid=tuple(valid) if valid else None, valid_every=valid_every, patience=patience)
 
 
 def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> None:
@@ -59,13 +67,29 @@ the bundled novel, 1 layer, on a shared 2-core VM:
 No speed-up there: each sync costs a Dask round trip (about 0.5 s)."""
 
 
+def _print_dry_run(d: dict, json_out: bool) -> None:
+    if json_out:
+        print(json.dumps(d, indent=2))
+        return
+    sps = d["expected_symbols_per_s"]
+    secs = d["expected_seconds"]
+    print(f"codec           {d['codec']}")
+    print(f"layers          {', '.join('x'.join(map(str, s)) for s in d['layers'])}  radii {d['radii']}")
+    print(f"params          {d['params']}")
+    print(f"weights         {d['weights_bytes']:,} bytes   state {d['state_bytes']:,} bytes")
+    print(f"memory          about {d['memory_estimate_bytes'] / 2**20:.1f} MiB")
+    print(f"expected speed  {sps:,.0f} symbols/s (measured on a short probe)" if sps else "expected speed  n/a")
+    if secs:
+        print(f"expected time   {secs:,.0f} s for {d['epochs']} epoch(s) of {d['data_bytes']:,} bytes")
+
+
 @app.command("train", epilog=DATA_PARALLEL_EPILOG)
 @command
 def train(
     output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="Model file to write (.ohr).", show_default=False, rich_help_panel=RUN)],
     data: Annotated[Optional[list[str]], typer.Argument(metavar="DATA...", help="Data files, or - for stdin.", show_default=False)] = None,
     codec: Annotated[Optional[str], typer.Option("--codec", "-c", metavar="KIND", help="bytes | chars | words | tokens | csv (default bytes).", rich_help_panel=DATA)] = None,
-    byte_layout: Annotated[Optional[str], typer.Option("--byte-layout", metavar="LAYOUT", help="bytes codec: nibbles (two 16-cell columns) or byte (one 256-cell column).", rich_help_panel=DATA)] = None,
+    byte_layout: Annotated[Optional[str], typer.Option("--byte-layout", metavar="LAYOUT", help="bytes codec: byte (one 256-cell column, the default) or nibbles (two 16-cell columns).", rich_help_panel=DATA)] = None,
     bins: Annotated[Optional[int], typer.Option("--bins", metavar="N", help="csv codec: cells (bins) per numeric column.", rich_help_panel=DATA)] = None,
     max_vocab: Annotated[Optional[int], typer.Option("--max-vocab", metavar="N", help="chars/words codec: largest vocabulary kept.", rich_help_panel=DATA)] = None,
     csv_range: Annotated[Optional[str], typer.Option("--csv-range", metavar="LO:HI", help="csv codec: value range for every column (default: learned from the data).", rich_help_panel=DATA)] = None,
@@ -73,10 +97,10 @@ def train(
     csv_columns: Annotated[Optional[str], typer.Option("--csv-columns", metavar="COLS", help="csv codec: the columns to model, by header name or 1-based number, comma-separated (default: all).", rich_help_panel=DATA)] = None,
     reset_on: Annotated[str, typer.Option("--reset-on", metavar="WHEN", help="clear_state() at: file | blank (blank lines) | none.", rich_help_panel=DATA)] = "file",
     epochs: Annotated[int, typer.Option("--epochs", "-e", metavar="N", help="Passes over the data.", rich_help_panel=RUN)] = 1,
-    layers: Annotated[Optional[int], typer.Option("--layers", "-l", metavar="N", help="Number of layers (default 2).", rich_help_panel=ARCH)] = None,
-    hidden: Annotated[Optional[str], typer.Option("--hidden", metavar="WxHxZ", help="Layer size WxHxZ, or one size per layer: A,B,C (default 5x5x32).", rich_help_panel=ARCH)] = None,
+    layers: Annotated[Optional[int], typer.Option("--layers", "-l", metavar="N", help="Number of layers (default 1).", rich_help_panel=ARCH)] = None,
+    hidden: Annotated[Optional[str], typer.Option("--hidden", metavar="WxHxZ", help="Layer size WxHxZ, or one size per layer: A,B,C (default 8x8x32).", rich_help_panel=ARCH)] = None,
     up_radius: Annotated[Optional[int], typer.Option("--up-radius", metavar="N", help="Encoder field radius (default 2).", rich_help_panel=ARCH)] = None,
-    down_radius: Annotated[Optional[int], typer.Option("--down-radius", metavar="N", help="Decoder field radius (default 2).", rich_help_panel=ARCH)] = None,
+    down_radius: Annotated[Optional[int], typer.Option("--down-radius", metavar="N", help="Decoder field radius (default 4: the 8x8 layer's whole width).", rich_help_panel=ARCH)] = None,
     recurrent_radius: Annotated[Optional[int], typer.Option("--recurrent-radius", metavar="N", help="Recurrent radius; -1 disables recurrence (default 0).", rich_help_panel=ARCH)] = None,
     dendrites: Annotated[Optional[int], typer.Option("--dendrites", metavar="N", help="Dendrites per decoder cell (default 4).", rich_help_panel=ARCH)] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", metavar="N", help="Seed of the initial weights (0 to 2**64-1).", rich_help_panel=RUN)] = 0,
@@ -93,6 +117,11 @@ def train(
     sync_every: Annotated[Optional[int], typer.Option("--sync-every", min=1, metavar="N", help="With --workers: steps each shard learns between weight averages (default 5000).", rich_help_panel="Data-parallel (experimental)")] = None,
     merge: Annotated[Optional[str], typer.Option("--merge", metavar="HOW", help="With --workers: average (round half to even) or stochastic (stochastic rounding seeded by --seed).", rich_help_panel="Data-parallel (experimental)")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDR", help="With --workers K: run the K shards on this Dask cluster instead of a local one.", rich_help_panel="Data-parallel (experimental)")] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-P", metavar="NAME=VALUE", help="A learning parameter, e.g. layers.encoder.lr=0.3 or ios.decoder.scale=4 (repeatable; stored in the model). Names: " + ", ".join(presets.PARAM_NAMES) + ".", rich_help_panel=ARCH)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the architecture, weights size, memory estimate and expected symbols/s, then exit.", rich_help_panel=RUN)] = False,
+    valid: Annotated[Optional[list[str]], typer.Option("--valid", metavar="PATH", help="Held-out data scored after every epoch (learning off); -o holds the best model (repeatable).", rich_help_panel=RUN)] = None,
+    valid_every: Annotated[int, typer.Option("--valid-every", metavar="N", help="With --valid: also score it every N steps.", rich_help_panel=RUN)] = 0,
+    patience: Annotated[Optional[int], typer.Option("--patience", metavar="K", help="With --valid: stop after K validations without a new best.", rich_help_panel=RUN)] = None,
 ) -> None:
     """Train a model on DATA (files or - for stdin) and write it to -o MODEL.ohr."""
     if (workers, sync_every, merge, scheduler) != (None, None, None, None):
@@ -103,13 +132,17 @@ def train(
                          csv_header=csv_header, csv_columns=csv_columns, layers=layers, hidden=hidden,
                          up_radius=up_radius, down_radius=down_radius, recurrent_radius=recurrent_radius,
                          dendrites=dendrites, epochs=epochs, reset_on=reset_on, checkpoint_dir=checkpoint_dir,
-                         checkpoint_every=checkpoint_every, keep=keep, seed=seed, threads=threads, meta=meta)
+                         checkpoint_every=checkpoint_every, keep=keep, seed=seed, threads=threads, meta=meta,
+                         params=param, valid=valid, valid_every=valid_every, patience=patience)
     if not data:
         raise UsageError("missing DATA: --resume continues on the same data, so give it again (the model records "
                          "its sha256 and checks it)" if resume else "missing DATA: give data files (or - for stdin)")
     if resume and init:
         raise UsageError("--resume and --init cannot be used together")
-    check_paths(inputs=[(resume, "model"), (init, "model")], outputs=[output])
+    check_paths(inputs=[(resume, "model"), (init, "model"), *((v, "validation data") for v in valid or [])],
+                outputs=[] if dry_run else [output])
+    if dry_run:
+        return _print_dry_run(training.dry_run(data, opts), json_out)
     with ProgressBar(quiet) as bar:
         result = training.train(data, opts, output=output, progress=bar, resume=resume, init=init)
     _report(result, quiet, json_out)

@@ -39,6 +39,9 @@ from .encoding import DEFAULT_BINS, DEFAULT_SQUASH_SCALE, Encoding, encoding_for
 from .envs import env_rng_state, make_env, set_env_rng_state
 from .runner import Runner, moving_average
 
+#: Radii and dendrites of an agent when the architecture leaves them out (decisions D16;
+#: the sequence-model defaults of ``neocli.training`` were chosen on text and differ).
+AGENT_ARCH_DEFAULTS = {"up_radius": 2, "down_radius": 2, "recurrent_radius": 0, "dendrites": 4}
 #: Episodes averaged for the moving average.
 WINDOW = 20
 DEFAULT_EPISODES = 100
@@ -171,10 +174,10 @@ def _new_agent(env: Any, o: AgentOptions, init: str | None) -> tuple[Hierarchy, 
         proto = Protocol(clear_state=clear, reward_scale=1.0 if o.reward_scale is None else o.reward_scale,
                          termination_reward=o.termination_reward or 0.0)
         min_steps = o.min_steps if o.min_steps is not None else (CLEAR_MIN_STEPS if clear else None)
-    a = o.architecture.radii()
+    a = o.architecture.radii(AGENT_ARCH_DEFAULTS)
     lds = [LayerDesc(s, num_dendrites_per_cell=a["dendrites"], up_radius=a["up_radius"],
                      recurrent_radius=a["recurrent_radius"], down_radius=a["down_radius"])
-           for s in o.architecture.sizes()]
+           for s in o.architecture.sizes(2, (5, 5, 32))]   # agents keep 2 x 5x5x32 (the text defaults differ)
     h = build_hierarchy(enc, lds, seed=o.seed, up_radius=a["up_radius"], down_radius=a["down_radius"],
                         dendrites=a["dendrites"])
     if min_steps is not None:

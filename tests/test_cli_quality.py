@@ -1,0 +1,162 @@
+"""CLI: --param, --dry-run, validation with early stopping, eval --learn, generation controls."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import neocli as neo
+from neocli import ohr, training
+from neocli.cli.app import app
+import neocli.cli.train  # noqa: F401  (registers the command)
+import neocli.cli.generate  # noqa: F401
+import neocli.cli.eval  # noqa: F401
+
+TEXT = ("the cat sat on the mat. the dog sat on the log. a bird sat on the wire.\n" * 6).encode()
+SMALL = ["--hidden", "3x3x16", "--quiet"]
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def text(tmp_path):
+    p = tmp_path / "text.txt"
+    p.write_bytes(TEXT)
+    return p
+
+
+def test_param_is_applied_stored_and_validated(tmp_path, text):
+    m = tmp_path / "m.ohr"
+    r = run("train", text, "-o", m, *SMALL, "--param", "ios.decoder.scale=2", "--param", "layers.encoder.lr=0.25")
+    assert r.exit_code == 0, r.stderr
+    h = neo.Hierarchy(file_name=str(m))
+    assert h.params.ios[0].decoder.scale == 2.0 and h.params.layers[0].encoder.lr == 0.25
+    assert ohr.read_header(m)["training"]["options"]["params"] == {"ios.decoder.scale": 2.0,
+                                                                  "layers.encoder.lr": 0.25}
+    # Without --param the training default is set (not pyaogmaneo's 8).
+    run("train", text, "-o", tmp_path / "d.ohr", *SMALL)
+    assert neo.Hierarchy(file_name=str(tmp_path / "d.ohr")).params.ios[0].decoder.scale == \
+        training.DEFAULT_PARAMS["ios.decoder.scale"]
+    for bad in ("layers.encoder.lr=2", "nope=1", "layers.encoder.lr"):
+        r = run("train", text, "-o", tmp_path / "x.ohr", *SMALL, "--param", bad)
+        assert r.exit_code == 2 and "--param" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.ohr").exists()
+
+
+def test_dry_run_reports_and_writes_nothing(tmp_path, text):
+    m = tmp_path / "m.ohr"
+    r = run("train", text, "-o", m, "--dry-run", "--json")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["layers"] == [list(training.DEFAULT_HIDDEN)] * training.DEFAULT_LAYERS
+    assert d["io_size"] == [1, 1, 256] and d["weights_bytes"] > 0 and d["expected_symbols_per_s"] > 0
+    assert d["data_bytes"] == len(TEXT) and d["expected_seconds"] > 0
+    assert not m.exists()
+    r = run("train", text, "-o", m, "--dry-run", *SMALL)
+    assert r.exit_code == 0 and "symbols/s" in r.stdout and "weights" in r.stdout and not m.exists()
+
+
+def test_early_stopping_keeps_the_best_model(tmp_path, text):
+    valid = tmp_path / "valid.txt"
+    valid.write_bytes(b"zq xv kj wz qx zv jq xk " * 8)   # unlike the training text: gets worse
+    m = tmp_path / "m.ohr"
+    r = run("train", text, "-o", m, *SMALL, "--epochs", "6", "--valid", valid, "--valid-every", "150",
+            "--patience", "2", "--json")
+    assert r.exit_code == 0, r.stderr
+    t = ohr.read_header(m)["training"]
+    vals = t["validation"]
+    best = min(vals, key=lambda v: v["bits_per_symbol"])
+    assert t["best"] == best
+    assert t["steps"] == best["steps"]                    # -o holds the best model, not the last
+    # the best model scores on the validation data what the run measured
+    ev = json.loads(run("eval", m, valid, "--json").stdout)
+    assert ev["bits_per_symbol"] == pytest.approx(best["bits_per_symbol"], rel=1e-9)
+    if "stopped_early" in t:
+        assert len(vals) < 6 * len(TEXT) // 150 + 6
+        after = [v for v in vals if v["steps"] > best["steps"]]
+        assert len(after) == 2                            # patience 2: two validations without a new best
+    assert len(t["metrics"]) >= 1
+
+
+def test_valid_options_need_valid(tmp_path, text):
+    r = run("train", text, "-o", tmp_path / "m.ohr", *SMALL, "--patience", "2")
+    assert r.exit_code == 2 and "--valid" in r.stderr
+
+
+def test_eval_learn_equals_continuing_training(tmp_path, text):
+    """Scoring with --learn from a model is the same computation as training on that data
+    from that model: same weights, same calibration, same bits."""
+    first = tmp_path / "first.txt"
+    first.write_bytes(TEXT[:200])
+    a = tmp_path / "a.ohr"
+    assert run("train", first, "-o", a, *SMALL).exit_code == 0
+    learned = tmp_path / "learned.ohr"
+    ev = json.loads(run("eval", a, text, "--learn", "--save", learned, "--json").stdout)
+    # The same continuation through the library's training loop on the same hierarchy.
+    model = training.load_model(a)
+    h, codec = model.hierarchy, model.codec
+    pred = training.predictive_of(model)
+    metrics = training.Metrics()
+    h.clear_state()
+    for i, b in enumerate(TEXT):
+        cis = codec.encode(b)
+        if i:
+            metrics.add(h, cis, pred, learn=True)
+        else:
+            pred.observe(cis)
+        h.step([cis], True)
+    assert ev["bits_per_symbol"] == pytest.approx(metrics.bits_per_symbol, rel=1e-12)
+    saved = training.load_model(learned)
+    assert bytes(saved.hierarchy.serialize_weights_to_buffer()) == bytes(h.serialize_weights_to_buffer())
+    assert saved.header["predictive"] == pred.to_dict()
+
+
+def test_eval_prints_perplexity_and_bits_per_byte(tmp_path):
+    data = tmp_path / "w.txt"
+    data.write_text("the cat sat on the mat\nthe dog sat on the log\n" * 5)
+    m = tmp_path / "m.ohr"
+    assert run("train", data, "-o", m, "--codec", "words", *SMALL).exit_code == 0
+    ev = json.loads(run("eval", m, data, "--json").stdout)
+    assert ev["perplexity"] == pytest.approx(2 ** ev["bits_per_symbol"])
+    assert ev["bits_per_byte"] == pytest.approx(ev["bits_per_symbol"] * ev["scored"] / data.stat().st_size)
+    line = run("eval", m, data).stdout
+    assert "perplexity" in line and "bits/byte" in line
+
+
+def test_generate_controls(tmp_path, text):
+    m = tmp_path / "m.ohr"
+    assert run("train", text, "-o", m, *SMALL, "--epochs", "2").exit_code == 0
+    two = run("generate", m, "--prompt", "the", "-n", "30", "-T", "1", "--seed", "2", "--num-samples", "2",
+              "--separator", "\\n==\\n")
+    assert two.exit_code == 0, two.stderr
+    parts = two.stdout_bytes.split(b"\n==\n")
+    assert len(parts) == 3 and parts[2] == b"" and all(len(p) == 30 for p in parts[:2])
+    assert parts[0] != parts[1]                     # two draws, not one repeated
+    greedy = run("generate", m, "--prompt", "the", "-n", "40").stdout_bytes
+    assert run("generate", m, "--prompt", "the", "-n", "40", "--top-k", "1", "-T", "1").stdout_bytes == greedy
+    stop = greedy[5:7]
+    cut = run("generate", m, "--prompt", "the", "-n", "40", "--stop", stop.decode()).stdout_bytes
+    assert cut == greedy[:greedy.find(stop) + len(stop)]
+    allowed = set(TEXT)
+    out = run("generate", m, "-n", "200", "-T", "1.5", "--top-p", "0.9", "--repetition-penalty", "1.5",
+              "--seed", "1").stdout_bytes
+    assert set(out) <= allowed
+    for bad in (["--top-p", "0"], ["--top-k", "-1"], ["--repetition-penalty", "0.5"], ["--num-samples", "0"]):
+        r = run("generate", m, "-n", "5", *bad)
+        assert r.exit_code == 2 and "Traceback" not in r.stderr
+
+
+def test_resume_from_a_checkpoint_continues_the_calibration_exactly(tmp_path, text):
+    opts = training.TrainOptions(architecture=training.Architecture(hidden="3x3x16"),
+                                 checkpoints=training.CheckpointPolicy(directory=str(tmp_path / "ck"),
+                                                                       every_steps=200))
+    full = training.train([str(text)], opts, output=str(tmp_path / "full.ohr"))
+    ckpt = sorted((tmp_path / "ck").glob("ckpt-*.ohr"))[0]
+    resumed = training.train([str(text)], training.TrainOptions(architecture=training.Architecture(hidden="3x3x16")),
+                             output=str(tmp_path / "res.ohr"), resume=str(ckpt))
+    a, b = ohr.read_header(tmp_path / "full.ohr"), ohr.read_header(tmp_path / "res.ohr")
+    assert a["predictive"] == b["predictive"] and a["predictive"]["factors"][0]["ids"]
+    assert full.metrics[0]["bits_per_symbol"] == pytest.approx(resumed.metrics[0]["bits_per_symbol"], rel=1e-12)
