@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "neocli"
 CLI = PKG / "cli"
 #: The modules that may import the compiled kernels (neocli._core, neocli._image).
-FACADES = {"hierarchy.py", "image_encoder.py", "_threads.py", "_model.py"}
-KERNELS = {"_core", "_image"}
+FACADES = {"hierarchy.py", "image_encoder.py", "_threads.py", "_model.py", "predictive.py"}
+KERNELS = {"_core", "_image", "_predictive"}
 MAX_BODY = 40
 
 
