@@ -967,7 +967,7 @@ def _check_output(output: Any, sources: Any, init: Any, force: bool, resume: Any
     try:
         kind = check_output_path(output, allow_fifo=True, inputs=inputs)
     except NeoError as e:
-        raise OptionError("output", str(e).replace("cannot write model to ", "cannot be ", 1)) from None
+        raise OptionError("output", str(e).replace("cannot write model to ", "", 1)) from None
     t = _ckpt.incomplete_training(output) if resume is None and not force else None
     if t is not None:
         p = _shown(output)

@@ -10,6 +10,10 @@ from ..generation import check_generation_options, generate as generate_symbols
 from ._common import apply_threads, check_paths, load_model
 from .app import UsageError, app, command
 
+PROMPT = "Prompt"
+SAMPLING = "Sampling"
+RUN = "Run"
+
 
 def _read_prompt(prompt: str | None, prompt_file: str | None) -> bytes | None:
     if prompt is not None:
@@ -25,14 +29,14 @@ def _read_prompt(prompt: str | None, prompt_file: str | None) -> bytes | None:
 @app.command("generate")
 @command
 def generate(
-    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model file (.ohr) trained with neocli train.", show_default=False)],
-    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", metavar="TEXT", help="Text (or CSV rows) to start from.")] = None,
-    prompt_file: Annotated[Optional[str], typer.Option("--prompt-file", "-f", metavar="PATH", help="Read the prompt from a file, or - for stdin.")] = None,
-    length: Annotated[int, typer.Option("--length", "-n", metavar="N", help="Symbols to generate.")] = 200,
-    temperature: Annotated[float, typer.Option("--temperature", "-T", metavar="T", help="Sampling temperature; 0 = most likely symbol.")] = 0.0,
-    seed: Annotated[Optional[int], typer.Option("--seed", "-s", min=0, max=2**64 - 1, metavar="N", help="Seed of the sampling (default: the model's own random stream).", show_default=False)] = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads.")] = None,
-    echo_prompt: Annotated[bool, typer.Option("--echo-prompt", help="Write the prompt before the generated data.")] = False,
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="Model file (.ohr) trained with neocli train, or - for stdin.", show_default=False)],
+    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", metavar="TEXT", help="Text (or CSV rows) to start from.", rich_help_panel=PROMPT)] = None,
+    prompt_file: Annotated[Optional[str], typer.Option("--prompt-file", "-f", metavar="PATH", help="Read the prompt from a file, or - for stdin.", rich_help_panel=PROMPT)] = None,
+    length: Annotated[int, typer.Option("--length", "-n", metavar="N", help="Symbols to generate.", rich_help_panel=SAMPLING)] = 200,
+    temperature: Annotated[float, typer.Option("--temperature", "-T", metavar="T", help="Sampling temperature; 0 = most likely symbol.", rich_help_panel=SAMPLING)] = 0.0,
+    seed: Annotated[Optional[int], typer.Option("--seed", "-s", min=0, max=2**64 - 1, metavar="N", help="Seed of the sampling (default: the model's own random stream).", show_default=False, rich_help_panel=SAMPLING)] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads.", rich_help_panel=RUN)] = None,
+    echo_prompt: Annotated[bool, typer.Option("--echo-prompt", help="Write the prompt before the generated data.", rich_help_panel=PROMPT)] = False,
 ) -> None:
     """Generate LENGTH symbols from MODEL after feeding it the prompt; only the data goes to stdout.
 
@@ -42,7 +46,7 @@ def generate(
     check_generation_options(length, temperature, seed)
     if prompt is not None and prompt_file is not None:
         raise UsageError("give either --prompt or --prompt-file, not both")
-    check_paths(inputs=[(model, "model"), (prompt_file, "prompt")])
+    check_paths(inputs=[(model, "model"), (prompt_file, "prompt file")])
     apply_threads(threads)
     m = load_model(model)
     out = sys.stdout.buffer

@@ -18,17 +18,19 @@ CKPT = "Checkpoints"
 
 def build_options(*, codec: str | None = None, byte_layout: str | None = None, bins: int | None = None,
                   max_vocab: int | None = None, csv_range: str | None = None, csv_header: bool | None = None,
-                  csv_columns: str | None = None, layers: int | None = None, hidden: str | None = None,
+                  csv_columns: str | None = None, csv_delimiter: str | None = None,
+                  csv_missing: str | None = None, encoding: str | None = None, layers: int | None = None, hidden: str | None = None,
                   up_radius: int | None = None, down_radius: int | None = None,
                   recurrent_radius: int | None = None, dendrites: int | None = None, epochs: int = 1,
-                  reset_on: str = "file", checkpoint_dir: str | None = None, checkpoint_every: str | None = None,
+                  reset_on: str | None = None, checkpoint_dir: str | None = None, checkpoint_every: str | None = None,
                   keep: int | None = None, seed: int = 0, threads: int | None = None,
                   meta: list[str] | None = None) -> training.TrainOptions:
     """The option record of ``neocli train``'s flags (validated by the library)."""
     every_steps, every_epochs = training.parse_every(checkpoint_every)
     return training.TrainOptions(
         codec=training.CodecOptions(kind=codec, byte_layout=byte_layout, bins=bins, max_vocab=max_vocab,
-                                    csv_columns=csv_columns, csv_range=csv_range, csv_header=csv_header),
+                                    csv_columns=csv_columns, csv_range=csv_range, csv_header=csv_header,
+                                    csv_delimiter=csv_delimiter, csv_missing=csv_missing, encoding=encoding),
         architecture=training.Architecture(layers=layers, hidden=hidden, up_radius=up_radius,
                                            down_radius=down_radius, recurrent_radius=recurrent_radius,
                                            dendrites=dendrites),
@@ -41,7 +43,12 @@ def build_options(*, codec: str | None = None, byte_layout: str | None = None, b
 def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> None:
     h, t = result.model, result.record
     if not quiet:
-        echo_err(f"saved '{result.output}' ({h.get_weights_size()} bytes of weights, {t['steps']} steps)")
+        where = "the model to stdout" if result.output == "-" else f"'{result.output}'"
+        echo_err(f"saved {where} ({h.get_weights_size()} bytes of weights, {t['steps']} steps)")
+    counts = {k: v for k, v in (t["metrics"][-1] if t["metrics"] else {}).items()
+              if k in ("unknown", "skipped_rows", "missing_cells") and v}
+    if counts and not quiet:
+        echo_err("data: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
     if json_out:
         print(json.dumps({"model": result.output, "epochs": t["epoch"], "steps": t["steps"], "metrics": t["metrics"],
                           "sizes": {"state": h.get_state_size(), "weights": h.get_weights_size(),
@@ -52,7 +59,7 @@ def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> Non
 @app.command("train")
 @command
 def train(
-    output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="Model file to write (.ohr).", show_default=False, rich_help_panel=RUN)],
+    output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="Model file to write (.ohr); - writes it to stdout, a FIFO receives it as a stream, a symlink is written through.", show_default=False, rich_help_panel=RUN)],
     data: Annotated[Optional[list[str]], typer.Argument(metavar="DATA...", help="Data files, or - for stdin.", show_default=False)] = None,
     codec: Annotated[Optional[str], typer.Option("--codec", "-c", metavar="KIND", help="bytes | chars | words | tokens | csv (default bytes).", rich_help_panel=DATA)] = None,
     byte_layout: Annotated[Optional[str], typer.Option("--byte-layout", metavar="LAYOUT", help="bytes codec: nibbles (two 16-cell columns) or byte (one 256-cell column).", rich_help_panel=DATA)] = None,
@@ -61,7 +68,11 @@ def train(
     csv_range: Annotated[Optional[str], typer.Option("--csv-range", metavar="LO:HI", help="csv codec: value range for every column (default: learned from the data).", rich_help_panel=DATA)] = None,
     csv_header: Annotated[Optional[bool], typer.Option("--csv-header/--no-csv-header", help="csv codec: the first row is (not) a header (default: detected).", rich_help_panel=DATA)] = None,
     csv_columns: Annotated[Optional[str], typer.Option("--csv-columns", metavar="COLS", help="csv codec: the columns to model, by header name or 1-based number, comma-separated (default: all).", rich_help_panel=DATA)] = None,
-    reset_on: Annotated[str, typer.Option("--reset-on", metavar="WHEN", help="clear_state() at: file | blank (blank lines) | none.", rich_help_panel=DATA)] = "file",
+    csv_delimiter: Annotated[Optional[str], typer.Option("--csv-delimiter", metavar="CHAR", help="csv codec: the delimiter, one character, tab, or auto (default ,).", rich_help_panel=DATA)] = None,
+    csv_missing: Annotated[Optional[str], typer.Option("--csv-missing", metavar="POLICY", help="csv codec: missing values (\"\", NA, NaN, null): skip the row (default), cell (a reserved cell), or error.", rich_help_panel=DATA)] = None,
+    encoding: Annotated[Optional[str], typer.Option("--encoding", metavar="NAME", help="chars/words/csv codec: text encoding of the data (default utf-8).", rich_help_panel=DATA)] = None,
+    no_decompress: Annotated[bool, typer.Option("--no-decompress", help="Read .gz/.bz2/.xz/.zst files as they are (default: decompress by extension).", rich_help_panel=DATA)] = False,
+    reset_on: Annotated[Optional[str], typer.Option("--reset-on", metavar="WHEN", help="clear_state() at: file (default) | blank (blank lines) | none.", rich_help_panel=DATA, show_default=False)] = None,
     epochs: Annotated[int, typer.Option("--epochs", "-e", metavar="N", help="Passes over the data.", rich_help_panel=RUN)] = 1,
     layers: Annotated[Optional[int], typer.Option("--layers", "-l", metavar="N", help="Number of layers (default 2).", rich_help_panel=ARCH)] = None,
     hidden: Annotated[Optional[str], typer.Option("--hidden", metavar="WxHxZ", help="Layer size WxHxZ, or one size per layer: A,B,C (default 5x5x32).", rich_help_panel=ARCH)] = None,
@@ -69,7 +80,7 @@ def train(
     down_radius: Annotated[Optional[int], typer.Option("--down-radius", metavar="N", help="Decoder field radius (default 2).", rich_help_panel=ARCH)] = None,
     recurrent_radius: Annotated[Optional[int], typer.Option("--recurrent-radius", metavar="N", help="Recurrent radius; -1 disables recurrence (default 0).", rich_help_panel=ARCH)] = None,
     dendrites: Annotated[Optional[int], typer.Option("--dendrites", metavar="N", help="Dendrites per decoder cell (default 4).", rich_help_panel=ARCH)] = None,
-    seed: Annotated[int, typer.Option("--seed", "-s", metavar="N", help="Seed of the initial weights (0 to 2**64-1).", rich_help_panel=RUN)] = 0,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, max=2**64 - 1, metavar="N", help="Seed of the initial weights (0 to 2**64-1).", rich_help_panel=RUN)] = 0,
     threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads (default: OMP_NUM_THREADS or all cores).", rich_help_panel=RUN)] = None,
     meta: Annotated[Optional[list[str]], typer.Option("--meta", "-m", metavar="KEY=VALUE", help="Stored in the model header (repeatable).", rich_help_panel=RUN)] = None,
     checkpoint_dir: Annotated[Optional[str], typer.Option("--checkpoint-dir", metavar="PATH", help="Directory for checkpoints.", rich_help_panel=CKPT)] = None,
@@ -79,10 +90,12 @@ def train(
     init: Annotated[Optional[str], typer.Option("--init", metavar="PATH", help="Start from a model's weights only (fresh state).", rich_help_panel=CKPT)] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.", rich_help_panel=RUN)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.", rich_help_panel=RUN)] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an interrupted run at -o, and build a model larger than the memory available.", rich_help_panel=RUN)] = False,
 ) -> None:
     """Train a model on DATA (files or - for stdin) and write it to -o MODEL.ohr."""
     opts = build_options(codec=codec, byte_layout=byte_layout, bins=bins, max_vocab=max_vocab, csv_range=csv_range,
-                         csv_header=csv_header, csv_columns=csv_columns, layers=layers, hidden=hidden,
+                         csv_header=csv_header, csv_columns=csv_columns, csv_delimiter=csv_delimiter,
+                         csv_missing=csv_missing, encoding=encoding, layers=layers, hidden=hidden,
                          up_radius=up_radius, down_radius=down_radius, recurrent_radius=recurrent_radius,
                          dendrites=dendrites, epochs=epochs, reset_on=reset_on, checkpoint_dir=checkpoint_dir,
                          checkpoint_every=checkpoint_every, keep=keep, seed=seed, threads=threads, meta=meta)
@@ -91,7 +104,10 @@ def train(
                          "its sha256 and checks it)" if resume else "missing DATA: give data files (or - for stdin)")
     if resume and init:
         raise UsageError("--resume and --init cannot be used together")
-    check_paths(inputs=[(resume, "model"), (init, "model")], outputs=[output])
+    if json_out and output == "-":
+        raise UsageError("--json and -o - both write to stdout: give -o a file")
+    check_paths(inputs=[(resume, "model"), (init, "model"), *((d, "data") for d in data)], outputs=[])
     with ProgressBar(quiet) as bar:
-        result = training.train(data, opts, output=output, progress=bar, resume=resume, init=init)
+        result = training.train(data, opts, output=output, progress=bar, resume=resume, init=init, force=force,
+                                 decompress=not no_decompress)
     _report(result, quiet, json_out)
