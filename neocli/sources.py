@@ -242,7 +242,10 @@ class HashingReader:
 
     def read(self, n: int = -1) -> bytes:
         """Read and hash up to ``n`` bytes."""
-        b = self._read(self._s.read, n)
+        # One system call when data is waiting: a pipe or a terminal delivers what it has
+        # instead of blocking until a whole chunk arrives (codecs loop until b"").
+        fn = getattr(self._s, "read1", self._s.read) if n is not None and n > 0 else self._s.read
+        b = self._read(fn, n)
         self._h.update(b)
         return b
 
@@ -274,6 +277,9 @@ def check_output(path: Any) -> None:
     d = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
         raise NeoError(f"cannot write '{shown}': it is a directory")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise NeoError(f"cannot write '{shown}': it is not a regular file (a device, FIFO or socket); "
+                       "nothing was written")
     if not os.path.isdir(d):
         raise NeoError(f"cannot write '{shown}': directory '{_display(d)}' does not exist")
     if not os.access(d, os.W_OK | os.X_OK):

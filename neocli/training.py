@@ -1110,7 +1110,8 @@ def _score_sources(model: TrainedModel, srcs: Sources, learn: bool, progress: An
                     h.clear_state()
                     fresh = True
                     continue
-                codec.check_known(sym, src.name)
+                if getattr(codec, "UNK", None) is None:  # with an <unk>, unseen symbols are scored and counted
+                    codec.check_known(sym, src.name)
                 cis = codec.encode(sym)
                 if not fresh:
                     score.add(h, cis)

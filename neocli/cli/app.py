@@ -18,9 +18,25 @@ import sys
 from typing import Any, Callable, TypeVar
 
 import typer
+import typer.core
 
 from ..errors import ConflictError, NeedsForce, NeoError, OptionError, ParameterError
 from ..training import EvalInterrupted, Interrupted
+
+def _no_type_label(self: Any, ctx: Any) -> str | None:
+    return None
+
+
+def _option_label(self: Any, ctx: Any) -> str | None:
+    return None if getattr(self, "is_flag", False) else _OPTION_LABEL(self, ctx)
+
+
+# Typer's rich help prints a type column: "<str>" next to an argument's metavar (which the
+# name column already shows) and "<bool>" next to flags. Only real metavars (PATH, N, LO:HI,
+# WxHxZ) are shown, so that column is dropped for arguments and flags.
+_OPTION_LABEL = typer.core.TyperOption.display_type_rich
+typer.core.TyperArgument.display_type_rich = _no_type_label  # type: ignore[method-assign]
+typer.core.TyperOption.display_type_rich = _option_label  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="neocli",
