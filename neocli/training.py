@@ -967,6 +967,10 @@ def _check_output(output: Any, sources: Any, init: Any, force: bool, resume: Any
     try:
         kind = check_output_path(output, allow_fifo=True, inputs=inputs)
     except NeoError as e:
+        # A value that can never be an output (a device, a directory, one of the inputs) is a
+        # bad option; a missing or read-only directory is the environment's (a plain error).
+        if "not a regular file" not in str(e) and "it is the input file" not in str(e):
+            raise
         raise OptionError("output", str(e).replace("cannot write model to ", "", 1)) from None
     t = _ckpt.incomplete_training(output) if resume is None and not force else None
     if t is not None:

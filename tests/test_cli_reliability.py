@@ -220,7 +220,7 @@ def test_07_every_path_is_checked_before_work(tmp_path, data):
     r = run("train", data, tmp_path / "missing.txt", "-o", tmp_path / "m.ohr", *TINY)
     assert r.exit_code == 1 and "missing.txt" in r.stderr
     r = run("train", data, "-o", tmp_path / "nodir" / "m.ohr", *TINY)
-    assert r.exit_code == 2 and "does not exist" in r.stderr
+    assert r.exit_code == 1 and "does not exist" in r.stderr
 
 
 # --------------------------------------------------------------------------- 8. option checks
