@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from neocli import checkpoints, memory, ohr, training
-from neocli.cli.app import app, hoist_debug
+from neocli.cli.app import app
 import neocli.cli  # noqa: F401  (registers the commands)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -531,6 +531,8 @@ def test_23_tiny_hidden_size_trains_and_generates(tmp_path, data):
 
 
 def test_24_help_alias_debug_anywhere_and_completion():
+    from neocli.cli.app import hoist_debug
+
     for args in (["-h"], ["train", "-h"], ["eval", "-h"]):
         r = run(*args)
         assert r.exit_code == 0 and "Usage" in r.stdout
