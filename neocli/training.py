@@ -787,12 +787,11 @@ class _Run:
 
     def run(self) -> None:
         """Train for the remaining epochs."""
+        # From here on a signal waits for a step boundary (or the end of the final save):
+        # the model in memory is worth a checkpoint, and a half-written output never is.
         self.stop.looping = True
-        try:
-            while self.t["epoch"] < self.t["epochs"]:
-                self._epoch()
-        finally:
-            self.stop.looping = False
+        while self.t["epoch"] < self.t["epochs"]:
+            self._epoch()
 
     def _epoch(self) -> None:
         t, h = self.t, self.h
