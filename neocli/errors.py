@@ -44,4 +44,18 @@ class ConflictError(NeoError):
                 f"but this run asks for {field_name}={self.asked}")
 
 
-__all__ = ["NeoError", "OhrError", "OptionError", "ParameterError", "ConflictError"]
+class NeedsForce(NeoError):
+    """A refusal a caller may override (a run over an interrupted one, a model larger than the
+    memory available). The message is ``template`` with ``{force}``, ``{resume}`` and ``{output}``
+    spelled as the caller names them (:meth:`render`; the library spells them as parameters)."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(self.render("force=True", "resume=", "output="))
+
+    def render(self, force: str, resume: str, output: str) -> str:
+        """The message with the override and resume parameters spelled ``force``/``resume``/``output``."""
+        return self.template.format(force=force, resume=resume, output=output)
+
+
+__all__ = ["NeoError", "OhrError", "OptionError", "ParameterError", "ConflictError", "NeedsForce"]

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator, Union
 
 from ._errors import NeoError
+from .compression import compression_of, open_input
 
 #: What may name a data source: a path (str, bytes or os.PathLike) or ``"-"`` for stdin.
 PathLike = Union[str, bytes, "os.PathLike[Any]"]
@@ -24,17 +26,25 @@ PathLike = Union[str, bytes, "os.PathLike[Any]"]
 
 @dataclass
 class Source:
-    """One data input: a file path, or stdin (possibly spooled to ``path``)."""
+    """One data input: a file path, or a stream read once (stdin, or a FIFO / process
+    substitution named by ``pipe``), possibly spooled to ``path``."""
 
     name: str
     path: str | bytes | None
     stdin: bool = False
+    pipe: str | bytes | None = None
+    decompress: bool = True
 
     def open(self) -> BinaryIO:
-        """A binary stream of the data (stdin itself when it was not spooled)."""
+        """A binary stream of the data (stdin itself when it was not spooled), decompressed
+        by the file's extension unless ``decompress`` is False."""
+        if self.path is None and self.pipe is not None:
+            return open(self.pipe, "rb")
         if self.path is None:
             return sys.stdin.buffer
-        return open(self.path, "rb")
+        if self.stdin or self.pipe is not None:
+            return open(self.path, "rb")  # a spooled copy: its temp name says nothing of the format
+        return open_input(self.path, self.decompress)
 
 
 @dataclass
@@ -49,6 +59,12 @@ class Sources:
         """The file paths (only valid when nothing is streamed from stdin)."""
         return [s.path for s in self.items if s.path is not None]
 
+    def opener(self) -> tuple[list[str], Any]:
+        """``(names, opener)`` for ``Codec.fit``: the names shown in messages (``<stdin>``,
+        never a spool file's temporary path) and a function opening each one's data."""
+        by_name = {s.name: s for s in self.items if s.path is not None}
+        return list(by_name), lambda name: by_name[name].open()
+
     @property
     def names(self) -> list[str]:
         """The names shown in messages and records (``<stdin>`` for stdin)."""
@@ -60,8 +76,9 @@ class Sources:
         return any(s.path is None for s in self.items)
 
     def total_bytes(self) -> int | None:
-        """The size of all files, or None while stdin is streamed."""
-        if self.streamed:
+        """The size of all files, or None while stdin is streamed (or a file is compressed)."""
+        if self.streamed or any(s.decompress and compression_of(s.path) for s in self.items
+                                if not s.stdin and s.pipe is None):
             return None
         return sum(os.path.getsize(p) for p in self.paths())
 
@@ -129,8 +146,30 @@ def check_input(path: Any, what: str = "data") -> None:
         raise NeoError(f"{what} file '{shown}' is not readable")
 
 
-def open_sources(names: Iterable[Any], need_multiple_passes: bool, what: str = "data") -> Sources:
-    """Check the inputs exist and are readable files; spool stdin if several passes are needed."""
+def is_stream(path: Any) -> bool:
+    """Whether ``path`` names data that can be read only once: a FIFO, a pipe such as
+    bash's ``<(cmd)`` (``/dev/fd/N``), a character device."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _spool(tmpdir: str, k: int, stream: BinaryIO) -> str:
+    path = os.path.join(tmpdir, f"input-{k}")
+    with open(path, "wb") as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
+    return path
+
+
+def open_sources(names: Iterable[Any], need_multiple_passes: bool, what: str = "data",
+                 decompress: bool = True) -> Sources:
+    """Check the inputs exist and are readable; stream stdin and pipes (FIFOs, ``<(cmd)``)
+    once, or spool them to a temporary directory if several passes are needed.
+
+    Files are decompressed by extension (``.gz``, ``.bz2``, ``.xz``, ``.zst``) unless
+    ``decompress`` is False. If spooling fails or is interrupted, nothing is left behind.
+    """
     names = as_list(names)
     if not names:
         raise NeoError(f"no {what} given")
@@ -139,21 +178,30 @@ def open_sources(names: Iterable[Any], need_multiple_passes: bool, what: str = "
     for name in names:
         if name not in ("-", b"-"):
             check_input(name, what)
-    items: list[Source] = []
-    tmpdir = None
-    for name in names:
-        if name in ("-", b"-"):
-            if need_multiple_passes:
-                tmpdir = tempfile.mkdtemp(prefix="neocli-stdin-")
-                path = os.path.join(tmpdir, "stdin")
-                with open(path, "wb") as out:
-                    shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
-                items.append(Source("<stdin>", path, stdin=True))
+    streams = [n for n in names if n in ("-", b"-") or is_stream(n)]
+    if len(streams) > 1 and not need_multiple_passes:
+        need_multiple_passes = True  # several one-shot streams are read one after the other: keep each
+    srcs = Sources([])
+    try:
+        for k, name in enumerate(names):
+            std = name in ("-", b"-")
+            shown = "<stdin>" if std else _display(name)
+            if not (std or name in streams):
+                srcs.items.append(Source(shown, name, decompress=decompress))
+            elif not need_multiple_passes:
+                srcs.items.append(Source(shown, None, stdin=std, pipe=None if std else name))
             else:
-                items.append(Source("<stdin>", None, stdin=True))
-            continue
-        items.append(Source(_display(name), name))
-    return Sources(items, tmpdir)
+                srcs.tmpdir = srcs.tmpdir or tempfile.mkdtemp(prefix="neocli-stdin-")
+                if std:
+                    path = _spool(srcs.tmpdir, k, sys.stdin.buffer)
+                else:
+                    with open(name, "rb") as f:
+                        path = _spool(srcs.tmpdir, k, f)
+                srcs.items.append(Source(shown, path, stdin=std, pipe=None if std else name))
+    except BaseException:
+        srcs.close()
+        raise
+    return srcs
 
 
 class CountingDigest:
@@ -176,18 +224,42 @@ class CountingDigest:
 class HashingReader:
     """Wraps a binary stream and hashes what is read (for a streamed stdin)."""
 
-    def __init__(self, stream: BinaryIO, digest: Any) -> None:
+    def __init__(self, stream: BinaryIO, digest: Any, guard: Any = None) -> None:
         self._s = stream
         self._h = digest
+        # ``guard.reading`` is set while a read may block (a terminal, a pipe), so a stop
+        # signal can end the wait instead of waiting for data that may never come.
+        self._g = guard
+
+    def _read(self, fn: Any, *args: Any) -> bytes:
+        if self._g is None:
+            return fn(*args)
+        self._g.reading = True
+        try:
+            return fn(*args)
+        finally:
+            self._g.reading = False
 
     def read(self, n: int = -1) -> bytes:
         """Read and hash up to ``n`` bytes."""
-        b = self._s.read(n)
+        # One system call when data is waiting: a pipe or a terminal delivers what it has
+        # instead of blocking until a whole chunk arrives (codecs loop until b"").
+        fn = getattr(self._s, "read1", self._s.read) if n is not None and n > 0 else self._s.read
+        b = self._read(fn, n)
+        self._h.update(b)
+        return b
+
+    def read1(self, n: int = -1) -> bytes:
+        """Read and hash up to ``n`` bytes with at most one system call."""
+        b = self._read(getattr(self._s, "read1", self._s.read), n)
         self._h.update(b)
         return b
 
     def __iter__(self) -> Iterator[bytes]:
-        for line in self._s:
+        while True:
+            line = self._read(self._s.readline)
+            if not line:
+                return
             self._h.update(line)
             yield line
 
@@ -205,6 +277,9 @@ def check_output(path: Any) -> None:
     d = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
         raise NeoError(f"cannot write '{shown}': it is a directory")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise NeoError(f"cannot write '{shown}': it is not a regular file (a device, FIFO or socket); "
+                       "nothing was written")
     if not os.path.isdir(d):
         raise NeoError(f"cannot write '{shown}': directory '{_display(d)}' does not exist")
     if not os.access(d, os.W_OK | os.X_OK):

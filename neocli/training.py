@@ -36,15 +36,18 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .errors import ConflictError, NeoError, OptionError, ParameterError
+from . import checkpoints as _ckpt
+from .errors import ConflictError, NeedsForce, NeoError, OptionError, ParameterError
 from ._threads import set_num_threads
 from .codecs import CODEC_KINDS, FLOOR, RESET, Codec, codec_from_dict, make_codec
 from .hierarchy import Hierarchy, set_global_state
 from .predictive import Predictive
 from .presets import apply_params, parse_param
 from .ohr import read_header
+from .memory import check_memory
+from .ohr import check_output_path, decode_header, read_header
 from .params import IODesc, LayerDesc, prediction
-from .sources import CountingDigest, HashingReader, Sources, check_output, open_sources, prepare_directory
+from .sources import CountingDigest, HashingReader, Sources, as_list, open_sources, prepare_directory
 
 #: Layer size and count used when the architecture leaves them out (README "Choosing the
 #: defaults": picked on held-out bits per byte).
@@ -73,15 +76,28 @@ class Interrupted(KeyboardInterrupt):
     """
 
     def __init__(self, path: str | None, epoch: int, steps: int, signum: int = signal.SIGINT,
-                 where: str | None = None) -> None:
+                 where: str | None = None, output: str | None = None) -> None:
         self.path = path
         self.epoch = epoch
         self.steps = steps
         self.signum = signum
-        #: Where the run stopped, for messages ("epoch 2, 1500 steps").
+        #: The run's output (what a resumed run must write again), or None.
+        self.output = output
+        #: Where the run stopped, for messages ("epoch 2, 1500 steps"); the epoch is the one in
+        #: progress, 1-based, as in checkpoint names and ``neocli inspect``'s "resumable at".
         self.where = where or f"epoch {epoch}, {steps} steps"
-        self.resume_hint = f"resume={path!r}" if path else "no checkpoint could be written"
+        out = f", output={output!r}" if output else ""
+        self.resume_hint = f"resume={path!r}{out}" if path else "no checkpoint could be written"
         super().__init__(f"interrupted at {self.where}; continue with {self.resume_hint}")
+
+
+class EvalInterrupted(KeyboardInterrupt):
+    """Evaluation stopped by a signal; ``metrics`` holds the scores of the symbols read so far."""
+
+    def __init__(self, metrics: "Metrics", signum: int = signal.SIGINT) -> None:
+        self.metrics = metrics
+        self.signum = signum
+        super().__init__(f"interrupted after {metrics.symbols} symbols")
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -184,8 +200,25 @@ class CodecOptions:
     csv_columns: tuple[str, ...] | None = None
     csv_range: tuple[float, float] | None = None
     csv_header: bool | None = None
+    csv_delimiter: str | None = None
+    csv_missing: str | None = None
+    encoding: str | None = None
 
     def __post_init__(self) -> None:
+        if self.csv_delimiter is not None:
+            from .codecs import parse_delimiter
+            try:
+                _set(self, "csv_delimiter", parse_delimiter(self.csv_delimiter) or "auto")
+            except NeoError as e:
+                raise OptionError("csv_delimiter", "must " + str(e).split(" must ", 1)[-1]) from None
+        if self.csv_missing is not None and self.csv_missing not in ("skip", "cell", "error"):
+            raise OptionError("csv_missing", f"must be skip, cell or error, got {self.csv_missing!r}")
+        if self.encoding is not None:
+            from .codecs import check_encoding
+            try:
+                _set(self, "encoding", check_encoding(self.encoding))
+            except NeoError as e:
+                raise OptionError("encoding", str(e)) from None
         if self.kind is not None and self.kind not in CODEC_KINDS:
             raise OptionError("kind", f"must be one of {', '.join(CODEC_KINDS)}, got {self.kind!r}")
         if self.byte_layout is not None and self.byte_layout not in ("nibbles", "byte"):
@@ -218,7 +251,9 @@ class CodecOptions:
             if kind not in ("chars", "words"):
                 raise OptionError("max_vocab", "applies to codec chars or words only")
             _int("max_vocab", self.max_vocab, 2 if kind == "words" else 1)
-        for name in ("csv_range", "csv_header", "csv_columns"):
+        if self.encoding is not None and kind not in ("chars", "words", "csv"):
+            raise OptionError("encoding", "applies to codec chars, words or csv only")
+        for name in ("csv_range", "csv_header", "csv_columns", "csv_delimiter", "csv_missing"):
             if getattr(self, name) is not None and kind != "csv":
                 raise OptionError(name, "applies to codec csv only")
 
@@ -298,14 +333,15 @@ class Architecture:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Passes over the data and where the hierarchy's state is cleared (one of :data:`RESET_MODES`)."""
+    """Passes over the data and where the hierarchy's state is cleared (one of :data:`RESET_MODES`;
+    None: ``file`` for a new run, the model's own with ``resume``)."""
 
     epochs: int = 1
-    reset_on: str = "file"
+    reset_on: str | None = None
 
     def __post_init__(self) -> None:
         _set(self, "epochs", _int("epochs", self.epochs, 1))
-        if self.reset_on not in RESET_MODES:
+        if self.reset_on is not None and self.reset_on not in RESET_MODES:
             raise OptionError("reset_on", f"must be file, blank or none, got {self.reset_on!r}")
 
 
@@ -421,6 +457,8 @@ class Metrics:
     seconds: float = 0.0
     #: Bytes of data the symbols came from (None: unknown), for bits per byte.
     data_bytes: int | None = None
+    #: Codec counters (``unknown`` symbols, CSV ``skipped_rows``/``missing_cells``), when the codec has them.
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float | None:
@@ -462,12 +500,13 @@ class Metrics:
         self.scored += 1
 
     def to_dict(self) -> dict[str, Any]:
-        """accuracy, bits/symbol, perplexity, bits/byte (when known), symbols, scored, symbols/s."""
+        """accuracy, bits/symbol, perplexity, bits/byte (when known), symbols, scored, symbols/s,
+        and the codec's counters as a JSON-ready dict."""
         d = {"accuracy": self.accuracy, "bits_per_symbol": self.bits_per_symbol, "perplexity": self.perplexity,
              "symbols": self.symbols, "scored": self.scored, "symbols_per_s": self.symbols_per_s}
         if self.data_bytes:
             d["bits_per_byte"] = self.bits_per_byte
-        return d
+        return {**d, **self.counts}
 
     def state(self) -> dict[str, Any]:
         """The raw accumulators (saved in checkpoints so a resumed epoch reports the same)."""
@@ -540,11 +579,21 @@ def predictive_of(model: TrainedModel) -> Predictive:
 
 
 def load_model(path: Any) -> TrainedModel:
-    """Load a sequence model (a file written by :func:`train`/:func:`save_model`) with its codec."""
-    shown = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    """Load a sequence model (a file written by :func:`train`/:func:`save_model`) with its codec.
+
+    ``"-"`` reads the model from stdin (so models pipe like data)."""
+    if path in ("-", b"-"):
+        import sys
+
+        data = sys.stdin.buffer.read()
+        return _model_from(decode_header(data), "<stdin>", lambda: Hierarchy(buffer=data))
+    shown = _shown(path)
     if os.path.isdir(path):
         raise NeoError(f"'{shown}' is a directory, not a model file")
-    header = read_header(path)
+    return _model_from(read_header(path), shown, lambda: Hierarchy(file_name=path))
+
+
+def _model_from(header: dict[str, Any], shown: str, build: Callable[[], Hierarchy]) -> TrainedModel:
     if "codec" not in header and isinstance(header.get("rl"), dict):
         raise NeoError(f"model '{shown}' is a reinforcement-learning agent (env {header['rl'].get('env_id')}), "
                        "not a sequence model: load it with neocli.rl.load_agent")
@@ -553,7 +602,7 @@ def load_model(path: Any) -> TrainedModel:
     if "codec" not in header:
         raise NeoError(f"model '{shown}' has no codec in its header: it was not trained with neocli.training")
     codec = codec_from_dict(header["codec"])
-    h = Hierarchy(file_name=path)
+    h = build()
     if h.get_io_size(0) != codec.io_size:
         raise NeoError(f"model '{shown}': its codec expects IO size {codec.io_size}, the model has {h.get_io_size(0)}")
     model = TrainedModel(h, codec, header)
@@ -589,6 +638,12 @@ def _new_codec(options: CodecOptions) -> Codec:
         opts["select"] = list(options.csv_columns)
     if options.csv_header is not None:
         opts["header"] = options.csv_header
+    if options.csv_delimiter is not None:
+        opts["delimiter"] = options.csv_delimiter
+    if options.csv_missing is not None:
+        opts["missing"] = options.csv_missing
+    if options.encoding is not None:
+        opts["encoding"] = options.encoding
     if kind == "bytes" and "layout" not in opts:
         opts["layout"] = DEFAULT_BYTE_LAYOUT
     codec = make_codec(kind, **opts)
@@ -607,8 +662,7 @@ def fit_codec(sources: Any, options: CodecOptions) -> Codec:
     return codec
 
 
-def build_model(codec: Codec, options: TrainOptions) -> Hierarchy:
-    """A fresh hierarchy for ``codec`` with ``options``' architecture, seeded by ``options.seed``."""
+def _descs(codec: Codec, options: TrainOptions) -> tuple[list[IODesc], list[LayerDesc]]:
     arch = options.architecture
     r = arch.radii()
     ios = [IODesc(codec.io_size, prediction, num_dendrites_per_cell=r["dendrites"], up_radius=r["up_radius"],
@@ -616,6 +670,27 @@ def build_model(codec: Codec, options: TrainOptions) -> Hierarchy:
     layers = [LayerDesc(s, num_dendrites_per_cell=r["dendrites"], up_radius=r["up_radius"],
                         recurrent_radius=r["recurrent_radius"], down_radius=r["down_radius"])
               for s in arch.sizes()]
+    return ios, layers
+
+
+def _check_memory(ios: list[IODesc], layers: list[LayerDesc], force: bool) -> None:
+    try:
+        check_memory(ios, layers, force=force, override="{force}")
+    except NeedsForce:
+        raise
+    except NeoError as e:
+        if "{force}" not in str(e):
+            raise
+        raise NeedsForce(str(e)) from None
+
+
+def build_model(codec: Codec, options: TrainOptions, force: bool = False) -> Hierarchy:
+    """A fresh hierarchy for ``codec`` with ``options``' architecture, seeded by ``options.seed``.
+
+    Its size is computed first (:func:`neocli.memory.check_memory`): beyond the memory
+    available it raises :class:`~neocli.errors.NeedsForce` unless ``force``."""
+    ios, layers = _descs(codec, options)
+    _check_memory(ios, layers, force)
     set_global_state(options.seed)
     h = Hierarchy(ios, layers)
     apply_params(h, {**DEFAULT_PARAMS, **options.params})
@@ -640,7 +715,8 @@ def _conflicts(h: Hierarchy, codec: Codec, options: TrainOptions) -> dict[str, t
             out[k] = (v, getattr(arch, k))
     model_codec = {"kind": codec.kind, "byte_layout": getattr(codec, "layout", None),
                    "bins": getattr(codec, "bins", None), "max_vocab": getattr(codec, "max_vocab", None),
-                   "csv_header": getattr(codec, "header", None)}
+                   "csv_header": getattr(codec, "header", None), "csv_delimiter": getattr(codec, "delimiter", None),
+                   "csv_missing": getattr(codec, "missing", None), "encoding": getattr(codec, "encoding", None)}
     for k, v in model_codec.items():
         if getattr(copts, k) is not None and getattr(copts, k) != v:
             out[k] = (v, getattr(copts, k))
@@ -694,15 +770,30 @@ def rotate_checkpoints(directory: str, keep: int | None) -> list[str]:
 # --------------------------------------------------------------------------- signals
 
 
+class StopNow(KeyboardInterrupt):
+    """Raised by :class:`StopSignals` when a signal arrives while the run cannot reach its next step."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"signal {signum}")
+
+
 class StopSignals:
-    """Turns SIGINT/SIGTERM into a flag checked between steps, so a checkpoint is always
+    """Turns SIGINT/SIGTERM/SIGHUP into a flag checked between steps, so a checkpoint is always
     consistent; a second signal stops at once (KeyboardInterrupt). Outside the main
-    thread signals cannot be caught and nothing is installed."""
+    thread signals cannot be caught and nothing is installed.
 
-    SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
+    While ``reading`` is set (the loop is blocked reading a terminal or a pipe, between
+    steps) or ``looping`` is not (setup: spooling stdin, building the model), a signal
+    raises :class:`StopNow` at once instead: waiting for the next step could take forever."""
 
-    def __init__(self) -> None:
+    SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+                    if s is not None)
+
+    def __init__(self, looping: bool = True) -> None:
         self.signum: int | None = None
+        self.reading = False
+        self.looping = looping
         self._old: dict[int, Any] = {}
 
     @property
@@ -723,6 +814,8 @@ class StopSignals:
         if self.signum is not None:
             raise KeyboardInterrupt
         self.signum = signum
+        if self.reading or not self.looping:
+            raise StopNow(signum)
 
     def __exit__(self, *exc: Any) -> None:
         for s, old in self._old.items():
@@ -744,10 +837,13 @@ class _Run:
     """One training run: the loop with its bookkeeping, checkpoints and resume position."""
 
     def __init__(self, h: Hierarchy, codec: Codec, sources: Sources, t: dict[str, Any], user: dict[str, Any],
-                 output: str | None, policy: CheckpointPolicy, progress: Callable[[Progress], Any] | None,
-                 pred: Predictive, options: TrainOptions | None = None):
+                 output: Any, policy: CheckpointPolicy, progress: Callable[[Progress], Any] | None,
+                 pred: Predictive, options: TrainOptions | None = None, stop: StopSignals | None = None,
+                 resume_point: str | None = None):
         self.h, self.codec, self.sources, self.t, self.user = h, codec, sources, t, user
         self.output, self.policy, self.progress = output, policy, progress
+        #: Where an interrupted run without a checkpoint directory saves (a regular-file output).
+        self.resume_point = resume_point
         self.pred = pred
         self.valid = options.valid if options is not None else None
         self.valid_every = options.valid_every if options is not None else 0
@@ -757,7 +853,7 @@ class _Run:
         self.early = False
         self.reset_on = t["options"].get("reset_on", "file")
         self.digest: CountingDigest | None = None
-        self.stop = StopSignals()
+        self.stop = stop or StopSignals()
         self.total = sources.total_bytes() if codec.kind == "bytes" else None
 
     def save(self, path: str) -> None:
@@ -806,9 +902,11 @@ class _Run:
         d = self.policy.directory
         if not d:
             return None
-        path = os.path.join(d, f"ckpt-e{self.t['epoch']:04d}-s{self.t['steps']:010d}.ohr")
+        # The epoch in a name is the one a resume continues (1-based), as in messages and inspect.
+        epoch = min(self.t["epoch"] + 1, self.t["epochs"]) if not self.t.get("complete") else self.t["epoch"]
+        path = os.path.join(d, _ckpt.checkpoint_name(self.t["run_id"], epoch, self.t["steps"]))
         self.save(path)
-        rotate_checkpoints(d, self.policy.keep)
+        _ckpt.rotate(d, self.t["run_id"], self.policy.keep, just_written=path)
         return path
 
     def _report(self, score: Metrics, metrics: dict[str, Any] | None = None) -> None:
@@ -817,9 +915,11 @@ class _Run:
 
     def run(self) -> None:
         """Train for the remaining epochs (fewer if early stopping says so)."""
-        with self.stop:
-            while self.t["epoch"] < self.t["epochs"] and not self.early:
-                self._epoch()
+        # From here on a signal waits for a step boundary (or the end of the final save):
+        # the model in memory is worth a checkpoint, and a half-written output never is.
+        self.stop.looping = True
+        while self.t["epoch"] < self.t["epochs"] and not self.early:
+            self._epoch()
 
     def _epoch(self) -> None:
         t, h = self.t, self.h
@@ -827,9 +927,17 @@ class _Run:
         skip, event, pending = int(t.get("position", 0)), 0, 0
         start = time.perf_counter() - score.seconds
         self.digest = CountingDigest() if self.sources.streamed else None
+        getattr(self.codec, "reset_counts", lambda: None)()
         every_steps = self.policy.every_steps
         self._report(score)
-        for sym in self._events():
+        events = self._events()
+        while True:
+            try:
+                sym = next(events)
+            except StopIteration:
+                break
+            except StopNow:
+                self._interrupted(score, max(event, skip), start)
             event += 1
             if event <= skip:
                 continue
@@ -862,6 +970,7 @@ class _Run:
         score.seconds = time.perf_counter() - start
         if score.symbols == 0 and t["epoch"] == 0:
             raise NeoError("the data is empty: nothing to train on")
+        _finish_metrics(score, self.codec, time.perf_counter() - score.seconds)
         summary = {"epoch": t["epoch"] + 1, **score.to_dict()}
         t["metrics"].append(summary)
         self._report(score, summary)
@@ -882,14 +991,15 @@ class _Run:
         resume position is exact."""
         blank = self.reset_on == "blank"
         for src in self.sources.items:
-            stream = src.open()
+            raw = src.open()
+            stream = raw
             if self.digest is not None and src.path is None:
-                stream = HashingReader(stream, self.digest)
+                stream = HashingReader(raw, self.digest, guard=self.stop)
             try:
                 yield from _with_boundary(self.codec.symbols(stream, blank, where=src.name))
             finally:
-                if src.path is not None:
-                    stream.close()
+                if not (src.stdin and src.path is None):
+                    raw.close()
 
     def _record_position(self, score: Metrics, event: int, start: float) -> None:
         if self.digest is not None:
@@ -906,26 +1016,35 @@ class _Run:
 
     def _interrupted(self, score: Metrics, event: int, start: float) -> None:
         self._record_position(score, event, start)
-        path = self.checkpoint() or self.output
-        if path is not None and path == self.output:
+        path = self.checkpoint() or self.resume_point
+        if path is not None and path == self.resume_point:
             self.save(path)
-        raise Interrupted(path, self.t["epoch"] + 1, self.t["steps"], self.stop.signum or signal.SIGINT)
+        shown = os.fsdecode(self.output) if isinstance(self.output, (str, bytes)) else None
+        raise Interrupted(path if path is None else os.fsdecode(path), self.t["epoch"] + 1, self.t["steps"],
+                          self.stop.signum or signal.SIGINT, output=shown)
 
 
-def _resume_state(resume: Any, options: TrainOptions, sources: Any) -> tuple[TrainedModel, dict[str, Any], Sources]:
+def _resume_state(resume: Any, options: TrainOptions, sources: Any,
+                  decompress: bool = True) -> tuple[TrainedModel, dict[str, Any], Sources]:
     model = load_model(resume)
     t = model.header.get("training")
     if not isinstance(t, dict) or "options" not in t:
-        raise ParameterError("resume", f"'{os.fsdecode(resume)}' has no training record to resume from")
+        raise ParameterError("resume", f"'{_shown(resume)}' has no training record to resume from")
     for k, (had, asked) in _conflicts(model.hierarchy, model.codec, options).items():
-        raise ConflictError("resume", os.fsdecode(resume), k, had, asked)
+        raise ConflictError("resume", _shown(resume), k, had, asked)
+    given = options.schedule.reset_on
+    if given is not None and given != t["options"].get("reset_on", "file"):
+        raise ConflictError("resume", _shown(resume), "reset_on", t["options"].get("reset_on", "file"), given)
+    if options.seed and options.seed != t.get("seed"):
+        raise ConflictError("resume", _shown(resume), "seed", t.get("seed"), options.seed)
     epochs = options.schedule.epochs
     if int(t.get("epochs", 0)) != epochs and t.get("complete"):
         t["epochs"] = epochs  # extend a finished run with more epochs
     elif int(t.get("epochs", 0)) != epochs:
         raise ParameterError("resume", f"the interrupted run was for {t.get('epochs')} epochs, not {epochs}")
     t["complete"] = False
-    srcs = open_sources(sources, need_multiple_passes=True)
+    t.setdefault("run_id", _ckpt.new_run_id())  # models of earlier versions had none
+    srcs = open_sources(sources, need_multiple_passes=True, decompress=decompress)
     try:
         _check_resume_data(srcs, t)
     except BaseException:
@@ -934,13 +1053,14 @@ def _resume_state(resume: Any, options: TrainOptions, sources: Any) -> tuple[Tra
     return model, t, srcs
 
 
-def _init_state(init: Any, options: TrainOptions, sources: Any) -> tuple[Hierarchy, Codec, Sources]:
+def _init_state(init: Any, options: TrainOptions, sources: Any,
+                decompress: bool = True) -> tuple[Hierarchy, Codec, Sources]:
     # Another model's weights: its codec and architecture come with them, and options
     # given must agree (compared as resolved values).
     src = load_model(init)
     for k, (had, asked) in _conflicts(src.hierarchy, src.codec, options).items():
-        raise ConflictError("init", os.fsdecode(init), k, had, asked)
-    srcs = open_sources(sources, need_multiple_passes=options.schedule.epochs > 1)
+        raise ConflictError("init", _shown(init), k, had, asked)
+    srcs = open_sources(sources, need_multiple_passes=options.schedule.epochs > 1, decompress=decompress)
     set_global_state(options.seed)
     h = Hierarchy(src.hierarchy.io_descs, src.hierarchy.layer_descs)
     h.set_weights_from_buffer(src.hierarchy.serialize_weights_to_buffer())
@@ -949,65 +1069,130 @@ def _init_state(init: Any, options: TrainOptions, sources: Any) -> tuple[Hierarc
     return h, src.codec, srcs
 
 
-def _fresh_state(options: TrainOptions, sources: Any) -> tuple[Hierarchy, Codec, Sources]:
+def _fresh_state(options: TrainOptions, sources: Any, decompress: bool = True,
+                 force: bool = False) -> tuple[Hierarchy, Codec, Sources]:
     codec = _new_codec(options.codec)
-    srcs = open_sources(sources, need_multiple_passes=options.schedule.epochs > 1 or codec.needs_fit)
+    # The size is known before the data is read unless the codec learns it from the data.
+    if not codec.needs_fit:
+        _check_memory(*_descs(codec, options), force=force)
+    srcs = open_sources(sources, need_multiple_passes=options.schedule.epochs > 1 or codec.needs_fit,
+                        decompress=decompress)
     try:
         if codec.needs_fit:
-            codec.fit(srcs.paths())
-        return build_model(codec, options), codec, srcs
+            codec.fit(*srcs.opener())
+        return build_model(codec, options, force=force), codec, srcs
     except BaseException:
         srcs.close()
         raise
 
 
-def train(sources: Any, options: TrainOptions | None = None, output: Any = None,
-          progress: Callable[[Progress], Any] | None = None, resume: Any = None, init: Any = None) -> TrainingResult:
-    """Train a sequence model on ``sources`` (paths, or ``"-"`` for stdin) and write it to ``output``
-    (atomically, at the end; None writes nothing).
+def _shown(path: Any) -> str:
+    """A path as messages show it (undecodable bytes as ``\\x..`` escapes, never lone surrogates)."""
+    text = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
+
+def _check_output(output: Any, sources: Any, init: Any, force: bool, resume: Any) -> str | None:
+    """Check ``output`` before anything is read: writable, not one of the inputs, and not an
+    interrupted run that this fresh run would silently replace. Returns its kind (see
+    :func:`neocli.ohr.check_output_path`, plus ``"stdout"`` for ``"-"``), or None."""
+    if output is None:
+        return None
+    if output in ("-", b"-"):
+        return "stdout"
+    inputs = [s for s in as_list(sources) if s not in ("-", b"-")] + ([init] if init is not None else [])
+    try:
+        kind = check_output_path(output, allow_fifo=True, inputs=inputs)
+    except NeoError as e:
+        # A value that can never be an output (a device, a directory, one of the inputs) is a
+        # bad option; a missing or read-only directory is the environment's (a plain error).
+        if "not a regular file" not in str(e) and "it is the input file" not in str(e):
+            raise
+        raise OptionError("output", str(e).replace("cannot write model to ", "", 1)) from None
+    t = _ckpt.incomplete_training(output) if resume is None and not force else None
+    if t is not None:
+        p = _shown(output)
+        where = f"epoch {_int_or(t.get('epoch'), 0) + 1}, {_int_or(t.get('steps'), 0)} steps"
+        raise NeedsForce(f"'{p}' holds an interrupted training run ({where}); continue it with "
+                         f"{{resume}}'{p}' {{output}}'{p}' (and the same data), or replace it with {{force}}")
+    return kind
+
+
+def _int_or(x: Any, default: int) -> int:
+    return x if type(x) is int else default
+
+
+def _write_output(output: Any, kind: str | None, save: Callable[[Any], None]) -> None:
+    if kind == "stdout":
+        import sys
+
+        save(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    elif kind is not None:
+        save(output)
+
+
+def train(sources: Any, options: TrainOptions | None = None, output: Any = None,
+          progress: Callable[[Progress], Any] | None = None, resume: Any = None, init: Any = None,
+          force: bool = False, decompress: bool = True) -> TrainingResult:
+    """Train a sequence model on ``sources`` (paths, FIFOs, or ``"-"`` for stdin) and write it to
+    ``output`` (atomically, at the end; through a symlink; streamed into a FIFO; ``"-"`` is
+    stdout; None writes nothing).
+
+    ``output`` is checked before any data is read: a directory, device or socket, one of
+    the inputs, or an interrupted run (unless ``resume`` or ``force``) is refused.
     ``resume``: continue a model or checkpoint exactly (state, weights, RNG, epoch and
     position; the data must be the same, which its sha256 checks). ``init``: start from
-    another model's weights with a fresh state. On SIGINT/SIGTERM a checkpoint is written
-    (into the checkpoint directory, else to ``output``) and :class:`Interrupted` is raised.
+    another model's weights with a fresh state. ``force``: also build a model larger than
+    the memory available. On SIGINT/SIGTERM/SIGHUP a checkpoint is written (into the
+    checkpoint directory, else to a regular-file ``output``) and :class:`Interrupted` is
+    raised. Files are decompressed by extension unless ``decompress`` is False.
     """
     options = validate(options if options is not None else TrainOptions())
     if resume is not None and init is not None:
         raise OptionError("resume", "and init cannot be used together")
     if options.threads is not None:
         set_num_threads(options.threads)
-    output = os.fspath(output) if output is not None else None
-    if output is not None:
-        check_output(output)
+    kind = _check_output(output, sources, init, force, resume)
     if options.checkpoints.directory:
         prepare_directory(options.checkpoints.directory)
+    with StopSignals(looping=False) as stop:
+        try:
+            return _train(sources, options, output, kind, progress, resume, init, force, decompress, stop)
+        except StopNow as e:
+            raise Interrupted(None, 0, 0, e.signum, where="setup, before training started") from None
+
+
+def _train(sources: Any, options: TrainOptions, output: Any, kind: str | None, progress: Any, resume: Any,
+           init: Any, force: bool, decompress: bool, stop: StopSignals) -> TrainingResult:
     user = dict(options.meta)
     if resume is not None:
-        model, t, srcs = _resume_state(resume, options, sources)
+        model, t, srcs = _resume_state(resume, options, sources, decompress)
         h, codec = model.hierarchy, model.codec
         pred = predictive_of(model)
         user = {**(model.header.get("user") or {}), **user}
     else:
-        h, codec, srcs = (_init_state(init, options, sources) if init is not None
-                          else _fresh_state(options, sources))
+        h, codec, srcs = (_init_state(init, options, sources, decompress) if init is not None
+                          else _fresh_state(options, sources, decompress, force))
         pred = Predictive(codec)
         t = {"epoch": 0, "epochs": options.schedule.epochs, "steps": 0, "position": 0, "fresh": True,
-             "complete": False, "seed": options.seed, "data_sha256": srcs.sha256(), "data_files": srcs.names,
-             "metrics": [], "started_utc": utc_now(), "updated_utc": utc_now(),
+             "complete": False, "seed": options.seed, "run_id": _ckpt.new_run_id(), "data_sha256": srcs.sha256(),
+             "data_files": [_shown(n) for n in srcs.names], "metrics": [], "started_utc": utc_now(),
+             "updated_utc": utc_now(),
              "options": {"codec": codec.kind, **options.codec.given(), **options.architecture.given(),
-                         "reset_on": options.schedule.reset_on,
+                         "reset_on": options.schedule.reset_on or "file",
                          **({"params": dict(options.params)} if options.params else {}),
-                         **({"init": os.path.basename(os.fsdecode(init))} if init is not None else {})}}
+                         **({"init": os.path.basename(_shown(init))} if init is not None else {})}}
     with srcs:
-        run = _Run(h, codec, srcs, t, user, output, options.checkpoints, progress, pred, options)
+        point = output if kind in ("file", "new") else None
+        run = _Run(h, codec, srcs, t, user, output, options.checkpoints, progress, pred, options, stop, point)
         run.run()
         t["complete"] = True
         t["finished_utc"] = utc_now()
-        if output is not None:
-            run.save_final(output)
+        _write_output(output, kind, run.save_final)
     if run.best is not None and run.best[3]["steps"] != t["steps"]:
         h = run.best[1]
-    return TrainingResult(h, codec, t, output)
+    return TrainingResult(h, codec, t, output if kind != "stdout" else "-")
 
 
 def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int = 400) -> dict[str, Any]:
@@ -1062,46 +1247,34 @@ def sources_total(sources: Any) -> int | None:
 
 
 def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
-             progress: Callable[[Progress], Any] | None = None, reset_on: str = "file") -> Metrics:
+             progress: Callable[[Progress], Any] | None = None, reset_on: str = "file",
+             decompress: bool = True) -> Metrics:
     """Score ``model`` (a :class:`TrainedModel` or a path) on ``sources``: accuracy and bits per symbol.
 
     ``learn=False`` leaves the weights untouched; ``learn=True`` keeps learning while it scores
     (the honest measure for an online learner); the model changes and the caller may save it.
-    The state is cleared at each file (and at blank lines with ``reset_on="blank"``).
+    The state is cleared at each file (and at blank lines with ``reset_on="blank"``). Symbols
+    the model never saw (``<unk>`` of chars/words) are scored and counted in ``unknown``; CSV
+    rows skipped for missing values in ``skipped_rows``. A signal (SIGINT/SIGTERM/SIGHUP)
+    raises :class:`EvalInterrupted` carrying the metrics of the symbols read so far.
     """
     if reset_on not in RESET_MODES:
         raise OptionError("reset_on", f"must be file, blank or none, got {reset_on!r}")
     if not isinstance(model, TrainedModel):
         model = load_model(model)
-    h, codec = model.hierarchy, model.codec
-    pred = predictive_of(model)
     score = Metrics()
+    for name in ("reset_counts",):
+        getattr(model.codec, name, lambda: None)()
     start = time.perf_counter()
-    fresh = True
-    with open_sources(sources, need_multiple_passes=False) as srcs:
-        score.data_bytes = srcs.total_bytes()
-        for src in srcs.items:
-            if reset_on != "none":
-                h.clear_state()
-                fresh = True
-            with src.open() as stream:
-                for sym in codec.symbols(stream, reset_on == "blank", where=src.name):
-                    if sym is RESET:
-                        h.clear_state()
-                        fresh = True
-                        continue
-                    codec.check_known(sym, src.name)
-                    cis = codec.encode(sym)
-                    if not fresh:
-                        score.add(h, cis, pred, learn=learn)
-                    elif learn:
-                        pred.observe(cis)
-                    h.step([cis], learn)
-                    fresh = False
-                    score.symbols += 1
-                    if progress is not None and score.symbols % PROGRESS_EVERY == 0:
-                        progress(Progress(1, 1, score.symbols))
-    score.seconds = time.perf_counter() - start
+    try:
+        with StopSignals(looping=False) as stop, \
+                open_sources(sources, need_multiple_passes=False, decompress=decompress) as srcs:
+            score.data_bytes = srcs.total_bytes()
+            _score_sources(model, srcs, learn, progress, reset_on, score, stop)
+    except KeyboardInterrupt as e:
+        _finish_metrics(score, model.codec, start)
+        raise EvalInterrupted(score, getattr(e, "signum", signal.SIGINT)) from None
+    _finish_metrics(score, model.codec, start)
     if score.symbols == 0:
         raise NeoError("the data is empty: nothing to evaluate")
     if progress is not None:
@@ -1109,11 +1282,52 @@ def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
     return score
 
 
+def _finish_metrics(score: Metrics, codec: Codec, start: float) -> None:
+    score.seconds = time.perf_counter() - start
+    for name in ("unknown", "skipped_rows", "missing_cells"):
+        if isinstance(getattr(codec, name, None), int):
+            score.counts[name] = getattr(codec, name)
+
+
+def _score_sources(model: TrainedModel, srcs: Sources, learn: bool, progress: Any, reset_on: str,
+                   score: Metrics, stop: StopSignals) -> None:
+    h, codec = model.hierarchy, model.codec
+    pred = predictive_of(model)
+    fresh = True
+    for src in srcs.items:
+        if reset_on != "none":
+            h.clear_state()
+            fresh = True
+        raw = src.open()
+        stream = HashingReader(raw, CountingDigest(), guard=stop) if src.path is None else raw
+        try:
+            for sym in codec.symbols(stream, reset_on == "blank", where=src.name):
+                if sym is RESET:
+                    h.clear_state()
+                    fresh = True
+                    continue
+                if getattr(codec, "UNK", None) is None:  # with an <unk>, unseen symbols are scored and counted
+                    codec.check_known(sym, src.name)
+                cis = codec.encode(sym)
+                if not fresh:
+                    score.add(h, cis, pred, learn=learn)
+                elif learn:
+                    pred.observe(cis)
+                h.step([cis], learn)
+                fresh = False
+                score.symbols += 1
+                if progress is not None and score.symbols % PROGRESS_EVERY == 0:
+                    progress(Progress(1, 1, score.symbols))
+        finally:
+            if not (src.stdin and src.path is None):
+                raw.close()
+
+
 __all__ = [
     "TrainOptions", "CodecOptions", "Architecture", "Schedule", "CheckpointPolicy", "validate",
     "OptionError", "Interrupted", "Progress", "Metrics", "TrainedModel", "TrainingResult",
     "train", "evaluate", "load_model", "save_model", "fit_codec", "build_model", "score_prediction",
     "rotate_checkpoints", "parse_hidden", "format_hidden", "parse_range", "parse_every", "parse_meta",
-    "StopSignals", "DEFAULT_HIDDEN", "DEFAULT_LAYERS", "ARCH_DEFAULTS", "RESET_MODES", "MAX_SEED", "utc_now",
-    "DEFAULT_BYTE_LAYOUT", "DEFAULT_PARAMS", "predictive_of", "dry_run",
+    "StopSignals", "StopNow", "EvalInterrupted", "DEFAULT_HIDDEN", "DEFAULT_LAYERS", "ARCH_DEFAULTS",
+    "RESET_MODES", "MAX_SEED", "utc_now", "DEFAULT_BYTE_LAYOUT", "DEFAULT_PARAMS", "predictive_of", "dry_run",
 ]

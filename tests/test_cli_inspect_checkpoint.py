@@ -364,11 +364,15 @@ def test_verify_structure_mismatch(tmp_path):
 # checkpoint prune
 
 
-def test_prune_keeps_newest(tmp_path):
+def test_prune_keeps_newest_incomplete_checkpoints_only(tmp_path):
+    # Only checkpoint-named files of an incomplete run are candidates: the finished model
+    # (e.g. an -o model kept next to the checkpoints), other names and unreadable files stay.
     d = tmp_path / "ckpt"
     d.mkdir()
-    _checkpoints(d, [("e1.ohr", 1, 100, 5000), ("e2.ohr", 2, 200, 4000), ("e3a.ohr", 3, 300, 1000),
-                     ("e3b.ohr", 3, 300, 2000), ("e0.ohr", 0, 50, 9000)])
+    _checkpoints(d, [("ckpt-e0001-s0000000100.ohr", 1, 100, 5000), ("ckpt-e0002-s0000000200.ohr", 2, 200, 4000),
+                     ("ckpt-e0003-s0000000300.ohr", 3, 300, 1000), ("ckpt-e0000-s0000000050.ohr", 0, 50, 9000),
+                     ("resume-point.ohr", 0, 10, 100)])
+    make_model(d / "final.ohr", steps=2, train=training(epoch=1, steps=10, complete=True))
     (d / "junk.ohr").write_bytes(b"\x89OHR junk")
     (d / "keepme.txt").write_text("x")
     before = sorted(os.listdir(d))
@@ -376,23 +380,20 @@ def test_prune_keeps_newest(tmp_path):
     r = run("checkpoint", "prune", d, "--keep", 2, "--dry-run")
     assert_ok(r)
     assert sorted(os.listdir(d)) == before
-    assert "would delete" in r.stderr and "junk.ohr" in r.stderr
+    assert "would delete" in r.stderr
 
     r = run("checkpoint", "prune", d, "-k", 2)
     assert_ok(r)
     assert r.stdout == ""
-    assert sorted(os.listdir(d)) == ["e3a.ohr", "e3b.ohr", "junk.ohr", "keepme.txt"]
-    for name in ("e0.ohr", "e1.ohr", "e2.ohr"):
+    assert sorted(os.listdir(d)) == ["ckpt-e0002-s0000000200.ohr", "ckpt-e0003-s0000000300.ohr", "final.ohr",
+                                     "junk.ohr", "keepme.txt", "resume-point.ohr"]
+    for name in ("ckpt-e0000-s0000000050.ohr", "ckpt-e0001-s0000000100.ohr"):
         assert f"deleted {d / name}" in r.stderr
-    assert "warning" in r.stderr and "junk.ohr" in r.stderr
 
     r = run("checkpoint", "prune", d, "--keep", 1)
     assert_ok(r)
-    assert sorted(os.listdir(d)) == ["e3b.ohr", "junk.ohr", "keepme.txt"]  # newer mtime breaks the tie
-
-    r = run("checkpoint", "prune", d, "--keep", 5)
-    assert_ok(r)
-    assert sorted(os.listdir(d)) == ["e3b.ohr", "junk.ohr", "keepme.txt"]
+    assert sorted(os.listdir(d)) == ["ckpt-e0003-s0000000300.ohr", "final.ohr", "junk.ohr", "keepme.txt",
+                                     "resume-point.ohr"]
 
 
 def test_prune_usage_errors(tmp_path):
@@ -400,7 +401,7 @@ def test_prune_usage_errors(tmp_path):
     assert r.exit_code == 2 and "Traceback" not in r.stdout + r.stderr
     r = run("checkpoint", "prune", tmp_path)
     assert r.exit_code == 2
-    assert_error(run("checkpoint", "prune", tmp_path / "missing", "--keep", 1), "does not exist")
+    assert_error(run("checkpoint", "prune", tmp_path / "missing", "--keep", 1), "missing", "No such file")
 
 
 # --------------------------------------------------------------------------

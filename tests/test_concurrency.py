@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 
@@ -29,6 +30,11 @@ from conftest import NEOCLI, ohr_sections as arrays_of, small_hierarchy, subproc
 
 TEXT = ("it is a truth universally acknowledged, that a single man in possession of a good fortune, "
         "must be in want of a wife.\n" * 12).encode()
+
+
+def series_name(name: str) -> str:
+    """A checkpoint name without its run id (which differs between otherwise identical runs)."""
+    return re.sub(r"^ckpt-[0-9a-f]{8}-", "ckpt-", name)
 
 
 def _train_args(data, out, ckpt, run):
@@ -46,7 +52,7 @@ def test_two_processes_train_to_the_same_path(tmp_path):
         d = tmp_path / f"ref{run}"
         d.mkdir()
         app(_train_args(data, d / "out.ohr", d, run), standalone_mode=False)
-        refs[run] = {name: arrays_of(d / name) for name in os.listdir(d) if name.endswith(".ohr")}
+        refs[run] = {series_name(name): arrays_of(d / name) for name in os.listdir(d) if name.endswith(".ohr")}
     assert refs[1]["out.ohr"] != refs[2]["out.ohr"]
     ckpt_names = sorted(n for n in refs[1] if n.startswith("ckpt-"))
     assert len(ckpt_names) >= 3 and ckpt_names == sorted(n for n in refs[2] if n.startswith("ckpt-"))
@@ -63,10 +69,13 @@ def test_two_processes_train_to_the_same_path(tmp_path):
     winner = int(ohr.read_header(out)["user"]["run"])
     assert arrays_of(out) == refs[winner]["out.ohr"]
     assert neo.Hierarchy(file_name=str(out)).get_num_layers() == 1
-    for name in ckpt_names:
+    # Each run names its checkpoints with its own run id: both series are there, complete.
+    shared_ckpts = [n for n in os.listdir(shared) if n.startswith("ckpt-")]
+    assert len(shared_ckpts) == 2 * len(ckpt_names)
+    for name in shared_ckpts:
         got = arrays_of(shared / name)
         run = int(ohr.read_header(shared / name)["user"]["run"])
-        assert got == refs[run][name], name  # the header and the arrays come from the same run
+        assert got == refs[run][series_name(name)], name  # the header and the arrays come from the same run
     assert not [f for f in os.listdir(shared) if f.endswith(".tmp")]
 
 

@@ -555,7 +555,8 @@ def test_cli_checkpoints(tmp_path):
             "--checkpoint-dir", ck, "--checkpoint-every", 2, "--keep", 1)
     assert r.exit_code == 0, r.stderr
     files = sorted(p.name for p in ck.iterdir())
-    assert files == ["ckpt-e000004-s" + files[0].split("-s")[1]]
+    rid = ohr.read_header(tmp_path / "m.ohr")["training"]["run_id"]
+    assert files == [f"ckpt-{rid}-e000004-s" + files[0].split("-s")[1]]
     r = run("rl", "train", "--env", "CartPole-v1", "-o", tmp_path / "m2.ohr", "--episodes", 6, "-q",
             "--resume", ck / files[0])
     assert r.exit_code == 0, r.stderr

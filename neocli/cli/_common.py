@@ -11,7 +11,7 @@ from tqdm import tqdm
 from .. import Hierarchy, aogmaneo, ohr, set_num_threads, training
 from ..errors import NeoError
 from ..sources import check_input, check_output
-from .app import CliError, echo_err
+from .app import CliError, UsageError, echo_err
 
 def apply_threads(threads: int | None) -> None:
     """The one ``--threads`` handler (Typer has already checked N >= 1)."""
@@ -25,6 +25,8 @@ def load_header(path: str) -> dict[str, Any]:
     A directory gets its own message (``open`` on a directory reports a confusing
     "Is a directory"/"Permission denied" depending on the platform).
     """
+    if path == "-":  # a model piped in: `neocli train ... -o - | neocli inspect -`
+        return ohr.decode_header(sys.stdin.buffer.read())
     if os.path.isdir(path):
         raise CliError(f"'{path}' is a directory, not a model file")
     if aogmaneo.is_aogmaneo_file(path):
@@ -60,7 +62,11 @@ def refuse_reference(path: str) -> None:
 
 def check_paths(inputs: list[tuple[str, str]] = (), outputs: list[str | None] = ()) -> None:
     """The one path check, before any work: ``inputs`` are ``(path, what)`` pairs that must be
-    readable files (``-`` is stdin), ``outputs`` paths that can be written (None is skipped)."""
+    readable files (``-`` is stdin, which at most one of them may be), ``outputs`` paths that
+    can be written (None is skipped)."""
+    if sum(1 for p, _ in inputs if p == "-") > 1:
+        raise UsageError("'-' (stdin) can be given only once: " + " and ".join(w for p, w in inputs if p == "-")
+                         + " cannot both come from stdin")
     for p, what in inputs:
         if p is not None and p != "-":
             check_input(p, what)
@@ -79,7 +85,9 @@ def fmt_metrics(s: dict[str, Any]) -> str:
         extra += f"  perplexity {s['perplexity']:.2f}"
     if s.get("bits_per_byte") is not None:
         extra += f"  bits/byte {s['bits_per_byte']:.3f}"
-    return f"accuracy {acc}  bits/symbol {bps}{extra}  symbols/s {sps}  ({s['symbols']} symbols)"
+    counts = "".join(f", {s[k]} {k.replace('_', ' ')}" for k in ("unknown", "skipped_rows", "missing_cells")
+                     if s.get(k))
+    return f"accuracy {acc}  bits/symbol {bps}{extra}  symbols/s {sps}  ({s['symbols']} symbols{counts})"
 
 
 class ProgressBar:

@@ -18,14 +18,30 @@ import sys
 from typing import Any, Callable, TypeVar
 
 import typer
+import typer.core
 
-from ..errors import ConflictError, NeoError, OptionError, ParameterError
-from ..training import Interrupted
+from ..errors import ConflictError, NeedsForce, NeoError, OptionError, ParameterError
+from ..training import EvalInterrupted, Interrupted
+
+def _no_type_label(self: Any, ctx: Any) -> str | None:
+    return None
+
+
+def _option_label(self: Any, ctx: Any) -> str | None:
+    return None if getattr(self, "is_flag", False) else _OPTION_LABEL(self, ctx)
+
+
+# Typer's rich help prints a type column: "<str>" next to an argument's metavar (which the
+# name column already shows) and "<bool>" next to flags. Only real metavars (PATH, N, LO:HI,
+# WxHxZ) are shown, so that column is dropped for arguments and flags.
+_OPTION_LABEL = typer.core.TyperOption.display_type_rich
+typer.core.TyperArgument.display_type_rich = _no_type_label  # type: ignore[method-assign]
+typer.core.TyperOption.display_type_rich = _option_label  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="neocli",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -37,7 +53,7 @@ _DEBUG = False
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Library option fields whose flag is not ``--`` + the field with dashes.
-FLAGS = {"kind": "--codec", "every_steps": "--checkpoint-every", "every_epochs": "--checkpoint-every",
+FLAGS = {"kind": "--codec", "output": "-o", "every_steps": "--checkpoint-every", "every_epochs": "--checkpoint-every",
          "directory": "--checkpoint-dir", "options": "options", "model": "MODEL", "sources": "DATA",
          "env_id": "--env", "checkpoint_every": "--checkpoint-every"}
 
@@ -73,10 +89,14 @@ def _fail(message: str, code: int) -> typer.Exit:
 def _exit_for(e: BaseException) -> typer.Exit | None:
     """The exit for an expected failure, or None for a bug (which then propagates)."""
     if isinstance(e, Interrupted):
-        where = f"checkpoint written to '{e.path}' ({e.where}); continue with --resume {e.path}" if e.path \
-            else f"stopped at {e.where}; no checkpoint was written"
-        echo_err(f"interrupted: {where}")
-        return typer.Exit(130 if e.signum == signal.SIGINT else 128 + int(e.signum))
+        out = f" -o {e.output}" if e.output else ""
+        where = f"checkpoint written to '{e.path}' ({e.where}); continue with: neocli train DATA... " \
+                f"--resume {e.path}{out}" if e.path else f"stopped at {e.where}; no checkpoint was written"
+        echo_err(f"{_signal_name(e.signum)}: {where}")
+        return typer.Exit(128 + int(e.signum))
+    if isinstance(e, EvalInterrupted):
+        echo_err(f"{_signal_name(e.signum)}: stopped after {e.metrics.symbols} symbols")
+        return typer.Exit(128 + int(e.signum))
     if isinstance(e, KeyboardInterrupt):
         echo_err("interrupted")
         return typer.Exit(130)
@@ -85,6 +105,8 @@ def _exit_for(e: BaseException) -> typer.Exit | None:
         return typer.Exit(0)
     if _DEBUG:
         return None
+    if isinstance(e, NeedsForce):
+        return _fail(e.render("--force", "--resume ", "-o "), 1)
     if isinstance(e, OptionError):
         return _fail(f"{flag_of(e.field)} {e.problem}", 2)
     if isinstance(e, ParameterError):
@@ -121,6 +143,16 @@ def command(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _signal_name(signum: int) -> str:
+    """"interrupted" for Ctrl-C, else "terminated (SIGTERM)" and the like."""
+    if signum == signal.SIGINT:
+        return "interrupted"
+    try:
+        return f"stopped by {signal.Signals(signum).name}"
+    except ValueError:
+        return f"stopped by signal {signum}"
+
+
 def _silence_broken_pipe() -> None:
     # The reader went away (e.g. `| head`): point stdout at devnull so the
     # interpreter's final flush does not print a BrokenPipeError trace.
@@ -148,6 +180,16 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for
     _DEBUG = debug
 
 
+def hoist_debug(argv: list[str]) -> list[str]:
+    """``argv`` with ``--debug`` moved in front of the subcommand, so it works in any position
+    (``neocli --debug train ...`` and ``neocli train ... --debug``); arguments after ``--``
+    are left alone."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[:end]:
+        return argv
+    return ["--debug"] + [a for a in argv[:end] if a != "--debug"] + argv[end:]
+
+
 def run() -> None:
     """Run the app (the commands registered in ``neocli.cli``)."""
-    app()
+    app(args=hoist_debug(sys.argv[1:]), prog_name="neocli")

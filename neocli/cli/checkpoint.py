@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import Hierarchy, ImageEncoder, MergeMode, aogmaneo, ohr
+from .. import Hierarchy, ImageEncoder, MergeMode, aogmaneo, checkpoints, ohr
 from ..hierarchy import rng_state_from_seed
 from ..errors import NeoError
 from .app import CliError, app, command, echo_err
@@ -291,34 +291,28 @@ def verify(
 @command
 def prune(
     directory: Annotated[str, typer.Argument(metavar="DIR", help="Directory holding .ohr checkpoints.", show_default=False)],
-    keep: Annotated[int, typer.Option("--keep", "-k", min=1, help="How many of the newest models to keep (>= 1).", show_default=False)],
+    keep: Annotated[int, typer.Option("--keep", "-k", min=1, metavar="N", help="How many of the newest incomplete checkpoints of each run to keep (>= 1).", show_default=False)],
+    run: Annotated[Optional[str], typer.Option("--run", metavar="RUNID", help="Prune only this run's checkpoints (8 hex digits, as in ckpt-RUNID-...).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only show what would be deleted.")] = False,
 ) -> None:
-    """Keep the KEEP newest models in DIR (by epoch and steps from the header, then mtime); delete the rest.
+    """Keep the KEEP newest incomplete checkpoints of each run in DIR; delete its older ones.
 
-    Files that are not valid .ohr models are never deleted (a warning names them).
+    Only checkpoint-named files (ckpt-...) whose header says the run is incomplete are
+    candidates: finished models, other files, unreadable files (and other runs, with
+    --run) are never deleted.
     """
-    entries = scan_dir(directory)
-    valid = [e for e in entries if e.error is None]
-    for e in entries:
-        if e.error is not None:
-            echo_err(f"warning: leaving '{e.path}' alone: not a readable model ({e.error})")
-    doomed = valid[:-keep] if len(valid) > keep else []
-    failed = 0
-    for e in doomed:
-        if dry_run:
-            echo_err(f"would delete {e.path}")
-            continue
-        try:
-            os.remove(e.path)
-        except OSError as exc:
-            failed += 1
-            echo_err(f"error: cannot delete '{e.path}': {exc.strerror or exc}")
-            continue
-        echo_err(f"deleted {e.path}")
-    kept = len(valid) - len(doomed)
+    failed: list[str] = []
+
+    def on_error(path: str, exc: OSError) -> None:
+        failed.append(path)
+        echo_err(f"error: cannot delete '{path}': {exc.strerror or exc}")
+
+    res = checkpoints.prune(directory, keep, run_id=run, dry_run=dry_run, on_error=on_error)
+    for path in res.deleted:
+        echo_err(f"{'would delete' if dry_run else 'deleted'} {path}")
     verb = "would keep" if dry_run else "kept"
-    echo_err(f"{verb} {kept} of {len(valid)} models in '{directory}'")
+    echo_err(f"{verb} {len(res.kept)} incomplete checkpoints in '{directory}'; left alone {len(res.ignored)} "
+             "other files (finished models, other names, unreadable files)")
     if failed:
         raise typer.Exit(1)
 

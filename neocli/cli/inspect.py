@@ -285,12 +285,27 @@ def _metrics_lines(metrics: Any) -> list[str]:
     return lines
 
 
+#: Longest user value shown in the report; longer ones are cut, and the report says so.
+VALUE_WIDTH = 120
+
+
+def one_line(v: Any, width: int = VALUE_WIDTH) -> str:
+    """A metadata value on one report line: control characters (newlines, tabs, escapes) shown
+    escaped as in JSON, and a value longer than ``width`` cut with a note of how much is left."""
+    text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+    if any(c < " " or c == "\x7f" for c in text):
+        text = json.dumps(text, ensure_ascii=False)[1:-1]
+    if len(text) > width:
+        text = f"{text[:width]}… [{len(text) - width} more characters; --json shows the whole value]"
+    return text
+
+
 def _user_lines(header: dict[str, Any]) -> list[str]:
     u = header.get("user")
     if not isinstance(u, dict):
-        return [f"  {json.dumps(u)}"]
-    width = min(max(len(k) for k in u), 24)
-    return [f"  {k:<{width}}  {v if isinstance(v, str) else json.dumps(v)}" for k, v in u.items()]
+        return [f"  {one_line(u)}"]
+    width = min(max(len(one_line(k, 24)) for k in u), 24)
+    return [f"  {one_line(k, 24):<{width}}  {one_line(v)}" for k, v in u.items()]
 
 
 def render_report(path: str, header: dict[str, Any]) -> str:

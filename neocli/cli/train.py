@@ -19,10 +19,11 @@ CKPT = "Checkpoints"
 
 def build_options(*, codec: str | None = None, byte_layout: str | None = None, bins: int | None = None,
                   max_vocab: int | None = None, csv_range: str | None = None, csv_header: bool | None = None,
-                  csv_columns: str | None = None, layers: int | None = None, hidden: str | None = None,
+                  csv_columns: str | None = None, csv_delimiter: str | None = None,
+                  csv_missing: str | None = None, encoding: str | None = None, layers: int | None = None, hidden: str | None = None,
                   up_radius: int | None = None, down_radius: int | None = None,
                   recurrent_radius: int | None = None, dendrites: int | None = None, epochs: int = 1,
-                  reset_on: str = "file", checkpoint_dir: str | None = None, checkpoint_every: str | None = None,
+                  reset_on: str | None = None, checkpoint_dir: str | None = None, checkpoint_every: str | None = None,
                   keep: int | None = None, seed: int = 0, threads: int | None = None,
                   meta: list[str] | None = None, params: list[str] | None = None,
                   valid: list[str] | None = None, valid_every: int = 0,
@@ -35,7 +36,8 @@ def build_options(*, codec: str | None = None, byte_layout: str | None = None, b
         raise UsageError(f"--param: {e}") from None
     return training.TrainOptions(
         codec=training.CodecOptions(kind=codec, byte_layout=byte_layout, bins=bins, max_vocab=max_vocab,
-                                    csv_columns=csv_columns, csv_range=csv_range, csv_header=csv_header),
+                                    csv_columns=csv_columns, csv_range=csv_range, csv_header=csv_header,
+                                    csv_delimiter=csv_delimiter, csv_missing=csv_missing, encoding=encoding),
         architecture=training.Architecture(layers=layers, hidden=hidden, up_radius=up_radius,
                                            down_radius=down_radius, recurrent_radius=recurrent_radius,
                                            dendrites=dendrites),
@@ -49,7 +51,12 @@ def build_options(*, codec: str | None = None, byte_layout: str | None = None, b
 def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> None:
     h, t = result.model, result.record
     if not quiet:
-        echo_err(f"saved '{result.output}' ({h.get_weights_size()} bytes of weights, {t['steps']} steps)")
+        where = "the model to stdout" if result.output == "-" else f"'{result.output}'"
+        echo_err(f"saved {where} ({h.get_weights_size()} bytes of weights, {t['steps']} steps)")
+    counts = {k: v for k, v in (t["metrics"][-1] if t["metrics"] else {}).items()
+              if k in ("unknown", "skipped_rows", "missing_cells") and v}
+    if counts and not quiet:
+        echo_err("data: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
     if json_out:
         print(json.dumps({"model": result.output, "epochs": t["epoch"], "steps": t["steps"], "metrics": t["metrics"],
                           "sizes": {"state": h.get_state_size(), "weights": h.get_weights_size(),
@@ -86,7 +93,7 @@ def _print_dry_run(d: dict, json_out: bool) -> None:
 @app.command("train", epilog=DATA_PARALLEL_EPILOG)
 @command
 def train(
-    output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="Model file to write (.ohr).", show_default=False, rich_help_panel=RUN)],
+    output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="Model file to write (.ohr); - writes it to stdout, a FIFO receives it as a stream, a symlink is written through.", show_default=False, rich_help_panel=RUN)],
     data: Annotated[Optional[list[str]], typer.Argument(metavar="DATA...", help="Data files, or - for stdin.", show_default=False)] = None,
     codec: Annotated[Optional[str], typer.Option("--codec", "-c", metavar="KIND", help="bytes | chars | words | tokens | csv (default bytes).", rich_help_panel=DATA)] = None,
     byte_layout: Annotated[Optional[str], typer.Option("--byte-layout", metavar="LAYOUT", help="bytes codec: byte (one 256-cell column, the default) or nibbles (two 16-cell columns).", rich_help_panel=DATA)] = None,
@@ -95,7 +102,11 @@ def train(
     csv_range: Annotated[Optional[str], typer.Option("--csv-range", metavar="LO:HI", help="csv codec: value range for every column (default: learned from the data).", rich_help_panel=DATA)] = None,
     csv_header: Annotated[Optional[bool], typer.Option("--csv-header/--no-csv-header", help="csv codec: the first row is (not) a header (default: detected).", rich_help_panel=DATA)] = None,
     csv_columns: Annotated[Optional[str], typer.Option("--csv-columns", metavar="COLS", help="csv codec: the columns to model, by header name or 1-based number, comma-separated (default: all).", rich_help_panel=DATA)] = None,
-    reset_on: Annotated[str, typer.Option("--reset-on", metavar="WHEN", help="clear_state() at: file | blank (blank lines) | none.", rich_help_panel=DATA)] = "file",
+    csv_delimiter: Annotated[Optional[str], typer.Option("--csv-delimiter", metavar="CHAR", help="csv codec: the delimiter, one character, tab, or auto (default ,).", rich_help_panel=DATA)] = None,
+    csv_missing: Annotated[Optional[str], typer.Option("--csv-missing", metavar="POLICY", help="csv codec: missing values (\"\", NA, NaN, null): skip the row (default), cell (a reserved cell), or error.", rich_help_panel=DATA)] = None,
+    encoding: Annotated[Optional[str], typer.Option("--encoding", metavar="NAME", help="chars/words/csv codec: text encoding of the data (default utf-8).", rich_help_panel=DATA)] = None,
+    no_decompress: Annotated[bool, typer.Option("--no-decompress", help="Read .gz/.bz2/.xz/.zst files as they are (default: decompress by extension).", rich_help_panel=DATA)] = False,
+    reset_on: Annotated[Optional[str], typer.Option("--reset-on", metavar="WHEN", help="clear_state() at: file (default) | blank (blank lines) | none.", rich_help_panel=DATA, show_default=False)] = None,
     epochs: Annotated[int, typer.Option("--epochs", "-e", metavar="N", help="Passes over the data.", rich_help_panel=RUN)] = 1,
     layers: Annotated[Optional[int], typer.Option("--layers", "-l", metavar="N", help="Number of layers (default 1).", rich_help_panel=ARCH)] = None,
     hidden: Annotated[Optional[str], typer.Option("--hidden", metavar="WxHxZ", help="Layer size WxHxZ, or one size per layer: A,B,C (default 8x8x32).", rich_help_panel=ARCH)] = None,
@@ -122,6 +133,7 @@ def train(
     valid: Annotated[Optional[list[str]], typer.Option("--valid", metavar="PATH", help="Held-out data scored after every epoch (learning off); -o holds the best model (repeatable).", rich_help_panel=RUN)] = None,
     valid_every: Annotated[int, typer.Option("--valid-every", metavar="N", help="With --valid: also score it every N steps.", rich_help_panel=RUN)] = 0,
     patience: Annotated[Optional[int], typer.Option("--patience", metavar="K", help="With --valid: stop after K validations without a new best.", rich_help_panel=RUN)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an interrupted run at -o, and build a model larger than the memory available.", rich_help_panel=RUN)] = False,
 ) -> None:
     """Train a model on DATA (files or - for stdin) and write it to -o MODEL.ohr."""
     if (workers, sync_every, merge, scheduler) != (None, None, None, None):
@@ -129,7 +141,8 @@ def train(
 
         return train_data_parallel(dict(locals()))
     opts = build_options(codec=codec, byte_layout=byte_layout, bins=bins, max_vocab=max_vocab, csv_range=csv_range,
-                         csv_header=csv_header, csv_columns=csv_columns, layers=layers, hidden=hidden,
+                         csv_header=csv_header, csv_columns=csv_columns, csv_delimiter=csv_delimiter,
+                         csv_missing=csv_missing, encoding=encoding, layers=layers, hidden=hidden,
                          up_radius=up_radius, down_radius=down_radius, recurrent_radius=recurrent_radius,
                          dendrites=dendrites, epochs=epochs, reset_on=reset_on, checkpoint_dir=checkpoint_dir,
                          checkpoint_every=checkpoint_every, keep=keep, seed=seed, threads=threads, meta=meta,
@@ -139,10 +152,13 @@ def train(
                          "its sha256 and checks it)" if resume else "missing DATA: give data files (or - for stdin)")
     if resume and init:
         raise UsageError("--resume and --init cannot be used together")
-    check_paths(inputs=[(resume, "model"), (init, "model"), *((v, "validation data") for v in valid or [])],
-                outputs=[] if dry_run else [output])
+    if json_out and output == "-":
+        raise UsageError("--json and -o - both write to stdout: give -o a file")
+    check_paths(inputs=[(resume, "model"), (init, "model"), *((d, "data") for d in data),
+                        *((v, "validation data") for v in valid or [])], outputs=[])
     if dry_run:
         return _print_dry_run(training.dry_run(data, opts), json_out)
     with ProgressBar(quiet) as bar:
-        result = training.train(data, opts, output=output, progress=bar, resume=resume, init=init)
+        result = training.train(data, opts, output=output, progress=bar, resume=resume, init=init, force=force,
+                                 decompress=not no_decompress)
     _report(result, quiet, json_out)

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import checkpoints
 from ..errors import NeoError, OptionError, ParameterError
 from ..hierarchy import Hierarchy
 from ..ohr import read_header
@@ -248,9 +249,10 @@ class _AgentRun:
     def checkpoint(self) -> str:
         """Write a checkpoint into the checkpoint directory and rotate old ones."""
         d = self.o.checkpoint_dir
-        path = os.path.join(d, f"ckpt-e{self.t['episode']:06d}-s{self.t['steps']:010d}.ohr")
+        rid = self.t.setdefault("run_id", checkpoints.new_run_id())  # agents of earlier versions had none
+        path = os.path.join(d, checkpoints.checkpoint_name(rid, self.t["episode"], self.t["steps"], width=6))
         self.save(path)
-        rotate_checkpoints(d, self.o.keep)
+        checkpoints.rotate(d, rid, self.o.keep, just_written=path)
         return path
 
     def run(self) -> None:
@@ -314,7 +316,7 @@ def train_agent(options: AgentOptions, output: str | None = None,
             h, enc, proto = _new_agent(env, options, init)
             runner = Runner(env, h, enc, proto, seed=options.seed)
             user = dict(options.meta)
-            t = {"kind": "rl", "env": options.env, "episode": 0,
+            t = {"kind": "rl", "env": options.env, "episode": 0, "run_id": checkpoints.new_run_id(),
                  "episodes": options.episodes if options.episodes is not None else DEFAULT_EPISODES,
                  "steps": 0, "seed": options.seed, "returns": [], "lengths": [], "complete": False,
                  "started_utc": utc_now(), "updated_utc": utc_now(),
