@@ -84,7 +84,7 @@ from . import Hierarchy, IODesc, LayerDesc, NeoError, none, prediction, set_glob
 from .codecs import RESET, Codec
 
 __all__ = ["ALERT", "Row", "Scorer", "units", "DetectorOptions", "DetectorRow", "Detector",
-           "parse_time", "BadRow", "SignalGuard", "csv_rows", "scan_ranges", "DetectRun", "detect_csv",
+           "parse_time", "BadRow", "SignalGuard", "Stopped", "STOP_SIGNALS", "csv_rows", "scan_ranges", "DetectRun", "detect_csv",
            "open_detector", "LiveReader", "load_scorer", "save_scorer", "score_source", "format_row"]
 
 ALERT = 0.5
@@ -305,8 +305,23 @@ def _calendar(text: Any) -> tuple[float, np.ndarray]:
     return t, np.array([dt.hour, dt.weekday()], dtype=np.int32)
 
 
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGINT, SIGTERM or SIGHUP) arrived; ``signum`` says which.
+
+    The CLI saves what it must, then exits with 128 + ``signum`` (130 for Ctrl-C).
+    """
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+#: The signals :class:`SignalGuard` turns into :class:`Stopped` (SIGHUP where it exists).
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 class SignalGuard:
-    """SIGINT/SIGTERM become KeyboardInterrupt, but never in the middle of a row.
+    """SIGINT/SIGTERM/SIGHUP become :class:`Stopped`, but never in the middle of a row.
 
     Use ``with guard:`` around a loop and ``with guard.critical():`` around each
     row's update: a signal that arrives inside the critical part is held until it
@@ -320,7 +335,7 @@ class SignalGuard:
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> "SignalGuard":
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             try:
                 self._old[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread: signals stay as they are
@@ -336,7 +351,7 @@ class SignalGuard:
         if self._depth:
             self.pending = signum
         else:
-            raise KeyboardInterrupt
+            raise Stopped(signum)
 
     class _Critical:
         def __init__(self, guard: "SignalGuard") -> None:
@@ -348,7 +363,7 @@ class SignalGuard:
         def __exit__(self, *exc: Any) -> None:
             self.g._depth -= 1
             if not self.g._depth and self.g.pending is not None:
-                raise KeyboardInterrupt
+                raise Stopped(self.g.pending)
 
     def critical(self) -> "SignalGuard._Critical":
         """A context in which signals are held until it ends."""

@@ -144,7 +144,8 @@ def test_detect_stdin_emits_each_row_before_eof(tmp_path):
     assert rest == b"" and p.returncode == 0
 
 
-def test_detect_sigterm_saves_the_model(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_detect_stop_signal_saves_the_model_and_exits_128_plus_signal(tmp_path, sig):
     model = tmp_path / "m.ohr"
     p = subprocess.Popen([sys.executable, "-m", "neocli", "detect", "-", "--columns", "value", "--quiet",
                           "--save", str(model)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -153,10 +154,11 @@ def test_detect_sigterm_saves_the_model(tmp_path):
     p.stdin.flush()
     lines = [p.stdout.readline() for _ in range(31)]
     assert len(lines[-1]) > 0
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     p.wait(timeout=30)
     p.stdin.close()
-    assert p.returncode == 130
+    assert p.returncode == 128 + sig, p.stderr.read()
+    assert f"interrupted ({signal.Signals(sig).name}); detector saved to" in p.stderr.read().decode()
     det = streaming.Detector.load(str(model))
     assert det.rows == 30
 
@@ -272,6 +274,25 @@ def test_score_stdin_emits_each_line_before_eof(text_model):
         p.stdin.close()
         p.wait(timeout=30)
     assert p.returncode == 0
+
+
+def test_score_sigterm_saves_the_learned_model_and_exits_143(tmp_path, text_model):
+    saved = tmp_path / "learned.ohr"
+    p = subprocess.Popen([sys.executable, "-m", "neocli", "score", str(text_model), "-", "--per", "line",
+                          "--learn", "--save", str(saved)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env(), bufsize=0)
+    p.stdin.write(b"the cat sat.\n")
+    p.stdin.flush()
+    assert p.stdout.readline().startswith(b"source\t")
+    assert p.stdout.readline().split(b"\t")[:2] == [b"<stdin>", b"1"]
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+    p.stdin.close()
+    assert p.returncode == 143, p.stderr.read()
+    # The saved model learned the line: its weights differ from the ones it started from.
+    after, before = training.load_model(str(saved)), training.load_model(str(text_model))
+    assert after.header["codec"] == before.header["codec"]
+    assert after.hierarchy.serialize_weights_to_buffer() != before.hierarchy.serialize_weights_to_buffer()
 
 
 def test_outputs_never_overwrite_inputs(tmp_path, text_model):
