@@ -194,6 +194,8 @@ class DetectorOptions:
     surprise_floor: float = 1e-3
     alert_tail: float = 1e-3
     range_evidence: float = 100.0
+    extreme_tolerance: float = 0.02
+    extreme_evidence: float = 1e4
     warmup: int = 150
     refractory: int = 100
     damping: float = 0.2
@@ -215,6 +217,8 @@ class DetectorOptions:
         need("min_sd", self.min_sd > 0, "> 0")
         need("alert_tail", 0 < self.alert_tail < 1, "in (0, 1)")
         need("range_evidence", self.range_evidence >= 1, ">= 1")
+        need("extreme_tolerance", self.extreme_tolerance >= 0, ">= 0")
+        need("extreme_evidence", self.extreme_evidence >= 1, ">= 1")
         need("warmup", isinstance(self.warmup, int) and self.warmup >= 0, "an integer >= 0")
         need("refractory", isinstance(self.refractory, int) and self.refractory >= 0, "an integer >= 0")
         need("damping", 0 <= self.damping <= 1, "in [0, 1]")
@@ -412,6 +416,7 @@ class Detector:
         self._long = _Window(o.long_window)     # surprise, one per row
         self._long_m = _Window(o.long_window)   # short-window means of surprise
         self._vals = [_Window(o.value_window) for _ in self.columns]
+        self._seen: Optional[list[list[float]]] = None  # [low, high] of each column's values so far
         self._quiet = 0
         self._alert_e = 0.0
         self._pending: Optional[tuple] = None
@@ -546,6 +551,12 @@ class Detector:
                 tail = min(tail, w.two_sided_tail(x))
         if out:
             tail /= o.range_evidence
+        if self._seen is not None:
+            tol = o.extreme_tolerance
+            for x, (lo, hi) in zip(v, self._seen):
+                if x > hi + tol * (hi - lo) or x < lo - tol * (hi - lo):
+                    tail /= o.extreme_evidence
+                    break
         return 0.0 if tail >= 1.0 else -math.log10(max(tail, 1e-300))
 
     def score_one(self, x: Any, t: Any = None) -> float:
@@ -581,6 +592,14 @@ class Detector:
         self._long_m.push(m)
         for x, w in zip(v, self._vals):
             w.push(x)
+        if self._seen is None:
+            self._seen = [[x, x] for x in v]
+        else:
+            for x, lh in zip(v, self._seen):
+                if x < lh[0]:
+                    lh[0] = x
+                elif x > lh[1]:
+                    lh[1] = x
         if row._alert is not None:
             self._quiet = o.refractory
             self._alert_e = row._alert
@@ -594,7 +613,7 @@ class Detector:
         return {"columns": self.columns, "options": self.options.to_dict(),
                 "ranges": self.ranges, "adaptive": self.adaptive, "rows": self.rows,
                 "last_time": self.last_time, "short": self._short.to_dict(), "long": self._long.to_dict(),
-                "long_m": self._long_m.to_dict(), "values": [w.to_dict() for w in self._vals],
+                "long_m": self._long_m.to_dict(), "values": [w.to_dict() for w in self._vals], "seen": self._seen,
                 "quiet": self._quiet, "alert_evidence": self._alert_e}
 
     def save(self, path: str, meta: Optional[dict[str, Any]] = None) -> None:
@@ -625,6 +644,10 @@ class Detector:
                 raise ValueError("one value window per column expected")
             for w, wd in zip(det._vals, d["values"]):
                 w.load(wd)
+            seen = d.get("seen")  # absent in detectors saved before the extreme-value check
+            det._seen = None if seen is None else [[float(a), float(b)] for a, b in seen]
+            if det._seen is not None and len(det._seen) != len(det.columns):
+                raise ValueError("one seen range per column expected")
             det._quiet = int(d["quiet"])
             det._alert_e = float(d["alert_evidence"])
         except (KeyError, TypeError, ValueError) as e:
