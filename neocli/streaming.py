@@ -305,6 +305,12 @@ def _dateutil_parse(s: str) -> datetime.datetime:
 
 def _calendar(text: Any) -> tuple[float, np.ndarray]:
     """(Unix seconds, [hour-of-day cell, day-of-week cell]) of a timestamp."""
+    if type(text) is str and text.isdigit() and len(text) < 12:
+        # Plain Unix seconds (the common machine-log form): the cells by arithmetic,
+        # without building a datetime (1970-01-01 was a Thursday, weekday 3).
+        t = float(text)
+        d, r = divmod(int(text), 86400)
+        return t, np.array([r // 3600, (d + 3) % 7], dtype=np.int32)
     t, dt = _when(text)
     return t, np.array([dt.hour, dt.weekday()], dtype=np.int32)
 
@@ -444,7 +450,12 @@ class Detector:
     # ------------------------------------------------------------------ encoding
     def _values(self, x: Any) -> list[float]:
         try:
-            v = [float(x)] if np.isscalar(x) else [float(a) for a in x]
+            if type(x) is float:
+                v = [x]
+            elif type(x) is list and all(type(a) is float for a in x):
+                v = x
+            else:
+                v = [float(x)] if np.isscalar(x) else [float(a) for a in x]
         except (TypeError, ValueError):
             raise BadRow(f"not numbers: {x!r}") from None
         if len(v) != len(self.columns):
