@@ -3,6 +3,7 @@ save/continue, learn-scoring equals training, the bad-row policy, score ranges."
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import os
@@ -194,6 +195,30 @@ def test_adaptive_range_flags_new_extremes():
     assert not any(r.out_of_range for r in rows[60:])
     r = det.update(500.0)
     assert r.out_of_range and r.raw_score == 1.0 and r.anomaly_score >= streaming.ALERT
+
+
+def test_a_new_extreme_is_evidence_even_inside_a_scanned_range():
+    """A level shift to values never seen before: the range scanned from the whole file
+    includes them (nothing is out of range), the running extremes do not."""
+    x = series(400)
+    x[300:] += 6
+    rng = (float(x.min()), float(x.max()))
+
+    def scores(**kw):
+        det = streaming.Detector(["v"], rng, streaming.DetectorOptions(calendar=False, **kw), seed=0)
+        return [det.update(float(v)) for v in x]
+
+    on, off = scores(), scores(extreme_evidence=1.0)
+    first = next(i for i in range(300, 400) if x[i] > x[:i].max() + 0.02 * np.ptp(x[:i]))
+    assert not on[first].out_of_range
+    assert on[first].anomaly_score >= streaming.ALERT > off[first].anomaly_score
+
+
+def test_unix_second_calendar_cells_match_the_datetime_path():
+    for t in (0, 86399, 1_700_000_000, 1_700_049_600, 2_000_000_123):
+        ts, cells = streaming._calendar(str(t))
+        d = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+        assert ts == float(t) and cells.tolist() == [d.hour, d.weekday()]
 
 
 def test_parse_time_forms():
