@@ -535,13 +535,13 @@ class Detector:
         cis = self._encode(v, lo, hi)
         acts = self.model.get_prediction_acts(0)
         z = o.bins
-        if acts.any():
-            probs = acts.reshape(-1, z)
-            pred = self._decode(probs.argmax(axis=1).tolist(), lo, hi)
-            pl = probs.tolist()
+        flat = acts.tolist()  # a few dozen floats: plain Python beats numpy calls at this size
+        cols = [flat[k:k + z] for k in range(0, len(flat), z)]
+        if any(max(col) > 0.0 for col in cols):
+            pred = self._decode([col.index(max(col)) for col in cols], lo, hi)
             tol = o.tolerance
             p_sum = 0.0
-            for col, c in zip(pl, cis):
+            for col, c in zip(cols, cis):
                 p_sum += sum(col[max(c - tol, 0):c + tol + 1]) if tol else col[c]
             raw = 1.0 - min(max(p_sum / len(cis), 0.0), 1.0)
         else:
