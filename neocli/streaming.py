@@ -27,7 +27,9 @@ from running statistics (O(1) a row):
   ``long_window`` rows: one very surprising row;
 * each value against the mean and deviation of that column's last ``value_window``
   (30) values, two-sided: a value far from its recent level, even one the model
-  had come to expect.
+  had come to expect. The deviation is floored at ``value_min_sd`` (1%) of the
+  span of the values seen so far, so that after a flat stretch of a quantised
+  metric one step of its smallest unit is not an alarm.
 
 Deviations of surprise are floored at ``min_sd`` (0.02) so a perfectly predicted
 stream does not turn every blip into an alarm. The evidence is
@@ -209,6 +211,7 @@ class DetectorOptions:
     alert_tail: float = 1e-3
     range_evidence: float = 100.0
     extreme_tolerance: float = 0.02
+    value_min_sd: float = 0.01
     extreme_evidence: float = 1e4
     warmup: int = 150
     refractory: int = 100
@@ -232,6 +235,7 @@ class DetectorOptions:
         need("alert_tail", 0 < self.alert_tail < 1, "in (0, 1)")
         need("range_evidence", self.range_evidence >= 1, ">= 1")
         need("extreme_tolerance", self.extreme_tolerance >= 0, ">= 0")
+        need("value_min_sd", self.value_min_sd >= 0, ">= 0")
         need("extreme_evidence", self.extreme_evidence >= 1, ">= 1")
         need("warmup", isinstance(self.warmup, int) and self.warmup >= 0, "an integer >= 0")
         need("refractory", isinstance(self.refractory, int) and self.refractory >= 0, "an integer >= 0")
@@ -571,9 +575,11 @@ class Detector:
         tail = 1.0
         if len(self._long) >= 2:
             tail = min(self._long_m.upper_tail(m, o.min_sd), self._long.upper_tail(surprise, o.min_sd))
-        for x, w in zip(v, self._vals):
+        seen = self._seen or [None] * len(v)
+        for x, w, lh in zip(v, self._vals, seen):
             if len(w) >= 10:
-                tail = min(tail, w.two_sided_tail(x))
+                floor = o.value_min_sd * (lh[1] - lh[0]) if lh is not None else 0.0
+                tail = min(tail, w.two_sided_tail(x, floor))
         if out:
             tail /= o.range_evidence
         if self._seen is not None:
@@ -735,9 +741,9 @@ class _Window:
         mu, sd = self._mean_sd(min_sd)
         return 0.5 * math.erfc((x - mu) / (sd * math.sqrt(2.0)))
 
-    def two_sided_tail(self, x: float) -> float:
-        """P(|X - mean| >= |x - mean|) for X ~ N(mean, sd) of the window."""
-        mu, sd = self._mean_sd(1e-12 * (1.0 + abs(self.s / len(self.q))))
+    def two_sided_tail(self, x: float, min_sd: float = 0.0) -> float:
+        """P(|X - mean| >= |x - mean|) for X ~ N(mean, sd) of the window (sd floored at ``min_sd``)."""
+        mu, sd = self._mean_sd(max(1e-12 * (1.0 + abs(self.s / len(self.q))), min_sd))
         return math.erfc(abs(x - mu) / (sd * math.sqrt(2.0)))
 
     def to_dict(self) -> dict[str, Any]:

@@ -214,6 +214,20 @@ def test_a_new_extreme_is_evidence_even_inside_a_scanned_range():
     assert on[first].anomaly_score >= streaming.ALERT > off[first].anomaly_score
 
 
+def test_one_unit_step_after_a_flat_stretch_is_not_an_alarm():
+    """A quantised metric (integers 0-100) that sat at 50 for 100 rows, then reads 51:
+    the value check's deviation is floored at 1% of the span seen, so no alert; with
+    the floor off, the same step is an alarm."""
+    rng = np.random.default_rng(1)
+    x = list(rng.integers(0, 101, 200).astype(float)) + [50.0] * 100 + [51.0]
+
+    def last(**kw):
+        det = streaming.Detector(["v"], (0, 100), streaming.DetectorOptions(calendar=False, **kw), seed=0)
+        return [det.update(v) for v in x][-1].anomaly_score
+
+    assert last() < streaming.ALERT <= last(value_min_sd=0.0)
+
+
 def test_unix_second_calendar_cells_match_the_datetime_path():
     for t in (0, 86399, 1_700_000_000, 1_700_049_600, 2_000_000_123):
         ts, cells = streaming._calendar(str(t))
