@@ -53,9 +53,11 @@ the alert level) when the smallest tail probability is ``alert_tail``.
   meaningful; the score is scaled by ``0.5 * rows / warmup``, so it stays below the
   alert level (low-confidence scores), and no alert is raised.
 * One event, one alert: once a row reaches the alert level, the scores of the next
-  ``refractory`` (100) rows are multiplied by ``damping`` (0.2, so they stay below
-  the alert level), unless a row brings more than twice the evidence of the alert
-  that started the quiet period: that is a new, stronger event and a new alert.
+  ``refractory`` (100) rows, or of the next ``refractory_fraction`` (5%) of the rows
+  read so far if that is more (a long stream's events last longer in rows), are
+  multiplied by ``damping`` (0.2, so they stay below the alert level), unless a row
+  brings more than twice the evidence of the alert that started the quiet period:
+  that is a new, stronger event and a new alert.
 
 The defaults were chosen on ``benchmarks/bench_anomaly.py`` (tuning series only).
 A plain HTM-style likelihood (the tail of a 5-10-row mean of ``raw_score``
@@ -215,6 +217,7 @@ class DetectorOptions:
     extreme_evidence: float = 1e4
     warmup: int = 150
     refractory: int = 100
+    refractory_fraction: float = 0.05
     damping: float = 0.2
     margin: float = 0.1
 
@@ -239,6 +242,7 @@ class DetectorOptions:
         need("extreme_evidence", self.extreme_evidence >= 1, ">= 1")
         need("warmup", isinstance(self.warmup, int) and self.warmup >= 0, "an integer >= 0")
         need("refractory", isinstance(self.refractory, int) and self.refractory >= 0, "an integer >= 0")
+        need("refractory_fraction", 0 <= self.refractory_fraction <= 1, "in [0, 1]")
         need("damping", 0 <= self.damping <= 1, "in [0, 1]")
         need("margin", self.margin >= 0, ">= 0")
 
@@ -632,7 +636,7 @@ class Detector:
                 elif x > lh[1]:
                     lh[1] = x
         if row._alert is not None:
-            self._quiet = o.refractory
+            self._quiet = max(o.refractory, int(o.refractory_fraction * self.rows))
             self._alert_e = row._alert
         elif self._quiet > 0:
             self._quiet -= 1

@@ -228,6 +228,18 @@ def test_one_unit_step_after_a_flat_stretch_is_not_an_alarm():
     assert last() < streaming.ALERT <= last(value_min_sd=0.0)
 
 
+def test_quiet_period_after_an_alert_grows_with_the_rows_read():
+    x = series(3001, spike=3000)
+    det = streaming.Detector(["v"], (float(x.min()), float(x.max())),
+                             streaming.DetectorOptions(calendar=False), seed=0)
+    quiet = {}
+    for i, v in enumerate(x):
+        if det.update(float(v))._alert is not None:
+            quiet[i] = det._quiet
+    assert quiet and all(q == max(100, int(0.05 * i)) for i, q in quiet.items())
+    assert max(quiet) >= 2000 and quiet[max(quiet)] > 100
+
+
 def test_unix_second_calendar_cells_match_the_datetime_path():
     for t in (0, 86399, 1_700_000_000, 1_700_049_600, 2_000_000_123):
         ts, cells = streaming._calendar(str(t))
