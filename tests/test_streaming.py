@@ -3,6 +3,7 @@ save/continue, learn-scoring equals training, the bad-row policy, score ranges."
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import os
@@ -144,7 +145,8 @@ def test_detect_stdin_emits_each_row_before_eof(tmp_path):
     assert rest == b"" and p.returncode == 0
 
 
-def test_detect_sigterm_saves_the_model(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_detect_stop_signal_saves_the_model_and_exits_128_plus_signal(tmp_path, sig):
     model = tmp_path / "m.ohr"
     p = subprocess.Popen([sys.executable, "-m", "neocli", "detect", "-", "--columns", "value", "--quiet",
                           "--save", str(model)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -153,10 +155,11 @@ def test_detect_sigterm_saves_the_model(tmp_path):
     p.stdin.flush()
     lines = [p.stdout.readline() for _ in range(31)]
     assert len(lines[-1]) > 0
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     p.wait(timeout=30)
     p.stdin.close()
-    assert p.returncode == 130
+    assert p.returncode == 128 + sig, p.stderr.read()
+    assert f"interrupted ({signal.Signals(sig).name}); detector saved to" in p.stderr.read().decode()
     det = streaming.Detector.load(str(model))
     assert det.rows == 30
 
@@ -192,6 +195,56 @@ def test_adaptive_range_flags_new_extremes():
     assert not any(r.out_of_range for r in rows[60:])
     r = det.update(500.0)
     assert r.out_of_range and r.raw_score == 1.0 and r.anomaly_score >= streaming.ALERT
+
+
+def test_a_new_extreme_is_evidence_even_inside_a_scanned_range():
+    """A level shift to values never seen before: the range scanned from the whole file
+    includes them (nothing is out of range), the running extremes do not."""
+    x = series(400)
+    x[300:] += 6
+    rng = (float(x.min()), float(x.max()))
+
+    def scores(**kw):
+        det = streaming.Detector(["v"], rng, streaming.DetectorOptions(calendar=False, **kw), seed=0)
+        return [det.update(float(v)) for v in x]
+
+    on, off = scores(), scores(extreme_evidence=1.0)
+    first = next(i for i in range(300, 400) if x[i] > x[:i].max() + 0.02 * np.ptp(x[:i]))
+    assert not on[first].out_of_range
+    assert on[first].anomaly_score >= streaming.ALERT > off[first].anomaly_score
+
+
+def test_one_unit_step_after_a_flat_stretch_is_not_an_alarm():
+    """A quantised metric (integers 0-100) that sat at 50 for 100 rows, then reads 51:
+    the value check's deviation is floored at 1% of the span seen, so no alert; with
+    the floor off, the same step is an alarm."""
+    rng = np.random.default_rng(1)
+    x = list(rng.integers(0, 101, 200).astype(float)) + [50.0] * 100 + [51.0]
+
+    def last(**kw):
+        det = streaming.Detector(["v"], (0, 100), streaming.DetectorOptions(calendar=False, **kw), seed=0)
+        return [det.update(v) for v in x][-1].anomaly_score
+
+    assert last() < streaming.ALERT <= last(value_min_sd=0.0)
+
+
+def test_quiet_period_after_an_alert_grows_with_the_rows_read():
+    x = series(3001, spike=3000)
+    det = streaming.Detector(["v"], (float(x.min()), float(x.max())),
+                             streaming.DetectorOptions(calendar=False), seed=0)
+    quiet = {}
+    for i, v in enumerate(x):
+        if det.update(float(v))._alert is not None:
+            quiet[i] = det._quiet
+    assert quiet and all(q == max(100, int(0.05 * i)) for i, q in quiet.items())
+    assert max(quiet) >= 2000 and quiet[max(quiet)] > 100
+
+
+def test_unix_second_calendar_cells_match_the_datetime_path():
+    for t in (0, 86399, 1_700_000_000, 1_700_049_600, 2_000_000_123):
+        ts, cells = streaming._calendar(str(t))
+        d = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+        assert ts == float(t) and cells.tolist() == [d.hour, d.weekday()]
 
 
 def test_parse_time_forms():
@@ -272,6 +325,25 @@ def test_score_stdin_emits_each_line_before_eof(text_model):
         p.stdin.close()
         p.wait(timeout=30)
     assert p.returncode == 0
+
+
+def test_score_sigterm_saves_the_learned_model_and_exits_143(tmp_path, text_model):
+    saved = tmp_path / "learned.ohr"
+    p = subprocess.Popen([sys.executable, "-m", "neocli", "score", str(text_model), "-", "--per", "line",
+                          "--learn", "--save", str(saved)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env(), bufsize=0)
+    p.stdin.write(b"the cat sat.\n")
+    p.stdin.flush()
+    assert p.stdout.readline().startswith(b"source\t")
+    assert p.stdout.readline().split(b"\t")[:2] == [b"<stdin>", b"1"]
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+    p.stdin.close()
+    assert p.returncode == 143, p.stderr.read()
+    # The saved model learned the line: its weights differ from the ones it started from.
+    after, before = training.load_model(str(saved)), training.load_model(str(text_model))
+    assert after.header["codec"] == before.header["codec"]
+    assert bytes(after.hierarchy.serialize_weights_to_buffer()) != bytes(before.hierarchy.serialize_weights_to_buffer())
 
 
 def test_outputs_never_overwrite_inputs(tmp_path, text_model):
