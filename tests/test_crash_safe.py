@@ -261,6 +261,7 @@ def _cli(args) -> None:
     app(args, standalone_mode=False)
 
 
+@pytest.mark.slow  # ~100 forked CLI runs: about 3 minutes on 2 cores (CI runs it with -m slow)
 def test_sigkill_during_cli_checkpoints(tmp_path):
     """Killed anywhere in ``neocli train`` with checkpoints: every model file present is complete and valid."""
     data = tmp_path / "data.txt"
