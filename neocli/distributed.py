@@ -23,6 +23,7 @@ of one stream trained from the same weights and averaged every N steps with
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
 import logging
 import os
@@ -43,6 +44,7 @@ __all__ = [
     "train_many", "evaluate_many", "sweep", "expand_grid", "fit_codec",
     "encode_stream", "EncodedStream", "train_data_parallel", "DataParallelResult",
     "train_span", "ohr_weights", "with_options", "parse_grid", "SWEEP_KEYS",
+    "DetectJob", "ScoreJob", "detect_many", "score_many", "write_outputs",
 ]
 
 
@@ -361,6 +363,162 @@ def evaluate_many(models: Sequence[bytes], sources: Sequence[Any], engine: Any =
     for (i, _, _), o in zip(todo, done):
         out[i] = o
     return out  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- many streams (detect, score)
+@dataclass(frozen=True)
+class DetectJob:
+    """The options of ``neocli detect`` for one stream (a fresh detector per stream):
+    ``columns`` and ``time_column`` as header names or 1-based numbers, ``ranges``
+    one ``(lo, hi)`` per column or None (scanned from each file, as ``detect`` does)."""
+
+    columns: tuple[str, ...]
+    time_column: Optional[str] = None
+    ranges: Optional[tuple[tuple[float, float], ...]] = None
+    seed: int = 0
+    calendar: bool = True
+    on_bad_row: str = "skip"
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """The options of ``neocli score`` for one file: the model (``.ohr`` bytes, each
+    file starts from its saved state), the unit (``per``), the format and ``learn``."""
+
+    model: bytes
+    per: str = "line"
+    fmt: str = "tsv"
+    learn: bool = False
+
+
+def _text(data: bytes) -> io.TextIOWrapper:
+    """The bytes as ``detect`` reads a file: UTF-8, newlines left to the CSV reader."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+
+
+def _detect_task(src: Source, job: DetectJob) -> dict:
+    """One fresh detector over one CSV source: its output CSV (bytes) and counts."""
+    from . import streaming
+
+    cols = list(job.columns)
+    ranges = job.ranges
+    if ranges is None:
+        ranges = streaming.scan_ranges(_text(src.data), cols, job.time_column, where=src.name)
+    opts = streaming.DetectorOptions(calendar=job.calendar and job.time_column is not None)
+    det = streaming.open_detector(None, cols, job.time_column, ranges, None, job.seed, opts)
+    run = streaming.DetectRun(det, job.time_column, job.on_bad_row, where=src.name)
+    out = io.StringIO(newline="")
+    n = streaming.detect_csv(run, _text(src.data), out, flush=False)
+    return {"output": out.getvalue().encode("utf-8"), "rows": n, "skipped": run.skipped,
+            "first_bad": run.first_bad}
+
+
+def _score_task(src: Source, job: ScoreJob) -> dict:
+    """Score one source from the model's saved state: its ``neocli score`` output (bytes)."""
+    from . import streaming
+
+    with tempfile.TemporaryDirectory(prefix="neocli-task-") as tmp:
+        m = _load_bytes(tmp, job.model)
+    scorer = streaming.Scorer(m.hierarchy, m.codec, job.learn)
+    parts: list[str] = []
+
+    def emit(i: int, row: Any) -> None:
+        parts.append(streaming.format_row(job.fmt, src.name, i, row, not parts))
+
+    n = streaming.score_source(scorer, io.BytesIO(src.data), job.per, src.name, emit)
+    return {"output": "".join(parts).encode("utf-8"), "units": n}
+
+
+def _many_streams(kind: str, fn: Callable[..., Any], sources: Iterable[Any], job: Any, engine: Any,
+                  progress: Progress) -> list[Outcome]:
+    engine = engine or SerialEngine()
+    out: list[Optional[Outcome]] = []
+    todo: list[tuple[int, Source]] = []
+    for i, s in enumerate(sources):
+        try:
+            todo.append((i, _as_source(s)))
+            out.append(None)
+        except OSError as e:  # unreadable here: report it, run the others
+            out.append(Outcome(f"{kind}-{i}-{os.fspath(s)}", error=f"{e.strerror or e}"))
+    keys = [f"{kind}-{i}-{s.stem}" for i, s in todo]
+    done = engine.map(fn, [(s, job) for _, s in todo], keys, progress)
+    for (i, _), o in zip(todo, done):
+        out[i] = o
+    return out  # type: ignore[return-value]
+
+
+def write_outputs(outcomes: Sequence[Outcome], names: Sequence[str], out_dir: str | os.PathLike,
+                  suffix: str) -> list[Optional[str]]:
+    """Write each successful outcome's ``value["output"]`` atomically to
+    ``out_dir/<stem of name><suffix>``; the paths written (None for a failed task)."""
+    from . import ohr
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths: list[Optional[str]] = []
+    for o, name in zip(outcomes, names):
+        if not o.ok:
+            paths.append(None)
+            continue
+        path = os.path.join(os.fspath(out_dir), Source(os.fspath(name), b"").stem + suffix)
+        ohr.atomic_write(path, o.value["output"])
+        paths.append(path)
+    return paths
+
+
+def _check_stems(sources: Sequence[Any]) -> None:
+    stems = [Source(os.fspath(s.name if isinstance(s, Source) else s), b"").stem for s in sources]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash:
+        raise NeoError(f"several files would write {clash[0]}: give files with distinct names")
+
+
+def detect_many(sources: Sequence[Any], job: DetectJob, engine: Any = None, out_dir: Any = None,
+                progress: Progress = None) -> list[Outcome]:
+    """One fresh detector per source (paths or Sources), each run as one pure task.
+
+    ``value`` is ``{"output": bytes, "rows", "skipped", "first_bad"}``: ``output``
+    is byte for byte what ``neocli detect FILE -o X.csv`` with the same options
+    writes. With ``out_dir``, the client writes ``out_dir/<stem>.csv`` atomically
+    for each success and sets ``value["path"]``. A failing source gives an Outcome
+    with ``error`` and costs no other output.
+    """
+    if job.on_bad_row not in ("skip", "error"):
+        raise OptionError("on_bad_row", f"must be skip or error, got {job.on_bad_row!r}")
+    if not job.columns:
+        raise OptionError("columns", "give at least one column")
+    if out_dir is not None:
+        _check_stems(sources)
+    outs = _many_streams("detect", _detect_task, sources, job, engine, progress)
+    return _place(outs, sources, out_dir, ".csv")
+
+
+def score_many(sources: Sequence[Any], job: ScoreJob, engine: Any = None, out_dir: Any = None,
+               progress: Progress = None) -> list[Outcome]:
+    """Score each source apart with ``job.model`` (from its saved state each time).
+
+    ``value`` is ``{"output": bytes, "units"}``, byte for byte what ``neocli score
+    MODEL FILE -o X`` with the same options writes. With ``out_dir``, the client
+    writes ``out_dir/<stem>.<fmt>`` atomically and sets ``value["path"]``. A
+    failing source gives an Outcome with ``error`` and costs no other output.
+    """
+    if job.per not in ("line", "record", "symbol", "file"):
+        raise OptionError("per", f"must be line, record, symbol or file, got {job.per!r}")
+    if job.fmt not in ("tsv", "csv", "jsonl"):
+        raise OptionError("fmt", f"must be tsv, csv or jsonl, got {job.fmt!r}")
+    if out_dir is not None:
+        _check_stems(sources)
+    outs = _many_streams("score", _score_task, sources, job, engine, progress)
+    return _place(outs, sources, out_dir, "." + job.fmt)
+
+
+def _place(outs: list[Outcome], sources: Sequence[Any], out_dir: Any, suffix: str) -> list[Outcome]:
+    if out_dir is None:
+        return outs
+    names = [s.name if isinstance(s, Source) else os.fspath(s) for s in sources]
+    for o, path in zip(outs, write_outputs(outs, names, out_dir, suffix)):
+        if path is not None:
+            o.value["path"] = path
+    return outs
 
 
 # Sweepable ``train`` options (names as on the command line, without dashes) and

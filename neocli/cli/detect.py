@@ -9,14 +9,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import ohr, set_num_threads, streaming, training
+from .. import distributed, ohr, set_num_threads, streaming, training
 from .app import UsageError, app, command, echo_err
+from .distributed import CLUSTER, Scheduler, Workers, detect_many
 
 
 @app.command("detect")
 @command
 def detect(
-    data: Annotated[str, typer.Argument(help="CSV file with a header, or - for stdin.", show_default=False)],
+    data: Annotated[list[str], typer.Argument(metavar="DATA...", help="CSV file(s) with a header, or - for stdin. Several files need --out-dir.", show_default=False)],
     columns: Annotated[str, typer.Option("--columns", help="Numeric columns to watch, comma-separated (names or 1-based numbers).", show_default=False)],
     time_column: Annotated[Optional[str], typer.Option("--time-column", help="Timestamp column (ISO 8601 or Unix seconds).")] = None,
     csv_range: Annotated[Optional[str], typer.Option("--csv-range", help="LO:HI range of the values (default: scanned from the file; learned as it goes from stdin).")] = None,
@@ -27,16 +28,27 @@ def detect(
     calendar: Annotated[bool, typer.Option("--calendar/--no-calendar", help="Feed time of day and day of week (needs --time-column).")] = True,
     on_bad_row: Annotated[str, typer.Option("--on-bad-row", help="skip (count, report at the end) | error (exit 1 naming the line).")] = "skip",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
-    output: Annotated[str, typer.Option("--output", "-o", help="Output CSV, - for stdout.")] = "-",
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output CSV, - for stdout (default).")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out-dir", "-d", metavar="DIR", help="One fresh detector per file: write DIR/<stem>.csv.", rich_help_panel=CLUSTER)] = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
 ) -> None:
-    """Score every row of DATA as it arrives: predicted value, raw_score and anomaly_score in [0,1]."""
+    """Score every row of DATA as it arrives: predicted value, raw_score and anomaly_score in [0,1].
+
+    With several files (and --out-dir DIR), each file gets its own fresh detector and
+    DIR/<stem>.csv equals `neocli detect FILE -o X.csv`; --workers N or --scheduler ADDR
+    run the files on a Dask cluster."""
     _check(threads, on_bad_row, csv_range, model)
-    inputs = [] if data == "-" else [data]
-    for path in ([output] if output != "-" else []) + ([save] if save else []):
-        ohr.check_output_path(path, allow_fifo=path == output, inputs=inputs)
     cols = [c.strip() for c in columns.split(",") if c.strip()]
     if not cols:
         raise UsageError("--columns: give at least one column")
+    if out_dir is not None or workers is not None or scheduler is not None or len(data) > 1:
+        job = distributed.DetectJob(tuple(cols), time_column, _range(csv_range), seed, calendar, on_bad_row)
+        return detect_many(data, job, out_dir, output, save, model, workers, scheduler, quiet)
+    data, output = data[0], output or "-"
+    inputs = [] if data == "-" else [data]
+    for path in ([output] if output != "-" else []) + ([save] if save else []):
+        ohr.check_output_path(path, allow_fifo=path == output, inputs=inputs)
     opts = streaming.DetectorOptions(calendar=calendar and time_column is not None)
     det = streaming.open_detector(data, cols, time_column, _range(csv_range), model, seed, opts)
     run = streaming.DetectRun(det, time_column, on_bad_row, where="<stdin>" if data == "-" else data)

@@ -229,3 +229,63 @@ def eval_many(args: dict[str, Any]) -> None:
             print(f"{r['data']}: " + (f"error: {r['error']}" if "error" in r else _fmt_metrics(r)))
     if any("error" in r for r in rows):
         raise typer.Exit(1)
+
+
+def _many_checks(files: list[str], out_dir: Optional[str], output: Optional[str], save: Optional[str],
+                 suffix: str) -> None:
+    """Usage errors of ``detect``/``score`` with several files, --workers or --scheduler."""
+    if out_dir is None:
+        raise UsageError("several files, --workers or --scheduler need --out-dir DIR (one output per file)")
+    if output is not None:
+        raise UsageError(f"--output cannot be combined with --out-dir (each file writes DIR/<stem>{suffix})")
+    if save is not None:
+        raise UsageError("--save keeps one model: not with --out-dir")
+    if "-" in files:
+        raise UsageError("--out-dir, --workers and --scheduler read data files (not stdin)")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UsageError(f"--out-dir: '{out_dir}' exists and is not a directory")
+    stems = [distributed.Source(f, b"").stem for f in files]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash:
+        raise UsageError(f"several files would write {clash[0]}{suffix}: give files with distinct names")
+
+
+def _report(files: list[str], outs: list[distributed.Outcome], out_dir: str, quiet: bool) -> None:
+    """One error line per failed file, a summary; exit 1 if any failed."""
+    for f, o in zip(files, outs):
+        if not o.ok:  # most data errors already name the file
+            echo_err(f"error: {o.error}" if o.error.startswith(f"{f}:") else f"error: {f}: {o.error}")
+        elif o.value.get("skipped") and not quiet:
+            echo_err(f"{f}: skipped {o.value['skipped']} bad rows (first: {o.value['first_bad']})")
+    failed = sum(not o.ok for o in outs)
+    if not quiet:
+        echo_err(f"{len(files) - failed} output(s) written to '{out_dir}', {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+def detect_many(files: list[str], job: distributed.DetectJob, out_dir: Optional[str], output: Optional[str],
+                save: Optional[str], model: Optional[str], workers: Optional[int], scheduler: Optional[str],
+                quiet: bool) -> None:
+    """``neocli detect F1 F2 ... --out-dir DIR [--workers N | --scheduler ADDR]``: one fresh
+    detector per file, DIR/<stem>.csv each as ``neocli detect F -o X.csv`` writes it."""
+    _many_checks(files, out_dir, output, save, ".csv")
+    if model is not None:
+        raise UsageError("--model continues one detector: not with --out-dir (each file gets a fresh one)")
+    with _engine(workers, scheduler, quiet) as eng, _Bar(len(files), "file", quiet) as bar:
+        outs = distributed.detect_many(files, job, eng, out_dir, progress=bar)
+    _report(files, outs, out_dir, quiet)
+
+
+def score_many(model: str, files: list[str], per: str, fmt: str, learn: bool, out_dir: Optional[str],
+               output: Optional[str], save: Optional[str], workers: Optional[int], scheduler: Optional[str],
+               quiet: bool) -> None:
+    """``neocli score MODEL F1 F2 ... --out-dir DIR [--workers N | --scheduler ADDR]``: each
+    file scored apart from the model's saved state into DIR/<stem>.<format>."""
+    _many_checks(files, out_dir, output, save, "." + fmt)
+    training.load_model(model)  # a bad model is one error, not one per file
+    with open(model, "rb") as f:
+        job = distributed.ScoreJob(f.read(), per, fmt, learn)
+    with _engine(workers, scheduler, quiet) as eng, _Bar(len(files), "file", quiet) as bar:
+        outs = distributed.score_many(files, job, eng, out_dir, progress=bar)
+    _report(files, outs, out_dir, quiet)

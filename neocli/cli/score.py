@@ -9,6 +9,7 @@ import typer
 
 from .. import ohr, streaming
 from .app import UsageError, app, command, echo_err
+from .distributed import CLUSTER, Scheduler, Workers, score_many
 
 
 @app.command("score")
@@ -20,15 +21,26 @@ def score(
     learn: Annotated[bool, typer.Option("--learn", help="Keep learning while scoring.")] = False,
     save: Annotated[Optional[str], typer.Option("--save", help="Write the updated model here at the end (and on Ctrl-C/SIGTERM).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="tsv | csv | jsonl.")] = "tsv",
-    output: Annotated[str, typer.Option("--output", "-o", help="Output file, - for stdout.")] = "-",
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output file, - for stdout (default).")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out-dir", "-d", metavar="DIR", help="Score each file apart: write DIR/<stem>.<format>.", rich_help_panel=CLUSTER)] = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary (with --out-dir).")] = False,
 ) -> None:
-    """One row per unit of DATA: bits, bits per symbol and the model's probability of the unit."""
+    """One row per unit of DATA: bits, bits per symbol and the model's probability of the unit.
+
+    With --out-dir DIR, each file is scored apart from the model's saved state and
+    DIR/<stem>.<format> equals `neocli score MODEL FILE -o X`; --workers N or
+    --scheduler ADDR run the files on a Dask cluster."""
     if per not in ("line", "record", "symbol", "file"):
         raise UsageError(f"--per must be line, record, symbol or file, got {per!r}")
     if fmt not in ("tsv", "csv", "jsonl"):
         raise UsageError(f"--format must be tsv, csv or jsonl, got {fmt!r}")
     if data.count("-") > 1:
         raise UsageError("'-' (stdin) can be given only once")
+    if out_dir is not None or workers is not None or scheduler is not None:
+        return score_many(model, data, per, fmt, learn, out_dir, output, save, workers, scheduler, quiet)
+    output = output or "-"
     inputs = [d for d in data if d != "-"]
     for path, ins in (([(output, inputs + [model])] if output != "-" else []) + ([(save, inputs)] if save else [])):
         ohr.check_output_path(path, allow_fifo=path == output, inputs=ins)
