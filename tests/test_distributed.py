@@ -286,3 +286,92 @@ def test_without_dask_workers_say_what_to_install(monkeypatch, tmp_path):
     (tmp_path / "a.txt").write_bytes(b"abc")
     r = cli("train-many", tmp_path / "a.txt", "--out-dir", tmp_path / "o", "--workers", 2)
     assert r.exit_code == 1 and "neocli[dask]" in r.stderr
+
+
+# --------------------------------------------------------------------------- many streams: detect and score
+@pytest.fixture(scope="module")
+def metrics(tmp_path_factory):
+    """Three timestamped two-column metric streams (one with a spike), one with a bad row."""
+    d = tmp_path_factory.mktemp("metrics")
+    rng = np.random.default_rng(7)
+    out = {}
+    for k in range(3):
+        lines = ["time,cpu,mem"]
+        for i in range(240):
+            cpu = 50 + 10 * np.sin(i / 15 + k) + rng.normal() + (45 if k == 1 and i == 200 else 0)
+            lines.append(f"2024-03-0{1 + i // 96}T{i // 4 % 24:02d}:{i % 4 * 15:02d}:00,{cpu:.3f},{20 + k + rng.normal():.3f}")
+        out[f"s{k}"] = d / f"s{k}.csv"
+        out[f"s{k}"].write_text("\n".join(lines) + "\n")
+    out["bad"] = d / "bad.csv"
+    out["bad"].write_text("time,cpu,mem\n2024-03-01T00:00:00,1,2\n2024-03-01T00:15:00,oops,3\n")
+    return out
+
+
+DETECT = ["--columns", "cpu,mem", "--time-column", "time", "--on-bad-row", "error", "--quiet"]
+
+
+def test_detect_many_equals_one_detect_per_file_and_failures_lose_nothing(metrics, engine, tmp_path):
+    inputs = [metrics["s0"], metrics["bad"], tmp_path / "missing.csv", metrics["s1"], metrics["s2"]]
+    r = cli("detect", *inputs, "--out-dir", tmp_path / "out", "--scheduler", engine.client.scheduler.address,
+            *DETECT[:-1])
+    assert r.exit_code == 1
+    assert "bad.csv: line 3: 'oops' is not a number" in r.stderr and "missing.csv: No such file" in r.stderr
+    assert "3 output(s) written" in r.stderr and "2 failed" in r.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["s0.csv", "s1.csv", "s2.csv"]
+    for name in ("s0", "s1", "s2"):
+        one = tmp_path / f"{name}-alone.csv"
+        assert cli("detect", metrics[name], "-o", one, *DETECT).exit_code == 0
+        assert (tmp_path / "out" / f"{name}.csv").read_bytes() == one.read_bytes(), name
+    rows = (tmp_path / "out" / "s1.csv").read_text().splitlines()
+    assert len(rows) == 241 and rows[0].endswith("raw_score,anomaly_score")
+
+
+def test_score_many_equals_one_score_per_file(files, engine, tmp_path):
+    m = tmp_path / "m.ohr"
+    assert cli("train", files["a"], "-o", m, *SMALL, "--layers", "1").exit_code == 0
+    opts = ["--learn", "--format", "jsonl", "--per", "line"]
+    r = cli("score", m, files["b"], tmp_path / "missing.txt", files["c"], "--out-dir", tmp_path / "out",
+            "--scheduler", engine.client.scheduler.address, *opts)
+    assert r.exit_code == 1 and "missing.txt: No such file" in r.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["b.jsonl", "c.jsonl"]
+    for name in ("b", "c"):
+        one = tmp_path / f"{name}-alone.jsonl"
+        assert cli("score", m, files[name], "-o", one, *opts).exit_code == 0
+        assert (tmp_path / "out" / f"{name}.jsonl").read_bytes() == one.read_bytes(), name
+    # Each file starts from the saved model: learning on b does not carry over to c.
+    together = cli("score", m, files["b"], files["c"], *opts).stdout
+    assert together != (tmp_path / "out" / "b.jsonl").read_text() + (tmp_path / "out" / "c.jsonl").read_text()
+
+
+def test_many_streams_serial_engine_equals_the_cluster(metrics, files, engine, tmp_path):
+    job = D.DetectJob(("cpu", "mem"), "time", seed=3)
+    seen = []
+    serial = D.detect_many([metrics["s0"], metrics["s1"]], job, progress=lambda d, t, o: seen.append((d, t, o.ok)))
+    dask = D.detect_many([metrics["s0"], metrics["s1"]], job, engine)
+    assert seen == [(1, 2, True), (2, 2, True)]
+    assert [o.value for o in serial] == [o.value for o in dask] and serial[0].value["rows"] == 240
+    m = tmp_path / "m.ohr"
+    assert cli("train", files["a"], "-o", m, *SMALL, "--layers", "1").exit_code == 0
+    sjob = D.ScoreJob(m.read_bytes(), per="record", fmt="csv", learn=False)
+    assert [o.value for o in D.score_many([files["b"], files["c"]], sjob)] == \
+        [o.value for o in D.score_many([files["b"], files["c"]], sjob, engine)]
+
+
+@pytest.mark.parametrize("args,phrase", [
+    (["detect", "a.csv", "b.csv", "--columns", "x"], "need --out-dir"),
+    (["detect", "a.csv", "--columns", "x", "--workers", 2], "need --out-dir"),
+    (["detect", "a.csv", "b.csv", "--columns", "x", "-d", "o", "-o", "x.csv"], "--output cannot be combined"),
+    (["detect", "a.csv", "b.csv", "--columns", "x", "-d", "o", "--save", "d.ohr"], "--save keeps one model"),
+    (["detect", "a.csv", "b.csv", "--columns", "x", "-d", "o", "--model", "d.ohr"], "--model continues one"),
+    (["detect", "a.csv", "-", "--columns", "x", "-d", "o"], "not stdin"),
+    (["detect", "x/a.csv", "y/a.csv", "--columns", "x", "-d", "o"], "several files would write a.csv"),
+    (["detect", "a.csv", "--columns", "x", "-d", "o", "--workers", 2, "--scheduler", "tcp://127.0.0.1:1"],
+     "cannot be used together"),
+    (["score", "m.ohr", "a.txt", "--workers", 2], "need --out-dir"),
+    (["score", "m.ohr", "a.txt", "-d", "o", "-o", "x.tsv"], "--output cannot be combined"),
+    (["score", "m.ohr", "a.txt", "-d", "o", "--save", "n.ohr"], "--save keeps one model"),
+])
+def test_many_streams_usage_errors(args, phrase, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli(*args)
+    assert r.exit_code == 2 and phrase in r.stderr and "Traceback" not in r.stderr

@@ -206,23 +206,22 @@ def _fmt_metrics(m: dict[str, Any]) -> str:
             f"  ({m.get('symbols', 0)} symbols)")
 
 
-def eval_many(args: dict[str, Any]) -> None:
+def eval_many(model: str, data: list[str], reset_on: str, learn: bool, save: Optional[str], json_out: bool,
+              workers: Optional[int], scheduler: Optional[str]) -> None:
     """``neocli eval MODEL F1 F2 ... --workers N``: each file scored apart, one row per file."""
-    data, model = args["data"] or [], args["model"]
     if not data or "-" in data:
         raise UsageError("--workers/--scheduler score data files (not stdin)")
-    if args.get("learn") or args.get("save"):
+    if learn or save:
         raise UsageError("--learn and --save need one sequential pass: not with --workers/--scheduler")
-    if args.get("reset_on") == "none":
+    if reset_on == "none":
         raise UsageError("--reset-on none joins the files into one stream: not with --workers/--scheduler")
     training.load_model(model)  # a bad model is one error, not one per file
     with open(model, "rb") as f:
         blob = f.read()
-    with _engine(args.get("workers"), args.get("scheduler"), args["json_out"]) as eng, \
-            _Bar(len(data), "file", args["json_out"]) as bar:
-        outs = distributed.evaluate_many([blob] * len(data), data, eng, bar, args.get("reset_on") or "file")
+    with _engine(workers, scheduler, json_out) as eng, _Bar(len(data), "file", json_out) as bar:
+        outs = distributed.evaluate_many([blob] * len(data), data, eng, bar, reset_on or "file")
     rows = [{"data": f, **(o.value if o.ok else {"error": o.error})} for f, o in zip(data, outs)]
-    if args["json_out"]:
+    if json_out:
         print(json.dumps({"model": model, "files": rows}, indent=2))
     else:
         for r in rows:

@@ -51,7 +51,7 @@ def evaluate(
     if workers is not None or scheduler is not None:
         from .distributed import eval_many  # neocli/cli/distributed.py
 
-        return eval_many(dict(locals()))
+        return eval_many(model, data or [], reset_on, learn, save, json_out, workers, scheduler)
     if not data:
         raise UsageError("missing DATA: give data files (or - for stdin)")
     if reset_on not in training.RESET_MODES:
