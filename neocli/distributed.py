@@ -430,8 +430,12 @@ def _score_task(src: Source, job: ScoreJob) -> dict:
 
 
 def _many_streams(kind: str, fn: Callable[..., Any], sources: Iterable[Any], job: Any, engine: Any,
-                  progress: Progress) -> list[Outcome]:
+                  progress: Progress, out_dir: Any, suffix: str) -> list[Outcome]:
+    """Run ``fn(source, job)`` per source; with ``out_dir``, each successful output is
+    written as soon as its task completes (an interrupted run keeps the finished files)."""
     engine = engine or SerialEngine()
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
     out: list[Optional[Outcome]] = []
     todo: list[tuple[int, Source]] = []
     for i, s in enumerate(sources):
@@ -441,7 +445,18 @@ def _many_streams(kind: str, fn: Callable[..., Any], sources: Iterable[Any], job
         except OSError as e:  # unreadable here: report it, run the others
             out.append(Outcome(f"{kind}-{i}-{os.fspath(s)}", error=f"{e.strerror or e}"))
     keys = [f"{kind}-{i}-{s.stem}" for i, s in todo]
-    done = engine.map(fn, [(s, job) for _, s in todo], keys, progress)
+    names = dict(zip(keys, (s.name for _, s in todo)))
+
+    def done_one(n: int, total: int, o: Outcome) -> None:
+        if out_dir is not None and o.ok:
+            try:
+                o.value["path"] = write_outputs([o], [names[o.key]], out_dir, suffix)[0]
+            except (NeoError, OSError) as e:  # this output is lost, not the others
+                o.value, o.error = None, str(e)
+        if progress:
+            progress(n, total, o)
+
+    done = engine.map(fn, [(s, job) for _, s in todo], keys, done_one)
     for (i, _), o in zip(todo, done):
         out[i] = o
     return out  # type: ignore[return-value]
@@ -479,7 +494,7 @@ def detect_many(sources: Sequence[Any], job: DetectJob, engine: Any = None, out_
     ``value`` is ``{"output": bytes, "rows", "skipped", "first_bad"}``: ``output``
     is byte for byte what ``neocli detect FILE -o X.csv`` with the same options
     writes. With ``out_dir``, the client writes ``out_dir/<stem>.csv`` atomically
-    for each success and sets ``value["path"]``. A failing source gives an Outcome
+    as each task completes and sets ``value["path"]``. A failing source gives an Outcome
     with ``error`` and costs no other output.
     """
     if job.on_bad_row not in ("skip", "error"):
@@ -488,8 +503,7 @@ def detect_many(sources: Sequence[Any], job: DetectJob, engine: Any = None, out_
         raise OptionError("columns", "give at least one column")
     if out_dir is not None:
         _check_stems(sources)
-    outs = _many_streams("detect", _detect_task, sources, job, engine, progress)
-    return _place(outs, sources, out_dir, ".csv")
+    return _many_streams("detect", _detect_task, sources, job, engine, progress, out_dir, ".csv")
 
 
 def score_many(sources: Sequence[Any], job: ScoreJob, engine: Any = None, out_dir: Any = None,
@@ -498,7 +512,8 @@ def score_many(sources: Sequence[Any], job: ScoreJob, engine: Any = None, out_di
 
     ``value`` is ``{"output": bytes, "units"}``, byte for byte what ``neocli score
     MODEL FILE -o X`` with the same options writes. With ``out_dir``, the client
-    writes ``out_dir/<stem>.<fmt>`` atomically and sets ``value["path"]``. A
+    writes ``out_dir/<stem>.<fmt>`` atomically as each task completes and sets
+    ``value["path"]``. A
     failing source gives an Outcome with ``error`` and costs no other output.
     """
     if job.per not in ("line", "record", "symbol", "file"):
@@ -507,18 +522,7 @@ def score_many(sources: Sequence[Any], job: ScoreJob, engine: Any = None, out_di
         raise OptionError("fmt", f"must be tsv, csv or jsonl, got {job.fmt!r}")
     if out_dir is not None:
         _check_stems(sources)
-    outs = _many_streams("score", _score_task, sources, job, engine, progress)
-    return _place(outs, sources, out_dir, "." + job.fmt)
-
-
-def _place(outs: list[Outcome], sources: Sequence[Any], out_dir: Any, suffix: str) -> list[Outcome]:
-    if out_dir is None:
-        return outs
-    names = [s.name if isinstance(s, Source) else os.fspath(s) for s in sources]
-    for o, path in zip(outs, write_outputs(outs, names, out_dir, suffix)):
-        if path is not None:
-            o.value["path"] = path
-    return outs
+    return _many_streams("score", _score_task, sources, job, engine, progress, out_dir, "." + job.fmt)
 
 
 # Sweepable ``train`` options (names as on the command line, without dashes) and

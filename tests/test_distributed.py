@@ -375,3 +375,21 @@ def test_many_streams_usage_errors(args, phrase, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = cli(*args)
     assert r.exit_code == 2 and phrase in r.stderr and "Traceback" not in r.stderr
+
+
+def test_many_streams_write_each_output_as_it_completes(metrics, tmp_path):
+    """An interrupted run keeps the files already finished, and a failed write costs only its file."""
+    out = tmp_path / "out"
+
+    def stop_after_first(done, total, outcome):
+        assert sorted(os.listdir(out)) == ["s0.csv"]  # written before the callback hears of it
+        raise KeyboardInterrupt
+
+    job = D.DetectJob(("cpu", "mem"), "time")
+    with pytest.raises(KeyboardInterrupt):
+        D.detect_many([metrics["s0"], metrics["s1"]], job, out_dir=out, progress=stop_after_first)
+    assert sorted(os.listdir(out)) == ["s0.csv"]
+    (tmp_path / "out2" / "s1.csv").mkdir(parents=True)  # s1's output cannot be written
+    outs = D.detect_many([metrics["s0"], metrics["s1"]], job, out_dir=tmp_path / "out2")
+    assert outs[0].ok and not outs[1].ok and "s1.csv" in outs[1].error
+    assert (tmp_path / "out2" / "s0.csv").read_bytes() == (out / "s0.csv").read_bytes()
