@@ -415,11 +415,11 @@ def _detect_task(src: Source, job: DetectJob) -> dict:
 
 def _score_task(src: Source, job: ScoreJob) -> dict:
     """Score one source from the model's saved state: its ``neocli score`` output (bytes)."""
-    from . import streaming
+    from . import streaming, training
 
     with tempfile.TemporaryDirectory(prefix="neocli-task-") as tmp:
         m = _load_bytes(tmp, job.model)
-    scorer = streaming.Scorer(m.hierarchy, m.codec, job.learn)
+    scorer = streaming.Scorer(m.hierarchy, m.codec, job.learn, training.predictive_of(m))
     parts: list[str] = []
 
     def emit(i: int, row: Any) -> None:

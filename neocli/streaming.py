@@ -126,17 +126,22 @@ class Scorer:
 
     ``score_one(unit)`` takes the symbols of one unit (an iterable of codec
     symbols; ``RESET`` clears the temporal state) and returns its :class:`Row`.
-    Each symbol costs ``-log2`` of the probability the model gave it before
-    seeing it (per column, floored at 1e-6, as ``neocli eval`` measures); right
-    after a state reset the model has no prediction yet, and the symbol is scored
-    against the uniform distribution. With ``learn=True`` the model then learns
-    from the symbol, step for step as training does.
+    Each symbol costs ``-log2`` of the probability the model's calibrated distribution
+    (``neocli.predictive``, the one ``neocli eval`` and training report) gave it before
+    seeing it; right after a state reset the model has no prediction yet, and the symbol
+    is scored against the uniform distribution. With ``learn=True`` the model and the
+    distribution then learn from the symbol, step for step as training does.
+    ``predictive`` is the model's distribution (see :func:`neocli.training.predictive_of`;
+    a fresh one when None).
     """
 
-    def __init__(self, model: Hierarchy, codec: Codec, learn: bool = False) -> None:
+    def __init__(self, model: Hierarchy, codec: Codec, learn: bool = False, predictive: Any = None) -> None:
+        from .predictive import Predictive
+
         self.model = model
         self.codec = codec
         self.learn = bool(learn)
+        self.predictive = predictive if predictive is not None else Predictive(codec)
         z = codec.io_size[2]
         self._uniform_bits = float(codec.io_size[1] * math.log2(z))
 
@@ -149,7 +154,12 @@ class Scorer:
         self.codec.check_known(symbol, "data")
         cis = self.codec.encode(symbol)
         probs = self.model.get_prediction_acts(0)
-        bits = self.codec.bits(probs, cis) if probs.any() else self._uniform_bits
+        if probs.any():
+            bits = self.predictive.score(probs, cis, learn=self.learn)
+        else:
+            bits = self._uniform_bits
+            if self.learn:
+                self.predictive.observe(cis)
         self.model.step([cis], self.learn)
         return bits
 
@@ -960,10 +970,10 @@ class LiveReader:
 
 def load_scorer(path: str, learn: bool = False) -> tuple[Scorer, dict[str, Any]]:
     """A :class:`Scorer` for a sequence model file (see :func:`neocli.training.load_model`), and its header."""
-    from .training import load_model
+    from .training import load_model, predictive_of
 
     m = load_model(path)
-    return Scorer(m.hierarchy, m.codec, learn), m.header
+    return Scorer(m.hierarchy, m.codec, learn, predictive_of(m)), m.header
 
 
 def save_scorer(scorer: Scorer, path: str, header: Optional[dict[str, Any]] = None) -> None:
@@ -975,7 +985,7 @@ def save_scorer(scorer: Scorer, path: str, header: Optional[dict[str, Any]] = No
     record = header.get("training")
     user = header.get("user")
     save_model(path, scorer.model, scorer.codec, record=dict(record) if isinstance(record, dict) else None,
-               meta=user if isinstance(user, dict) else None)
+               meta=user if isinstance(user, dict) else None, predictive=scorer.predictive)
 
 
 def format_row(fmt: str, source: str, index: int, row: Row, first: bool) -> str:

@@ -386,3 +386,20 @@ def test_score_per_line_with_the_words_codec_live(tmp_path):
         p.stdin.close()
         p.wait(timeout=30)
     assert p.returncode == 0
+
+
+def test_score_uses_the_same_calibrated_distribution_as_eval(tmp_path):
+    """`score --per file` charges each symbol what `eval` does (the calibrated distribution),
+    plus the uniform cost of the first symbol, which `eval` does not score."""
+    data = tmp_path / "d.txt"
+    data.write_bytes(b"the cat sat on the mat. the dog sat on the log. " * 12)
+    model = tmp_path / "m.ohr"
+    assert run("train", str(data), "-o", str(model), "--hidden", "4x4x16", "--quiet").exit_code == 0
+    got = run("score", str(model), str(data), "--per", "file", "--format", "jsonl")
+    assert got.exit_code == 0, got.output
+    row = json.loads(got.stdout.strip().splitlines()[-1])
+    m = training.load_model(str(model))
+    metrics = training.evaluate(m, [str(data)])
+    first = m.codec.io_size[1] * np.log2(m.codec.io_size[2])
+    assert row["symbols"] == metrics.symbols
+    assert abs(row["bits"] - (metrics.bits + first)) < 1e-6 * row["bits"]
