@@ -76,8 +76,13 @@ class Interrupted(KeyboardInterrupt):
     """
 
     def __init__(self, path: str | None, epoch: int, steps: int, signum: int = signal.SIGINT,
-                 where: str | None = None, output: str | None = None) -> None:
+                 where: str | None = None, output: str | None = None, data: list[str] | None = None,
+                 env: str | None = None) -> None:
         self.path = path
+        #: The run's data sources (``-`` for stdin), which a resumed run must read again; None if unknown.
+        self.data = data
+        #: For an RL agent: its environment id (then ``data`` is None).
+        self.env = env
         self.epoch = epoch
         self.steps = steps
         self.signum = signum
@@ -1020,8 +1025,9 @@ class _Run:
         if path is not None and path == self.resume_point:
             self.save(path)
         shown = os.fsdecode(self.output) if isinstance(self.output, (str, bytes)) else None
+        data = ["-" if s.stdin else os.fsdecode(s.name) for s in self.sources.items]
         raise Interrupted(path if path is None else os.fsdecode(path), self.t["epoch"] + 1, self.t["steps"],
-                          self.stop.signum or signal.SIGINT, output=shown)
+                          self.stop.signum or signal.SIGINT, output=shown, data=data)
 
 
 def _resume_state(resume: Any, options: TrainOptions, sources: Any,

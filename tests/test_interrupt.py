@@ -9,6 +9,7 @@ finish first, that is a failure with the timing in the message, not a skip.
 from __future__ import annotations
 
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -43,6 +44,9 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_finishes_identically(tmp_path):
     m = re.search(rb"--resume (\S+)", err)
     assert m, err.decode()
     ckpt = m.group(1).decode()
+    # The printed command can be pasted as it is: the data, the checkpoint and the output.
+    hint = re.search(rb"continue with: (.*)", err).group(1).decode()
+    assert shlex.split(hint) == ["neocli", "train", str(data), "--resume", ckpt, "-o", str(tmp_path / "int.ohr")]
     t = ohr.read_header(ckpt)["training"]
     assert not t["complete"] and EVERY <= t["steps"] < 2 * len(TEXT * 40)
     assert not (tmp_path / "int.ohr").exists()  # a checkpoint directory takes the interrupt checkpoint

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import shlex
 import signal
 import sys
 from typing import Any, Callable, TypeVar
@@ -86,12 +87,22 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _resume_command(e: Interrupted) -> str:
+    """The command line that continues an interrupted run, ready to paste."""
+    q = shlex.quote
+    out = f" -o {q(e.output)}" if e.output else ""
+    if e.env is not None:
+        return f"neocli rl train --env {q(e.env)} --resume {q(e.path)}{out}"
+    data = " ".join(q(d) for d in e.data) if e.data else "DATA..."
+    stdin = " (with the same data on stdin)" if e.data and "-" in e.data else ""
+    return f"neocli train {data} --resume {q(e.path)}{out}{stdin}"
+
+
 def _exit_for(e: BaseException) -> typer.Exit | None:
     """The exit for an expected failure, or None for a bug (which then propagates)."""
     if isinstance(e, Interrupted):
-        out = f" -o {e.output}" if e.output else ""
-        where = f"checkpoint written to '{e.path}' ({e.where}); continue with: neocli train DATA... " \
-                f"--resume {e.path}{out}" if e.path else f"stopped at {e.where}; no checkpoint was written"
+        where = f"checkpoint written to '{e.path}' ({e.where}); continue with: {_resume_command(e)}" \
+            if e.path else f"stopped at {e.where}; no checkpoint was written"
         echo_err(f"{_signal_name(e.signum)}: {where}")
         return typer.Exit(128 + int(e.signum))
     if isinstance(e, EvalInterrupted):

@@ -282,7 +282,8 @@ class _AgentRun:
         if path is not None and path == self.output:
             self.save(path)
         raise Interrupted(path, self.t["episode"], self.t["steps"], signum,
-                          where=f"{self.t['episode']} episodes, {self.t['steps']} steps")
+                          where=f"{self.t['episode']} episodes, {self.t['steps']} steps",
+                          output=self.output, env=self.o.env)
 
 
 def train_agent(options: AgentOptions, output: str | None = None,
