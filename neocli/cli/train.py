@@ -8,7 +8,7 @@ import typer
 
 from .. import presets, training
 from ..errors import NeoError
-from ._common import ProgressBar, check_paths
+from ._common import ProgressBar, check_paths, refuse_reference
 from .app import UsageError, app, command, echo_err
 
 DATA = "Data and codec"
@@ -152,6 +152,9 @@ def train(
                          "its sha256 and checks it)" if resume else "missing DATA: give data files (or - for stdin)")
     if resume and init:
         raise UsageError("--resume and --init cannot be used together")
+    for ref in (resume, init):
+        if ref:
+            refuse_reference(ref)
     if json_out and output == "-":
         raise UsageError("--json and -o - both write to stdout: give -o a file")
     check_paths(inputs=[(resume, "model"), (init, "model"), *((d, "data") for d in data),

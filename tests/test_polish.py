@@ -1,0 +1,116 @@
+"""Reviewer defects: evaluate on a train() result, the record of continued learning, resuming a
+complete run, pyaogmaneo files given to train, data-parallel option checks, rl eval without
+--env, library messages that name parameters (not flags)."""
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+import neocli as neo
+from neocli import aogmaneo, training
+from neocli.cli.app import app
+from neocli.errors import NeoError, ParameterError
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+
+
+@pytest.fixture
+def data(tmp_path):
+    p = tmp_path / "d.txt"
+    p.write_text("the cat sat on the mat. " * 30)
+    v = tmp_path / "v.txt"
+    v.write_text("the mat sat on the cat. " * 5)
+    return str(p), str(v)
+
+
+def small(epochs=1, **kw):
+    return training.TrainOptions(architecture=training.Architecture(hidden="4x4x8"),
+                                 schedule=training.Schedule(epochs=epochs), **kw)
+
+
+def test_evaluate_accepts_a_training_result_and_uses_its_calibration(data):
+    d, v = data
+    r = training.train([d], small())
+    got = training.evaluate(r, [v]).to_dict()
+    want = training.evaluate(training.TrainedModel(r.model, r.codec, {}, r.predictive), [v]).to_dict()
+    assert got["bits_per_symbol"] == want["bits_per_symbol"] and got["symbols"] == want["symbols"]
+    # A fresh (uncalibrated) distribution scores differently: the result's own one was used.
+    fresh = training.evaluate(training.TrainedModel(r.model, r.codec, {}), [v]).to_dict()
+    assert fresh["bits_per_symbol"] != got["bits_per_symbol"]
+
+
+def test_evaluate_refuses_a_bare_hierarchy_naming_the_parameter(data):
+    d, v = data
+    r = training.train([d], small())
+    with pytest.raises(TypeError, match="model is a bare Hierarchy.*no codec"):
+        training.evaluate(r.model, [v])
+    with pytest.raises(TypeError, match="model must be"):
+        training.evaluate(42, [v])
+
+
+def test_model_and_hierarchy_alias_each_other(data, tmp_path):
+    d, _ = data
+    out = str(tmp_path / "m.ohr")
+    r = training.train([d], small(), output=out)
+    assert r.hierarchy is r.model
+    m = training.load_model(out)
+    assert m.model is m.hierarchy
+    with pytest.raises(AttributeError):
+        m.model = None
+    with pytest.raises(AttributeError):
+        r.hierarchy = None
+
+
+def test_eval_learn_save_records_the_continued_learning(data, tmp_path):
+    d, v = data
+    m, out = str(tmp_path / "m.ohr"), str(tmp_path / "out.ohr")
+    assert run("train", d, "-o", m, "--hidden", "4x4x8", "-q").exit_code == 0
+    before = training.load_model(m).record
+    r = run("eval", m, v, "--learn", "--save", out, "--json")
+    assert r.exit_code == 0, r.output
+    import json
+    symbols = json.loads(r.stdout)["symbols"]
+    after = training.load_model(out).record
+    assert after["steps"] == before["steps"] + symbols
+    assert after["data_files"] == before["data_files"] + [v]
+    assert after["learned"][-1]["steps"] == symbols and after["learned"][-1]["data_files"] == [v]
+    assert after["updated_utc"] >= before["updated_utc"]
+
+
+def test_evaluate_learn_updates_the_record_for_save_model(data, tmp_path):
+    d, v = data
+    r = training.train([d], small())
+    steps = r.record["steps"]
+    m = training.evaluate(r, [v], learn=True)
+    assert r.record["steps"] == steps + m.symbols and r.record["data_files"][-1] == v
+    training.evaluate(r, [v])  # learning off: the record stays
+    assert r.record["steps"] == steps + m.symbols
+
+
+def test_resume_of_a_complete_run_with_the_same_epochs_is_an_error(data, tmp_path):
+    d, _ = data
+    m = str(tmp_path / "m.ohr")
+    training.train([d], small(epochs=2), output=m)
+    with pytest.raises(ParameterError, match="already complete.*raise epochs") as e:
+        training.train([d], small(epochs=2), output=m, resume=m)
+    assert e.value.parameter == "epochs"
+    r = run("train", d, "-o", m, "--hidden", "4x4x8", "--epochs", "2", "--resume", m)
+    assert r.exit_code == 1 and "--epochs" in r.stderr and "already complete" in r.stderr
+    assert "saved" not in r.stderr
+    r = run("train", d, "-o", m, "--hidden", "4x4x8", "--epochs", "3", "--resume", m, "-q")
+    assert r.exit_code == 0, r.output
+    assert training.load_model(m).record["epoch"] == 3
+
+
+@pytest.mark.parametrize("flag", ["--resume", "--init"])
+def test_train_from_a_pyaogmaneo_file_gives_the_import_hint(data, tmp_path, flag):
+    d, _ = data
+    ref = str(tmp_path / "ref.ohr")
+    h = neo.Hierarchy([neo.IODesc((2, 2, 16), neo.prediction)], [neo.LayerDesc((3, 3, 8))])
+    aogmaneo.export_file(h, ref)
+    assert aogmaneo.is_aogmaneo_file(ref)
+    r = run("train", d, "-o", str(tmp_path / "m.ohr"), flag, ref)
+    assert r.exit_code == 1
+    assert "pyaogmaneo's own format" in r.stderr and "import-aogmaneo" in r.stderr
