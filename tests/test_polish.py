@@ -114,3 +114,22 @@ def test_train_from_a_pyaogmaneo_file_gives_the_import_hint(data, tmp_path, flag
     r = run("train", d, "-o", str(tmp_path / "m.ohr"), flag, ref)
     assert r.exit_code == 1
     assert "pyaogmaneo's own format" in r.stderr and "import-aogmaneo" in r.stderr
+
+
+def test_rl_eval_defaults_to_the_agents_env_and_names_agent(tmp_path):
+    import json
+
+    agent = tmp_path / "a.ohr"
+    r = run("rl", "train", "--env", "CartPole-v1", "-o", agent, "--episodes", 2, "--hidden", "3x3x8", "-q")
+    assert r.exit_code == 0, r.stderr
+    r = run("rl", "eval", agent, "--episodes", 2, "--seed", 3, "--json")
+    assert r.exit_code == 0, r.stderr
+    implicit = json.loads(r.stdout)
+    assert implicit["env"] == "CartPole-v1"
+    explicit = json.loads(run("rl", "eval", agent, "--env", "CartPole-v1", "--episodes", 2, "--seed", 3,
+                              "--json").stdout)
+    assert implicit["returns"] == explicit["returns"]
+    r = run("rl", "eval", agent, "--env", "Acrobot-v1")
+    assert r.exit_code == 1 and "error: AGENT:" in r.stderr and "does not fit" in r.stderr
+    r = run("rl", "eval", tmp_path / "missing.ohr")
+    assert r.exit_code != 0 and "agent file" in r.stderr

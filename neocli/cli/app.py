@@ -54,7 +54,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Library option fields whose flag is not ``--`` + the field with dashes.
 FLAGS = {"kind": "--codec", "output": "-o", "every_steps": "--checkpoint-every", "every_epochs": "--checkpoint-every",
-         "directory": "--checkpoint-dir", "options": "options", "model": "MODEL", "sources": "DATA",
+         "directory": "--checkpoint-dir", "options": "options", "model": "MODEL", "agent": "AGENT", "sources": "DATA",
          "env_id": "--env", "checkpoint_every": "--checkpoint-every"}
 
 
