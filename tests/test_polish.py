@@ -133,3 +133,41 @@ def test_rl_eval_defaults_to_the_agents_env_and_names_agent(tmp_path):
     assert r.exit_code == 1 and "error: AGENT:" in r.stderr and "does not fit" in r.stderr
     r = run("rl", "eval", tmp_path / "missing.ohr")
     assert r.exit_code != 0 and "agent file" in r.stderr
+
+
+@pytest.mark.parametrize("extra,flag", [
+    (["--valid", "V"], "--valid"), (["--valid", "V", "--patience", "2"], "--valid"),
+    (["--dry-run"], "--dry-run"), (["-o", "-"], "-o -"), (["--checkpoint-dir", "ck"], "--checkpoint-dir"),
+ (["--force"], "--force"), (["--threads", "1"], "--threads"),
+])
+def test_data_parallel_refuses_options_it_would_ignore(data, tmp_path, extra, flag):
+    d, v = data
+    extra = [v if x == "V" else x for x in extra]
+    out = [] if "-o" in extra else ["-o", str(tmp_path / "m.ohr")]
+    r = run("train", d, *out, "--workers", "2", *extra)
+    assert r.exit_code == 2, (r.exit_code, r.stderr)
+    # (--patience and --valid-every need --valid: the option record refuses them alone.)
+    assert f"{flag} is not supported with --workers" in r.stderr, r.stderr
+    assert not (tmp_path / "m.ohr").exists()
+
+
+def test_data_parallel_and_eval_many_take_explicit_arguments():
+    import inspect
+
+    from neocli.cli import distributed as d, eval as e, train as t  # noqa: F401 (t: the train command)
+    for f in (d.train_data_parallel, d.eval_many):
+        assert "args" not in inspect.signature(f).parameters
+    for mod in (t, e, d):
+        assert "locals()" not in inspect.getsource(mod)
+    # train-many and sweep declare train's own flags (one declaration, one default).
+    assert d.Layers is t.Layers and d.Hidden is t.Hidden and d._options is t.build_options
+
+
+@pytest.mark.parametrize("extra,flag", [(["--learn"], "--learn"), (["--no-decompress"], "--no-decompress"),
+                                        (["--threads", "1"], "--threads")])
+def test_eval_many_refuses_options_it_would_ignore(data, tmp_path, extra, flag):
+    d, v = data
+    m = str(tmp_path / "m.ohr")
+    training.train([d], small(), output=m)
+    r = run("eval", m, v, "--workers", "1", *extra)
+    assert r.exit_code == 2 and f"{flag} is not supported with --workers" in r.stderr
