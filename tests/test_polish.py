@@ -171,3 +171,41 @@ def test_eval_many_refuses_options_it_would_ignore(data, tmp_path, extra, flag):
     training.train([d], small(), output=m)
     r = run("eval", m, v, "--workers", "1", *extra)
     assert r.exit_code == 2 and f"{flag} is not supported with --workers" in r.stderr
+
+
+def test_library_messages_name_parameters_and_the_cli_names_flags(tmp_path):
+    import ast
+    import re
+    from pathlib import Path
+
+    from neocli import compression
+    # No library string names a CLI flag (docstrings and comments aside).
+    root = Path(neo.__file__).parent
+    offenders = []
+    for path in [*root.glob("*.py"), *(root / "rl").glob("*.py")]:
+        tree = ast.parse(path.read_text())
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs:
+                if re.search(r"(^|[\s(])--[a-z]", n.value):
+                    offenders.append(f"{path.name}:{n.lineno}: {n.value!r}")
+    assert not offenders, offenders
+    # The library spells parameters; the CLI spells the same message with flags.
+    p = tmp_path / "c.txt"
+    p.write_text("abcdef")
+    with pytest.raises(NeoError, match=r"raise max_vocab \(or use the bytes codec\)"):
+        training.fit_codec([str(p)], training.CodecOptions(kind="chars", max_vocab=3))
+    r = run("train", p, "-o", tmp_path / "m.ohr", "--codec", "chars", "--max-vocab", "3")
+    assert r.exit_code == 1 and "raise --max-vocab" in r.stderr and "max_vocab" not in r.stderr
+    fake = tmp_path / "plain.gz"
+    fake.write_bytes(b"just text\n")
+    with pytest.raises(NeoError, match="with decompress=False$"):
+        compression.open_input(fake)
+    r = run("train", fake, "-o", tmp_path / "m.ohr")
+    assert r.exit_code == 1 and r.stderr.rstrip().endswith("with --no-decompress")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok \xff\xfe bad")
+    r = run("train", bad, "-o", tmp_path / "m.ohr", "--codec", "chars")
+    assert r.exit_code == 1 and "give the right --encoding, or use the bytes codec" in r.stderr
