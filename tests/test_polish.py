@@ -209,3 +209,20 @@ def test_library_messages_name_parameters_and_the_cli_names_flags(tmp_path):
     bad.write_bytes(b"ok \xff\xfe bad")
     r = run("train", bad, "-o", tmp_path / "m.ohr", "--codec", "chars")
     assert r.exit_code == 1 and "give the right --encoding, or use the bytes codec" in r.stderr
+
+
+def test_design_map_names_every_module_and_only_existing_ones():
+    import re
+    from pathlib import Path
+
+    root = Path(neo.__file__).parent.parent
+    text = (root / "docs" / "DESIGN.md").read_text()
+    files = [p for d in ("neocli", "neocli/cli", "neocli/rl") for p in (root / d).glob("*.py")]
+    files += [p for p in (root / "cython_core").iterdir() if p.suffix in (".pyx", ".pxd", ".h")]
+    missing = [str(p.relative_to(root)) for p in files
+               if p.name != "__init__.py" or p.parent.name == "neocli"
+               if p.name not in text and str(p.relative_to(root)) not in text]
+    assert not missing, missing
+    for path in re.findall(r"`(neocli/[\w/]+\.py|cython_core/\w+\.\w+)`", text):
+        assert (root / path).exists(), f"docs/DESIGN.md names {path}, which does not exist"
+    assert "being added" not in text
