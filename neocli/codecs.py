@@ -33,7 +33,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ._errors import NeoError
+from ._errors import NamedError, NeoError, Param
 
 __all__ = ["Codec", "BytesCodec", "CharsCodec", "WordsCodec", "TokensCodec", "CsvCodec",
            "RESET", "make_codec", "codec_from_dict", "CODEC_KINDS", "MAX_TOKEN_ID", "MISSING_VALUES",
@@ -223,8 +223,8 @@ def _decode_utf8(stream: BinaryIO, where: str, encoding: str = "utf-8") -> Itera
         try:
             text = dec.decode(chunk, final=final)
         except UnicodeDecodeError as e:
-            raise NeoError(f"{where}: invalid {_enc_label(encoding)} at byte {offset - held + e.start}: "
-                           "give the right --encoding, or use --codec bytes for binary data") from None
+            raise NamedError(f"{where}: invalid {_enc_label(encoding)} at byte {offset - held + e.start}: "
+                             "give the right ", Param("encoding"), ", or use the bytes codec for binary data") from None
         offset += len(chunk)
         if text:
             yield text
@@ -353,9 +353,9 @@ class _VocabCodec(Codec):
         room = self.max_vocab - (1 if self.UNK is not None else 0)
         if not self.TRUNCATE and len(counts) > room:
             # Every symbol of the training data must keep its own code.
-            raise NeoError(f"the data has {len(counts)} distinct symbols, more than --max-vocab "
-                           f"{self.max_vocab}{' minus one for <unk>' if self.UNK else ''}: "
-                           "raise --max-vocab (or use --codec bytes)")
+            raise NamedError(f"the data has {len(counts)} distinct symbols, more than ", Param("max_vocab"),
+                             f" {self.max_vocab}{' minus one for <unk>' if self.UNK else ''}: raise ",
+                             Param("max_vocab"), " (or use the bytes codec)")
         common = [s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:room]]
         self.vocab = ([self.UNK] if self.UNK is not None else []) + sorted(common)
         self.index = {s: i for i, s in enumerate(self.vocab)}
@@ -595,12 +595,12 @@ def parse_delimiter(text: str) -> str | None:
     """A CSV delimiter from user text: one character, a name (``tab``, ``comma``,
     ``semicolon``, ``space``, ``pipe``, or ``\\t``), or ``auto`` (None: detect it)."""
     if not isinstance(text, str):
-        raise NeoError(f"--csv-delimiter must be a string, got {type(text).__name__}")
+        raise NamedError(Param("csv_delimiter"), f" must be a string, got {type(text).__name__}")
     if text.lower() == "auto":
         return None
     d = _DELIMITER_NAMES.get(text.lower(), text)
     if len(d) != 1 or d in "\r\n\"" or d.isalnum() or d in ".-+":
-        raise NeoError(f"--csv-delimiter must be one character other than a quote, newline, letter, digit, "
+        raise NamedError(Param("csv_delimiter"), f" must be one character other than a quote, newline, letter, digit, "
                        f"'.', '-' or '+' (or tab, auto), got {text!r}")
     return d
 
@@ -642,7 +642,7 @@ class CsvCodec(Codec):
                  use: list[int] | None = None, select: list[str] | None = None, missing: str = "skip",
                  encoding: str = "utf-8") -> None:
         if bins < 2:
-            raise NeoError(f"--bins must be >= 2, got {bins}")
+            raise NamedError(Param("bins"), f" must be >= 2, got {bins}")
         if delimiter == "auto":
             delimiter = None
         if missing not in _MISSING_POLICIES:
@@ -762,8 +762,8 @@ class CsvCodec(Codec):
                         continue
                 yield lineno, vals
         except UnicodeDecodeError as e:
-            raise NeoError(f"{where or 'data'}: invalid {_enc_label(self.encoding)} in CSV data "
-                           f"({e.reason}): give the right --encoding") from None
+            raise NamedError(f"{where or 'data'}: invalid {_enc_label(self.encoding)} in CSV data "
+                             f"({e.reason}): give the right ", Param("encoding")) from None
         except _csv.Error as e:
             raise NeoError(f"{where or 'data'}: line {reader.line_num}: malformed CSV ({e})") from None
         finally:
@@ -888,15 +888,15 @@ def _resolve_columns(select: list[str], names: list[str] | None, width: int) -> 
         if item.isdigit():
             i = int(item) - 1
             if not 0 <= i < width:
-                raise NeoError(f"--csv-columns: column {item} does not exist (the data has {width} columns)")
+                raise NamedError(Param("csv_columns"), f": column {item} does not exist (the data has {width} columns)")
         elif names is not None and item in names:
             i = names.index(item)
         else:
             known = f"the header has {', '.join(names)}" if names else "the data has no header row"
-            raise NeoError(f"--csv-columns: no column named {item!r} ({known})")
+            raise NamedError(Param("csv_columns"), f": no column named {item!r} ({known})")
         out.append(i)
     if len(set(out)) != len(out):
-        raise NeoError("--csv-columns: a column is listed twice")
+        raise NamedError(Param("csv_columns"), ": a column is listed twice")
     return out
 
 

@@ -25,7 +25,7 @@ import os
 import zlib
 from typing import Any, BinaryIO
 
-from ._errors import NeoError
+from ._errors import NamedError, NeoError, Param
 
 __all__ = ["open_input", "compression_of", "sniff", "FORMATS"]
 
@@ -128,8 +128,8 @@ def open_input(path: Any, decompress: bool = True) -> BinaryIO:
             what = "is empty" if not head else f"does not start with the {fmt} magic bytes"
             found = sniff(head)
             hint = f" (it looks {found}-compressed)" if found else ""
-            raise NeoError(f"'{where}' {what}: its name says {fmt}-compressed but it is not{hint}; "
-                           "rename it, or read it as is with --no-decompress")
+            raise NamedError(f"'{where}' {what}: its name says {fmt}-compressed but it is not{hint}; "
+                             "rename it, or read it as is with ", Param("no_decompress"))
         if fmt == "gzip":
             inner: Any = gzip.GzipFile(fileobj=raw, mode="rb")
         elif fmt == "bzip2":

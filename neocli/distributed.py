@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from . import merging
-from .errors import NeoError, OptionError
+from .errors import NamedError, NeoError, OptionError, Param
 
 __all__ = [
     "Source", "Outcome", "SerialEngine", "DaskEngine", "open_engine",
@@ -151,7 +151,7 @@ def _import_distributed():
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise NeoError("--workers and --scheduler need Dask: pip install 'neocli[dask]'") from None
+        raise NamedError(Param("workers"), " and ", Param("scheduler"), " need Dask: pip install 'neocli[dask]'") from None
     return distributed
 
 

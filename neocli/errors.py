@@ -6,8 +6,10 @@
 * :class:`OptionError`: an invalid option value; ``field`` names the option (a ``NeoError``).
 * :class:`ParameterError`: a data/model error about one parameter's value (e.g. ``resume``).
 * :class:`ConflictError`: an option that disagrees with the model a run continues from.
+* :class:`NamedError`: a data/model error whose message names parameters (:class:`Param`
+  parts), which a caller may spell its own way (the CLI as flags).
 """
-from ._errors import NeoError
+from ._errors import NamedError, NeoError, Param
 from .ohr import OhrError
 
 
@@ -58,4 +60,5 @@ class NeedsForce(NeoError):
         return self.template.format(force=force, resume=resume, output=output)
 
 
-__all__ = ["NeoError", "OhrError", "OptionError", "ParameterError", "ConflictError", "NeedsForce"]
+__all__ = ["NeoError", "OhrError", "OptionError", "ParameterError", "ConflictError", "NeedsForce", "NamedError",
+           "Param"]

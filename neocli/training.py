@@ -550,15 +550,34 @@ class TrainedModel:
         t = self.header.get("training")
         return t if isinstance(t, dict) else {}
 
+    @property
+    def model(self) -> Hierarchy:
+        """Read-only alias of ``hierarchy`` (the name :class:`TrainingResult` uses)."""
+        return self.hierarchy
+
 
 @dataclass
 class TrainingResult:
-    """What :func:`train` returns; ``metrics`` has one dict per epoch (``epoch`` is 1-based)."""
+    """What :func:`train` returns; ``metrics`` has one dict per epoch (``epoch`` is 1-based).
+
+    ``hierarchy`` is a read-only alias of ``model`` (the name :class:`TrainedModel` uses);
+    ``predictive`` is the run's calibrated distribution. :func:`evaluate` accepts it as is."""
 
     model: Hierarchy
     codec: Codec
     record: dict[str, Any]
     output: str | None = None
+    predictive: Predictive | None = None
+
+    @property
+    def hierarchy(self) -> Hierarchy:
+        """Read-only alias of ``model`` (the name :class:`TrainedModel` uses)."""
+        return self.model
+
+    def as_trained_model(self) -> TrainedModel:
+        """The result as a :class:`TrainedModel` (sharing the hierarchy, codec, record and
+        calibrated distribution), e.g. for :func:`evaluate` or :func:`save_model`."""
+        return TrainedModel(self.model, self.codec, {"training": self.record}, self.predictive)
 
     @property
     def metrics(self) -> list[dict[str, Any]]:
@@ -1044,6 +1063,7 @@ def _resume_state(resume: Any, options: TrainOptions, sources: Any,
     if options.seed and options.seed != t.get("seed"):
         raise ConflictError("resume", _shown(resume), "seed", t.get("seed"), options.seed)
     epochs = options.schedule.epochs
+    done = bool(t.get("complete")) and epochs <= _int_or(t.get("epoch"), 0)
     if int(t.get("epochs", 0)) != epochs and t.get("complete"):
         t["epochs"] = epochs  # extend a finished run with more epochs
     elif int(t.get("epochs", 0)) != epochs:
@@ -1052,7 +1072,11 @@ def _resume_state(resume: Any, options: TrainOptions, sources: Any,
     t.setdefault("run_id", _ckpt.new_run_id())  # models of earlier versions had none
     srcs = open_sources(sources, need_multiple_passes=True, decompress=decompress)
     try:
-        _check_resume_data(srcs, t)
+        _check_resume_data(srcs, t)  # other data is the first thing to say, then nothing left to do
+        if done:
+            raise ParameterError("epochs", f"the run in '{_shown(resume)}' is already complete ({t.get('epoch')} "
+                                 f"epochs, {t.get('steps')} steps): raise epochs above {t.get('epoch')} "
+                                 "to train more")
     except BaseException:
         srcs.close()
         raise
@@ -1197,8 +1221,8 @@ def _train(sources: Any, options: TrainOptions, output: Any, kind: str | None, p
         t["finished_utc"] = utc_now()
         _write_output(output, kind, run.save_final)
     if run.best is not None and run.best[3]["steps"] != t["steps"]:
-        h = run.best[1]
-    return TrainingResult(h, codec, t, output if kind != "stdout" else "-")
+        h, pred = run.best[1], run.best[2]
+    return TrainingResult(h, codec, t, output if kind != "stdout" else "-", pred)
 
 
 def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int = 400) -> dict[str, Any]:
@@ -1255,10 +1279,13 @@ def sources_total(sources: Any) -> int | None:
 def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
              progress: Callable[[Progress], Any] | None = None, reset_on: str = "file",
              decompress: bool = True) -> Metrics:
-    """Score ``model`` (a :class:`TrainedModel` or a path) on ``sources``: accuracy and bits per symbol.
+    """Score ``model`` (a :class:`TrainedModel`, a :class:`TrainingResult` or a path) on
+    ``sources``: accuracy and bits per symbol.
 
     ``learn=False`` leaves the weights untouched; ``learn=True`` keeps learning while it scores
-    (the honest measure for an online learner); the model changes and the caller may save it.
+    (the honest measure for an online learner); the model changes, its training record
+    (``model.record``) gets the steps and data files learned (:func:`record_learning`), and
+    the caller may save it. A bare :class:`Hierarchy` has no codec and is refused.
     The state is cleared at each file (and at blank lines with ``reset_on="blank"``). Symbols
     the model never saw (``<unk>`` of chars/words) are scored and counted in ``unknown``; CSV
     rows skipped for missing values in ``skipped_rows``. A signal (SIGINT/SIGTERM/SIGHUP)
@@ -1266,8 +1293,7 @@ def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
     """
     if reset_on not in RESET_MODES:
         raise OptionError("reset_on", f"must be file, blank or none, got {reset_on!r}")
-    if not isinstance(model, TrainedModel):
-        model = load_model(model)
+    model = _as_model(model)
     score = Metrics()
     for name in ("reset_counts",):
         getattr(model.codec, name, lambda: None)()
@@ -1283,9 +1309,42 @@ def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
     _finish_metrics(score, model.codec, start)
     if score.symbols == 0:
         raise NeoError("the data is empty: nothing to evaluate")
+    if learn:
+        record_learning(model, score, srcs.names)
     if progress is not None:
         progress(Progress(1, 1, score.symbols, metrics=score.to_dict()))
     return score
+
+
+def _as_model(model: Any) -> TrainedModel:
+    if isinstance(model, TrainedModel):
+        return model
+    if isinstance(model, TrainingResult):
+        return model.as_trained_model()
+    if isinstance(model, Hierarchy):
+        raise TypeError("evaluate: model is a bare Hierarchy, which has no codec to encode the data; pass the "
+                        "TrainingResult of train(), a TrainedModel (load_model) or a model file path")
+    if not isinstance(model, (str, bytes, os.PathLike)):
+        raise TypeError(f"evaluate: model must be a TrainedModel, a TrainingResult or a path, "
+                        f"not {type(model).__name__}")
+    return load_model(model)
+
+
+def record_learning(model: TrainedModel, metrics: Metrics, sources: Iterable[Any]) -> dict[str, Any]:
+    """Record in ``model.record`` (kept in ``model.header``) that the model went on learning
+    ``metrics.symbols`` steps on ``sources`` (e.g. :func:`evaluate` with ``learn=True``): the
+    steps are added, the data files appended, the run listed under ``learned`` and
+    ``updated_utc`` set, so that a model saved with its record says what it was trained on.
+    Returns the record (created if the model had none)."""
+    t = model.header.get("training")
+    if not isinstance(t, dict):
+        t = model.header["training"] = {}
+    files = [_shown(s) for s in sources]
+    t["steps"] = _int_or(t.get("steps"), 0) + metrics.symbols
+    t["data_files"] = list(t.get("data_files") or []) + files
+    t.setdefault("learned", []).append({"steps": metrics.symbols, "data_files": files, "utc": utc_now()})
+    t["updated_utc"] = utc_now()
+    return t
 
 
 def _finish_metrics(score: Metrics, codec: Codec, start: float) -> None:
@@ -1336,4 +1395,5 @@ __all__ = [
     "rotate_checkpoints", "parse_hidden", "format_hidden", "parse_range", "parse_every", "parse_meta",
     "StopSignals", "StopNow", "EvalInterrupted", "DEFAULT_HIDDEN", "DEFAULT_LAYERS", "ARCH_DEFAULTS",
     "RESET_MODES", "MAX_SEED", "utc_now", "DEFAULT_BYTE_LAYOUT", "DEFAULT_PARAMS", "predictive_of", "dry_run",
+    "record_learning",
 ]

@@ -54,7 +54,7 @@ def test_literal_unk_in_words_data_is_not_a_second_vocabulary_entry(tmp_path):
 def test_chars_with_more_symbols_than_max_vocab_fails_at_fit_time(tmp_path):
     p = tmp_path / "c.txt"
     p.write_text("abcdef")
-    with pytest.raises(NeoError, match="max-vocab"):
+    with pytest.raises(NeoError, match="raise max_vocab"):
         CharsCodec(max_vocab=3).fit([str(p)])
 
 

@@ -175,7 +175,7 @@ def test_csv_delimiter_option_and_auto_detection():
     assert parse_delimiter("tab") == "\t" and parse_delimiter("\\t") == "\t" and parse_delimiter(";") == ";"
     assert parse_delimiter("auto") is None
     for bad in ("", ";;", "\"", "1", "a", "."):
-        with pytest.raises(NeoError, match="--csv-delimiter"):
+        with pytest.raises(NeoError, match="csv_delimiter must be"):
             parse_delimiter(bad)
 
 
@@ -278,7 +278,7 @@ def test_extension_without_matching_magic_is_refused(tmp_path):
 
     fake = tmp_path / "plain.gz"
     fake.write_bytes(b"just text\n")
-    with pytest.raises(NeoError, match=r"plain\.gz' does not start with the gzip magic.*--no-decompress"):
+    with pytest.raises(NeoError, match=r"plain\.gz' does not start with the gzip magic.*with decompress=False"):
         open_input(fake)
     (tmp_path / "e.xz").write_bytes(b"")
     with pytest.raises(NeoError, match="is empty"):

@@ -21,7 +21,7 @@ from typing import Any, Callable, TypeVar
 import typer
 import typer.core
 
-from ..errors import ConflictError, NeedsForce, NeoError, OptionError, ParameterError
+from ..errors import ConflictError, NamedError, NeedsForce, NeoError, OptionError, ParameterError
 from ..training import EvalInterrupted, Interrupted
 
 def _no_type_label(self: Any, ctx: Any) -> str | None:
@@ -55,7 +55,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Library option fields whose flag is not ``--`` + the field with dashes.
 FLAGS = {"kind": "--codec", "output": "-o", "every_steps": "--checkpoint-every", "every_epochs": "--checkpoint-every",
-         "directory": "--checkpoint-dir", "options": "options", "model": "MODEL", "sources": "DATA",
+         "directory": "--checkpoint-dir", "options": "options", "model": "MODEL", "agent": "AGENT", "sources": "DATA",
          "env_id": "--env", "checkpoint_every": "--checkpoint-every"}
 
 
@@ -124,6 +124,8 @@ def _exit_for(e: BaseException) -> typer.Exit | None:
         return _fail(f"{flag_of(e.parameter)}: {e.problem}", 1)
     if isinstance(e, ConflictError):
         return _fail(e.render(flag_of(e.source), flag_of(e.field)), 1)
+    if isinstance(e, NamedError):
+        return _fail(e.render(flag_of), 1)
     if isinstance(e, UsageError):
         return _fail(str(e), 2)
     if isinstance(e, NeoError):

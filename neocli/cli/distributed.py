@@ -16,49 +16,17 @@ from tqdm import tqdm
 
 from .. import Hierarchy, NeoError, distributed, ohr, training
 from .app import UsageError, app, command, echo_err
+# The model options are ``neocli train``'s own declarations (same flags, help and defaults).
+from ._options import (Bins, ByteLayout, Codec, CsvColumns, CsvHeader, CsvRange, Dendrites, DownRadius, Epochs, Hidden,
+                    Layers, MaxVocab, Meta, RecRadius, ResetOn, Seed, UpRadius, build_options)
 
 CLUSTER = "Cluster"
 _O = typer.Option
-# The model options shared with ``neocli train`` (same flags, same meaning).
-Codec = Annotated[Optional[str], _O("--codec", "-c", metavar="KIND", help="bytes | chars | words | tokens | csv (default bytes).")]
-ByteLayout = Annotated[Optional[str], _O("--byte-layout", metavar="LAYOUT", help="bytes codec: nibbles or byte.")]
-Bins = Annotated[Optional[int], _O("--bins", metavar="N", help="csv codec: cells per numeric column.")]
-MaxVocab = Annotated[Optional[int], _O("--max-vocab", metavar="N", help="chars/words codec: largest vocabulary kept.")]
-CsvRange = Annotated[Optional[str], _O("--csv-range", metavar="LO:HI", help="csv codec: value range of every column.")]
-CsvHeader = Annotated[Optional[bool], _O("--csv-header/--no-csv-header", help="csv codec: the first row is (not) a header.")]
-CsvColumns = Annotated[Optional[str], _O("--csv-columns", metavar="COLS", help="csv codec: the columns to model.")]
-ResetOn = Annotated[str, _O("--reset-on", metavar="WHEN", help="clear_state() at: file | blank | none.")]
-Epochs = Annotated[int, _O("--epochs", "-e", metavar="N", help="Passes over the data.")]
-Layers = Annotated[Optional[int], _O("--layers", "-l", metavar="N", help="Number of layers (default 2).")]
-Hidden = Annotated[Optional[str], _O("--hidden", metavar="WxHxZ", help="Layer size, or one per layer: A,B,C (default 5x5x32).")]
-UpRadius = Annotated[Optional[int], _O("--up-radius", metavar="N", help="Encoder field radius (default 2).")]
-DownRadius = Annotated[Optional[int], _O("--down-radius", metavar="N", help="Decoder field radius (default 2).")]
-RecRadius = Annotated[Optional[int], _O("--recurrent-radius", metavar="N", help="Recurrent radius; -1 disables it (default 0).")]
-Dendrites = Annotated[Optional[int], _O("--dendrites", metavar="N", help="Dendrites per decoder cell (default 4).")]
-Seed = Annotated[int, _O("--seed", "-s", metavar="N", help="Seed of the initial weights.")]
-Meta = Annotated[Optional[list[str]], _O("--meta", "-m", metavar="KEY=VALUE", help="Stored in each model header (repeatable).")]
 Workers = Annotated[Optional[int], _O("--workers", "-w", metavar="N", min=1, help="Start a local Dask cluster of N single-threaded processes.", rich_help_panel=CLUSTER)]
 Scheduler = Annotated[Optional[str], _O("--scheduler", metavar="ADDR", help="Use a running Dask cluster, e.g. tcp://10.0.0.5:8786.", rich_help_panel=CLUSTER)]
 Quiet = Annotated[bool, _O("--quiet", "-q", help="No progress bar.")]
 JsonOut = Annotated[bool, _O("--json", help="Print the results as JSON to stdout.")]
-
-_MODEL_KEYS = ("codec", "byte_layout", "bins", "max_vocab", "csv_range", "csv_header", "csv_columns", "reset_on",
-               "epochs", "layers", "hidden", "up_radius", "down_radius", "recurrent_radius", "dendrites", "seed", "meta")
-
-
-def _options(args: dict[str, Any]) -> training.TrainOptions:
-    """The TrainOptions of the shared model flags in ``args`` (a command's locals), as
-    ``neocli train`` builds them (validated by the library)."""
-    a = {k: args.get(k) for k in _MODEL_KEYS}
-    return training.TrainOptions(
-        codec=training.CodecOptions(kind=a["codec"], byte_layout=a["byte_layout"], bins=a["bins"],
-                                    max_vocab=a["max_vocab"], csv_columns=a["csv_columns"],
-                                    csv_range=a["csv_range"], csv_header=a["csv_header"]),
-        architecture=training.Architecture(layers=a["layers"], hidden=a["hidden"], up_radius=a["up_radius"],
-                                           down_radius=a["down_radius"], recurrent_radius=a["recurrent_radius"],
-                                           dendrites=a["dendrites"]),
-        schedule=training.Schedule(epochs=a["epochs"] or 1, reset_on=a["reset_on"] or "file"),
-        seed=a["seed"] or 0, meta=training.parse_meta(a["meta"]))
+_options = build_options  # the option record of the model flags, as ``neocli train`` builds it
 
 
 def _engine(workers: Optional[int], scheduler: Optional[str], quiet: bool = True):
@@ -94,13 +62,16 @@ def train_many(
     out_dir: Annotated[str, _O("--out-dir", "-d", metavar="DIR", help="Write DIR/<stem of FILE>.ohr.", show_default=False)],
     workers: Workers = None, scheduler: Scheduler = None, codec: Codec = None, byte_layout: ByteLayout = None,
     bins: Bins = None, max_vocab: MaxVocab = None, csv_range: CsvRange = None, csv_header: CsvHeader = None,
-    csv_columns: CsvColumns = None, reset_on: ResetOn = "file", epochs: Epochs = 1, layers: Layers = None,
+    csv_columns: CsvColumns = None, reset_on: ResetOn = None, epochs: Epochs = 1, layers: Layers = None,
     hidden: Hidden = None, up_radius: UpRadius = None, down_radius: DownRadius = None,
     recurrent_radius: RecRadius = None, dendrites: Dendrites = None, seed: Seed = 0, meta: Meta = None,
     quiet: Quiet = False, json_out: JsonOut = False,
 ) -> None:
     """Train one model per FILE (each as `neocli train FILE` with the same options) into DIR/<stem>.ohr."""
-    opts = _options(locals())
+    opts = _options(codec=codec, byte_layout=byte_layout, bins=bins, max_vocab=max_vocab, csv_range=csv_range,
+                    csv_header=csv_header, csv_columns=csv_columns, reset_on=reset_on, epochs=epochs, layers=layers,
+                    hidden=hidden, up_radius=up_radius, down_radius=down_radius, recurrent_radius=recurrent_radius,
+                    dendrites=dendrites, seed=seed, meta=meta)
     stems = [distributed.Source(f, b"").stem for f in files]
     clash = sorted({s for s in stems if stems.count(s) > 1})
     if clash:
@@ -133,13 +104,16 @@ def sweep(
     grid: Annotated[list[str], _O("--grid", "-g", metavar="KEY=V1,V2", help="A train option (without dashes) and its values; repeat for more keys.", show_default=False)],
     workers: Workers = None, scheduler: Scheduler = None, codec: Codec = None, byte_layout: ByteLayout = None,
     bins: Bins = None, max_vocab: MaxVocab = None, csv_range: CsvRange = None, csv_header: CsvHeader = None,
-    csv_columns: CsvColumns = None, reset_on: ResetOn = "file", epochs: Epochs = 1, layers: Layers = None,
+    csv_columns: CsvColumns = None, reset_on: ResetOn = None, epochs: Epochs = 1, layers: Layers = None,
     hidden: Hidden = None, up_radius: UpRadius = None, down_radius: DownRadius = None,
     recurrent_radius: RecRadius = None, dendrites: Dendrites = None, seed: Seed = 0,
     quiet: Quiet = False, json_out: JsonOut = False,
 ) -> None:
     """One model per grid point trained on TRAIN, scored on --valid: held-out bits/symbol, best first."""
-    base = _options(locals())
+    base = _options(codec=codec, byte_layout=byte_layout, bins=bins, max_vocab=max_vocab, csv_range=csv_range,
+                    csv_header=csv_header, csv_columns=csv_columns, reset_on=reset_on, epochs=epochs, layers=layers,
+                    hidden=hidden, up_radius=up_radius, down_radius=down_radius, recurrent_radius=recurrent_radius,
+                    dendrites=dendrites, seed=seed)
     try:
         points = [(row, distributed.with_options(base, row)) for row in distributed.expand_grid(distributed.parse_grid(grid))]
     except NeoError as e:
@@ -167,37 +141,50 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         print("  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip())
 
 
-def train_data_parallel(args: dict[str, Any]) -> None:
-    """``neocli train DATA -o M.ohr --workers K --sync-every N``: called by ``train`` with its locals."""
-    for flag in ("resume", "init", "checkpoint_dir", "checkpoint_every", "keep"):
-        if args.get(flag):
-            raise UsageError(f"--{flag.replace('_', '-')} is not supported with --workers (data-parallel training)")
-    if args.get("workers") is None:
+def check_data_parallel(opts: training.TrainOptions, given: dict[str, Any]) -> None:
+    """Refuse, as a usage error, what data-parallel training does not do: ``given`` maps the
+    plain-train flags that have no meaning there to their values (set = given), and the
+    validation and checkpoint fields of ``opts`` must be unset."""
+    c = opts.checkpoints
+    given = {**given, "--valid": opts.valid, "--valid-every": opts.valid_every, "--patience": opts.patience,
+             "--checkpoint-dir": c.directory, "--checkpoint-every": c.every_steps or c.every_epochs,
+             "--keep": c.keep, "--threads": opts.threads}
+    for flag, value in given.items():
+        if value:
+            raise UsageError(f"{flag} is not supported with --workers (data-parallel training)")
+
+
+def train_data_parallel(data: list[str], output: str, opts: training.TrainOptions, *, workers: int | None,
+                        sync_every: int | None, merge: str | None, scheduler: str | None, quiet: bool,
+                        json_out: bool) -> None:
+    """``neocli train DATA -o M.ohr --workers K --sync-every N`` with ``opts`` as plain train
+    builds them (:func:`check_data_parallel` has refused what does not apply)."""
+    if workers is None:
         raise UsageError("--sync-every, --merge and --scheduler need --workers K (the number of shards)")
-    data, k, merge = args["data"] or [], args["workers"], args.get("merge") or "average"
+    merge = merge or "average"
     if not data or "-" in data:
         raise UsageError("data-parallel training needs data files (not stdin)")
     if merge not in ("average", "stochastic"):
         raise UsageError(f"--merge must be average or stochastic, got {merge!r}")
-    opts = _options(args)
+    reset_on = opts.schedule.reset_on or "file"
     codec = training.fit_codec(data, opts.codec)  # once over all shards: they must agree
     init = training.build_model(codec, opts).serialize_to_buffer()
-    stream = distributed.encode_stream(data, codec, opts.schedule.reset_on)
-    sync = args.get("sync_every") or 5000
-    with _engine(None if args.get("scheduler") else k, args.get("scheduler"), bool(args.get("quiet"))) as eng, \
-            _Bar(0, "round", bool(args.get("quiet"))) as bar:
-        r = distributed.train_data_parallel(stream, init, k, sync, opts.schedule.epochs, eng,
+    stream = distributed.encode_stream(data, codec, reset_on)
+    sync = sync_every or 5000
+    with _engine(None if scheduler else workers, scheduler, quiet) as eng, _Bar(0, "round", quiet) as bar:
+        r = distributed.train_data_parallel(stream, init, workers, sync, opts.schedule.epochs, eng,
                                             "even" if merge == "average" else "stochastic", opts.seed, progress=bar)
     record = {"epoch": opts.schedule.epochs, "epochs": opts.schedule.epochs, "steps": r.steps, "complete": True,
               "seed": opts.seed, "data_files": list(data), "metrics": [],
               "options": {"codec": codec.kind, **opts.codec.given(), **opts.architecture.given(),
-                          "reset_on": opts.schedule.reset_on}, **r.record}
-    training.save_model(args["output"], Hierarchy(buffer=r.model), codec, record, meta=opts.meta)
-    if args.get("json_out"):
-        print(json.dumps({"model": args["output"], "steps": r.steps, "shards": k, "sync_every": sync,
+                          "reset_on": reset_on, **({"params": dict(opts.params)} if opts.params else {})},
+              **r.record}
+    training.save_model(output, Hierarchy(buffer=r.model), codec, record, meta=opts.meta)
+    if json_out:
+        print(json.dumps({"model": output, "steps": r.steps, "shards": workers, "sync_every": sync,
                           "rounds": r.rounds, "seconds": r.seconds, "sync_seconds": r.sync_seconds}, indent=2))
-    if not args.get("quiet"):
-        echo_err(f"saved '{args['output']}' ({k} shards, {r.rounds} sync rounds, {r.steps} steps, {r.seconds:.1f} s)")
+    if not quiet:
+        echo_err(f"saved '{output}' ({workers} shards, {r.rounds} sync rounds, {r.steps} steps, {r.seconds:.1f} s)")
 
 
 def _fmt_metrics(m: dict[str, Any]) -> str:
@@ -206,19 +193,18 @@ def _fmt_metrics(m: dict[str, Any]) -> str:
             f"  ({m.get('symbols', 0)} symbols)")
 
 
-def eval_many(model: str, data: list[str], reset_on: str, learn: bool, save: Optional[str], json_out: bool,
-              workers: Optional[int], scheduler: Optional[str]) -> None:
-    """``neocli eval MODEL F1 F2 ... --workers N``: each file scored apart, one row per file."""
+def eval_many(model: str, data: list[str], *, workers: int | None, scheduler: str | None, reset_on: str,
+              json_out: bool, quiet: bool = False) -> None:
+    """``neocli eval MODEL F1 F2 ... --workers N``: each file scored apart, one row per file
+    (``eval`` has refused --learn, --save and the options that need one sequential pass)."""
     if not data or "-" in data:
         raise UsageError("--workers/--scheduler score data files (not stdin)")
-    if learn or save:
-        raise UsageError("--learn and --save need one sequential pass: not with --workers/--scheduler")
     if reset_on == "none":
         raise UsageError("--reset-on none joins the files into one stream: not with --workers/--scheduler")
     training.load_model(model)  # a bad model is one error, not one per file
     with open(model, "rb") as f:
         blob = f.read()
-    with _engine(workers, scheduler, json_out) as eng, _Bar(len(data), "file", json_out) as bar:
+    with _engine(workers, scheduler, quiet or json_out) as eng, _Bar(len(data), "file", quiet or json_out) as bar:
         outs = distributed.evaluate_many([blob] * len(data), data, eng, bar, reset_on or "file")
     rows = [{"data": f, **(o.value if o.ok else {"error": o.error})} for f, o in zip(data, outs)]
     if json_out:

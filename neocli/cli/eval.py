@@ -51,7 +51,12 @@ def evaluate(
     if workers is not None or scheduler is not None:
         from .distributed import eval_many  # neocli/cli/distributed.py
 
-        return eval_many(model, data or [], reset_on, learn, save, json_out, workers, scheduler)
+        for flag, value in (("--learn", learn), ("--save", save), ("--no-decompress", no_decompress),
+                            ("--threads", threads)):
+            if value:
+                raise UsageError(f"{flag} is not supported with --workers/--scheduler (each file is scored apart)")
+        return eval_many(model, data or [], workers=workers, scheduler=scheduler, reset_on=reset_on,
+                         json_out=json_out, quiet=quiet)
     if not data:
         raise UsageError("missing DATA: give data files (or - for stdin)")
     if reset_on not in training.RESET_MODES:

@@ -152,18 +152,18 @@ def _print_eval(model: str, ev: rl.Evaluation, episodes: int, json_out: bool) ->
 @command
 def rl_eval(
     model: Annotated[str, typer.Argument(metavar="AGENT", help="Agent file (.ohr) from neocli rl train.", show_default=False)],
-    env: Annotated[str, typer.Option("--env", metavar="ID", help="gymnasium environment id (its spaces must fit the agent).", show_default=False)],
+    env: Annotated[Optional[str], typer.Option("--env", metavar="ID", help="gymnasium environment id (default: the one AGENT was trained on; another one must have spaces that fit the agent).", show_default=False)] = None,
     episodes: Annotated[int, typer.Option("--episodes", min=1, metavar="N", help="Episodes to play.")] = rl.training.DEFAULT_EVAL_EPISODES,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, max=training.MAX_SEED, metavar="N", help="Seed of the first env.reset.")] = 0,
     greedy: Annotated[bool, typer.Option("--greedy", help="Take the most probable action instead of sampling.")] = False,
     threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the returns as JSON to stdout.")] = False,
 ) -> None:
-    """Play AGENT in --env with learning off: mean/min/max return."""
-    check_paths(inputs=[(model, "model")])
+    """Play AGENT in its environment (or --env) with learning off: mean/min/max return."""
+    check_paths(inputs=[(model, "agent")])
     refuse_reference(model)
     apply_threads(threads)
-    bar = tqdm(total=episodes, desc=f"eval {env}", unit="ep", file=sys.stderr, disable=None, mininterval=0.5,
+    bar = tqdm(total=episodes, desc=f"eval {env or ''}".rstrip(), unit="ep", file=sys.stderr, disable=None, mininterval=0.5,
                leave=False)
     try:
         ev = rl.evaluate_agent(model, env, episodes=episodes, seed=seed, greedy=greedy,

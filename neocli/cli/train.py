@@ -7,46 +7,11 @@ from typing import Annotated, Optional
 import typer
 
 from .. import presets, training
-from ..errors import NeoError
-from ._common import ProgressBar, check_paths
+from ._common import ProgressBar, check_paths, refuse_reference
+from ._options import (ARCH, CKPT, DATA, RUN, Bins, ByteLayout, Codec, CsvColumns, CsvHeader, CsvRange, Dendrites,
+                       DownRadius, Epochs, Hidden, Layers, MaxVocab, Meta, RecRadius, ResetOn, Seed, UpRadius,
+                       build_options)
 from .app import UsageError, app, command, echo_err
-
-DATA = "Data and codec"
-ARCH = "Architecture"
-RUN = "Run"
-CKPT = "Checkpoints"
-
-
-def build_options(*, codec: str | None = None, byte_layout: str | None = None, bins: int | None = None,
-                  max_vocab: int | None = None, csv_range: str | None = None, csv_header: bool | None = None,
-                  csv_columns: str | None = None, csv_delimiter: str | None = None,
-                  csv_missing: str | None = None, encoding: str | None = None, layers: int | None = None, hidden: str | None = None,
-                  up_radius: int | None = None, down_radius: int | None = None,
-                  recurrent_radius: int | None = None, dendrites: int | None = None, epochs: int = 1,
-                  reset_on: str | None = None, checkpoint_dir: str | None = None, checkpoint_every: str | None = None,
-                  keep: int | None = None, seed: int = 0, threads: int | None = None,
-                  meta: list[str] | None = None, params: list[str] | None = None,
-                  valid: list[str] | None = None, valid_every: int = 0,
-                  patience: int | None = None) -> training.TrainOptions:
-    """The option record of ``neocli train``'s flags (validated by the library)."""
-    every_steps, every_epochs = training.parse_every(checkpoint_every)
-    try:
-        parsed = dict(presets.parse_param(p) for p in params or [])
-    except NeoError as e:
-        raise UsageError(f"--param: {e}") from None
-    return training.TrainOptions(
-        codec=training.CodecOptions(kind=codec, byte_layout=byte_layout, bins=bins, max_vocab=max_vocab,
-                                    csv_columns=csv_columns, csv_range=csv_range, csv_header=csv_header,
-                                    csv_delimiter=csv_delimiter, csv_missing=csv_missing, encoding=encoding),
-        architecture=training.Architecture(layers=layers, hidden=hidden, up_radius=up_radius,
-                                           down_radius=down_radius, recurrent_radius=recurrent_radius,
-                                           dendrites=dendrites),
-        schedule=training.Schedule(epochs=epochs, reset_on=reset_on),
-        checkpoints=training.CheckpointPolicy(directory=checkpoint_dir, every_steps=every_steps,
-                                              every_epochs=every_epochs, keep=keep),
-        seed=seed, threads=threads, meta=training.parse_meta(meta), params=parsed,
-        valid=tuple(valid) if valid else None, valid_every=valid_every, patience=patience)
-
 
 def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> None:
     h, t = result.model, result.record
@@ -95,28 +60,28 @@ def _print_dry_run(d: dict, json_out: bool) -> None:
 def train(
     output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="Model file to write (.ohr); - writes it to stdout, a FIFO receives it as a stream, a symlink is written through.", show_default=False, rich_help_panel=RUN)],
     data: Annotated[Optional[list[str]], typer.Argument(metavar="DATA...", help="Data files, or - for stdin.", show_default=False)] = None,
-    codec: Annotated[Optional[str], typer.Option("--codec", "-c", metavar="KIND", help="bytes | chars | words | tokens | csv (default bytes).", rich_help_panel=DATA)] = None,
-    byte_layout: Annotated[Optional[str], typer.Option("--byte-layout", metavar="LAYOUT", help="bytes codec: byte (one 256-cell column, the default) or nibbles (two 16-cell columns).", rich_help_panel=DATA)] = None,
-    bins: Annotated[Optional[int], typer.Option("--bins", metavar="N", help="csv codec: cells (bins) per numeric column.", rich_help_panel=DATA)] = None,
-    max_vocab: Annotated[Optional[int], typer.Option("--max-vocab", metavar="N", help="chars/words codec: largest vocabulary kept.", rich_help_panel=DATA)] = None,
-    csv_range: Annotated[Optional[str], typer.Option("--csv-range", metavar="LO:HI", help="csv codec: value range for every column (default: learned from the data).", rich_help_panel=DATA)] = None,
-    csv_header: Annotated[Optional[bool], typer.Option("--csv-header/--no-csv-header", help="csv codec: the first row is (not) a header (default: detected).", rich_help_panel=DATA)] = None,
-    csv_columns: Annotated[Optional[str], typer.Option("--csv-columns", metavar="COLS", help="csv codec: the columns to model, by header name or 1-based number, comma-separated (default: all).", rich_help_panel=DATA)] = None,
+    codec: Codec = None,
+    byte_layout: ByteLayout = None,
+    bins: Bins = None,
+    max_vocab: MaxVocab = None,
+    csv_range: CsvRange = None,
+    csv_header: CsvHeader = None,
+    csv_columns: CsvColumns = None,
     csv_delimiter: Annotated[Optional[str], typer.Option("--csv-delimiter", metavar="CHAR", help="csv codec: the delimiter, one character, tab, or auto (default ,).", rich_help_panel=DATA)] = None,
     csv_missing: Annotated[Optional[str], typer.Option("--csv-missing", metavar="POLICY", help="csv codec: missing values (\"\", NA, NaN, null): skip the row (default), cell (a reserved cell), or error.", rich_help_panel=DATA)] = None,
     encoding: Annotated[Optional[str], typer.Option("--encoding", metavar="NAME", help="chars/words/csv codec: text encoding of the data (default utf-8).", rich_help_panel=DATA)] = None,
     no_decompress: Annotated[bool, typer.Option("--no-decompress", help="Read .gz/.bz2/.xz/.zst files as they are (default: decompress by extension).", rich_help_panel=DATA)] = False,
-    reset_on: Annotated[Optional[str], typer.Option("--reset-on", metavar="WHEN", help="clear_state() at: file (default) | blank (blank lines) | none.", rich_help_panel=DATA, show_default=False)] = None,
-    epochs: Annotated[int, typer.Option("--epochs", "-e", metavar="N", help="Passes over the data.", rich_help_panel=RUN)] = 1,
-    layers: Annotated[Optional[int], typer.Option("--layers", "-l", metavar="N", help="Number of layers (default 1).", rich_help_panel=ARCH)] = None,
-    hidden: Annotated[Optional[str], typer.Option("--hidden", metavar="WxHxZ", help="Layer size WxHxZ, or one size per layer: A,B,C (default 8x8x32).", rich_help_panel=ARCH)] = None,
-    up_radius: Annotated[Optional[int], typer.Option("--up-radius", metavar="N", help="Encoder field radius (default 2).", rich_help_panel=ARCH)] = None,
-    down_radius: Annotated[Optional[int], typer.Option("--down-radius", metavar="N", help="Decoder field radius (default 4: the 8x8 layer's whole width).", rich_help_panel=ARCH)] = None,
-    recurrent_radius: Annotated[Optional[int], typer.Option("--recurrent-radius", metavar="N", help="Recurrent radius; -1 disables recurrence (default 0).", rich_help_panel=ARCH)] = None,
-    dendrites: Annotated[Optional[int], typer.Option("--dendrites", metavar="N", help="Dendrites per decoder cell (default 4).", rich_help_panel=ARCH)] = None,
-    seed: Annotated[int, typer.Option("--seed", "-s", metavar="N", help="Seed of the initial weights (0 to 2**64-1).", rich_help_panel=RUN)] = 0,
+    reset_on: ResetOn = None,
+    epochs: Epochs = 1,
+    layers: Layers = None,
+    hidden: Hidden = None,
+    up_radius: UpRadius = None,
+    down_radius: DownRadius = None,
+    recurrent_radius: RecRadius = None,
+    dendrites: Dendrites = None,
+    seed: Seed = 0,
     threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads (default: OMP_NUM_THREADS or all cores).", rich_help_panel=RUN)] = None,
-    meta: Annotated[Optional[list[str]], typer.Option("--meta", "-m", metavar="KEY=VALUE", help="Stored in the model header (repeatable).", rich_help_panel=RUN)] = None,
+    meta: Meta = None,
     checkpoint_dir: Annotated[Optional[str], typer.Option("--checkpoint-dir", metavar="PATH", help="Directory for checkpoints.", rich_help_panel=CKPT)] = None,
     checkpoint_every: Annotated[Optional[str], typer.Option("--checkpoint-every", metavar="N|Ne", help="Checkpoint every N steps, or every Ne epochs (e.g. 2e).", rich_help_panel=CKPT)] = None,
     keep: Annotated[Optional[int], typer.Option("--keep", metavar="N", help="Keep only the N newest checkpoints.", rich_help_panel=CKPT)] = None,
@@ -136,10 +101,6 @@ def train(
     force: Annotated[bool, typer.Option("--force", help="Replace an interrupted run at -o, and build a model larger than the memory available.", rich_help_panel=RUN)] = False,
 ) -> None:
     """Train a model on DATA (files or - for stdin) and write it to -o MODEL.ohr."""
-    if (workers, sync_every, merge, scheduler) != (None, None, None, None):
-        from .distributed import train_data_parallel  # neocli/cli/distributed.py
-
-        return train_data_parallel(dict(locals()))
     opts = build_options(codec=codec, byte_layout=byte_layout, bins=bins, max_vocab=max_vocab, csv_range=csv_range,
                          csv_header=csv_header, csv_columns=csv_columns, csv_delimiter=csv_delimiter,
                          csv_missing=csv_missing, encoding=encoding, layers=layers, hidden=hidden,
@@ -147,11 +108,21 @@ def train(
                          dendrites=dendrites, epochs=epochs, reset_on=reset_on, checkpoint_dir=checkpoint_dir,
                          checkpoint_every=checkpoint_every, keep=keep, seed=seed, threads=threads, meta=meta,
                          params=param, valid=valid, valid_every=valid_every, patience=patience)
+    if (workers, sync_every, merge, scheduler) != (None, None, None, None):
+        from .distributed import check_data_parallel, train_data_parallel  # neocli/cli/distributed.py
+
+        check_data_parallel(opts, {"--resume": resume, "--init": init, "--dry-run": dry_run, "--force": force,
+                                   "--no-decompress": no_decompress, "-o -": output == "-"})
+        return train_data_parallel(data or [], output, opts, workers=workers, sync_every=sync_every, merge=merge,
+                                   scheduler=scheduler, quiet=quiet, json_out=json_out)
     if not data:
         raise UsageError("missing DATA: --resume continues on the same data, so give it again (the model records "
                          "its sha256 and checks it)" if resume else "missing DATA: give data files (or - for stdin)")
     if resume and init:
         raise UsageError("--resume and --init cannot be used together")
+    for ref in (resume, init):
+        if ref:
+            refuse_reference(ref)
     if json_out and output == "-":
         raise UsageError("--json and -o - both write to stdout: give -o a file")
     check_paths(inputs=[(resume, "model"), (init, "model"), *((d, "data") for d in data),

@@ -361,24 +361,30 @@ class Evaluation:
         return self.summary()["mean"]
 
 
-def evaluate_agent(path: str, env_id: str, episodes: int = DEFAULT_EVAL_EPISODES, seed: int = 0,
+def evaluate_agent(path: str, env_id: str | None = None, episodes: int = DEFAULT_EVAL_EPISODES, seed: int = 0,
                    greedy: bool = False, progress: Callable[[int], Any] | None = None) -> Evaluation:
     """Play ``episodes`` episodes of the agent at ``path`` in ``env_id`` with learning off.
 
-    ``seed`` seeds the first ``env.reset``; ``greedy`` takes the most probable action
-    instead of sampling. ``progress(episodes_done)`` is called after each episode.
+    ``env_id`` defaults to the environment the agent records it was trained on; another one
+    is allowed if its spaces fit the agent. ``seed`` seeds the first ``env.reset``; ``greedy``
+    takes the most probable action instead of sampling. ``progress(episodes_done)`` is
+    called after each episode. Errors about the agent file name the parameter ``agent``.
     """
     episodes = _int("episodes", episodes, 1)
     seed = _int("seed", seed, 0, MAX_SEED)
-    header = _rl_header(path, "model")
+    header = _rl_header(path, "agent")
     enc, proto = agent_from_header(header)
     trained_on = header["rl"].get("env_id")
+    if env_id is None:
+        if not isinstance(trained_on, str) or not trained_on:
+            raise ParameterError("env_id", f"the agent '{path}' records no environment id: give env_id")
+        env_id = trained_on
     env = make_env(env_id)
     try:
         try:
             enc.check_env(env)
         except NeoError as e:
-            raise ParameterError("model", f"the agent was trained on {trained_on!r} and does not fit "
+            raise ParameterError("agent", f"the agent was trained on {trained_on!r} and does not fit "
                                           f"{env_id!r}: {e}") from None
         runner = Runner(env, Hierarchy(file_name=path), enc, proto, seed=seed)
         t = header.get("training")
