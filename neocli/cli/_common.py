@@ -3,9 +3,11 @@ the one path check, metric formatting and the progress bar."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from typing import Any
+from typing import Any, Optional
 
+import typer
 from tqdm import tqdm
 
 from .. import Hierarchy, aogmaneo, ohr, set_num_threads, training
@@ -129,3 +131,12 @@ class ProgressBar:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def stopped_exit(e: KeyboardInterrupt, save: Optional[str], what: str) -> typer.Exit:
+    """The exit after a stop signal, once the output is closed and ``save`` written:
+    128 + the signal (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
+    signum = getattr(e, "signum", signal.SIGINT)
+    saved = f"; {what} saved to '{save}'" if save else ""
+    echo_err(f"interrupted ({signal.Signals(signum).name}){saved}")
+    return typer.Exit(128 + int(signum))

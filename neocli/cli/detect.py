@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import signal
 import sys
 import time
 from typing import Annotated, Optional
@@ -10,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import distributed, ohr, set_num_threads, streaming, training
+from ._common import stopped_exit
 from .app import UsageError, app, command, echo_err
 from .distributed import CLUSTER, Scheduler, Workers, detect_many
 
@@ -81,7 +81,7 @@ def _stream(run: streaming.DetectRun, data: str, output: str, save: Optional[str
             n = streaming.detect_csv(run, text, out, flush=live or output == "-", guard=guard)
     except KeyboardInterrupt as e:
         _finish(run.detector, save, out, output)
-        raise _stopped(e, save, "detector") from None
+        raise stopped_exit(e, save, "detector") from None
     finally:
         if not live:
             text.close()
@@ -100,12 +100,3 @@ def _finish(det: streaming.Detector, save: Optional[str], out, output: str) -> N
 
 def _range(text: Optional[str]) -> Optional[tuple[float, float]]:
     return None if text is None else training.parse_range(text, "csv_range")
-
-
-def _stopped(e: KeyboardInterrupt, save: Optional[str], what: str) -> typer.Exit:
-    """The exit after a stop signal, once the output is closed and ``save`` written:
-    128 + the signal (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
-    signum = getattr(e, "signum", signal.SIGINT)
-    saved = f"; {what} saved to '{save}'" if save else ""
-    echo_err(f"interrupted ({signal.Signals(signum).name}){saved}")
-    return typer.Exit(128 + int(signum))

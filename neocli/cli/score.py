@@ -1,14 +1,14 @@
 """``neocli score``: the surprise of every line, record, symbol or file (a shell over neocli.streaming)."""
 from __future__ import annotations
 
-import signal
 import sys
 from typing import Annotated, Optional
 
 import typer
 
 from .. import ohr, streaming
-from .app import UsageError, app, command, echo_err
+from ._common import stopped_exit
+from .app import UsageError, app, command
 from .distributed import CLUSTER, Scheduler, Workers, score_many
 
 
@@ -51,7 +51,7 @@ def score(
             _score_all(scorer, data, per, fmt, out, output == "-", guard)
     except KeyboardInterrupt as e:
         _finish(scorer, header, save, out, output)
-        raise _stopped(e, save, "model") from None
+        raise stopped_exit(e, save, "model") from None
     _finish(scorer, header, save, out, output)
 
 
@@ -84,12 +84,3 @@ def _finish(scorer: streaming.Scorer, header: dict, save: Optional[str], out, ou
         out.flush()
     if save is not None:
         streaming.save_scorer(scorer, save, header)
-
-
-def _stopped(e: KeyboardInterrupt, save: Optional[str], what: str) -> typer.Exit:
-    """The exit after a stop signal, once the output is closed and ``save`` written:
-    128 + the signal (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
-    signum = getattr(e, "signum", signal.SIGINT)
-    saved = f"; {what} saved to '{save}'" if save else ""
-    echo_err(f"interrupted ({signal.Signals(signum).name}){saved}")
-    return typer.Exit(128 + int(signum))
