@@ -788,28 +788,46 @@ def _check_ranges(ranges: Any, n: int) -> Optional[list[tuple[float, float]]]:
 
 # ============================================================================ CSV streams
 def csv_rows(text: Any, columns: Sequence[str], time_column: Optional[str] = None,
-             where: str = "data") -> Iterator[tuple[int, Optional[str], Optional[list[str]]]]:
-    """Rows of a CSV text stream with a header: ``(line number, time text, value texts)``.
+             where: str = "data", names: Optional[list[str]] = None,
+             ) -> Iterator[tuple[int, Optional[str], Optional[list[str]]]]:
+    """Rows of a CSV text stream: ``(line number, time text, value texts)``.
 
-    ``columns`` and ``time_column`` are header names (or 1-based numbers). A row
-    too short to hold them yields ``None`` for its values; blank lines are skipped.
-    Rows come out as soon as they are read (a live stdin works line by line).
+    ``columns`` and ``time_column`` are header names or 1-based numbers. The first
+    row is the header, except when every column is given by number and the first
+    row's chosen value cells are all numbers: then the data has no header and the
+    first row is data (a header names its columns; it does not hold numbers where
+    the values are). A row too short to hold the columns yields ``None`` for its
+    values; blank lines are skipped. Rows come out as soon as they are read (a live
+    stdin works line by line). ``names``, when given, is filled with the output
+    names of the time column (if any) and the columns, as soon as the first row is
+    read: the header's names, or the numbers given when there is no header.
     """
     import csv
 
     reader = csv.reader(text)
-    header = None
+    first = True
     idx: list[int] = []
     tix: Optional[int] = None
+    by_number = all(str(c).strip().isdigit() for c in list(columns) + ([time_column] if time_column else []))
     try:
         for row in reader:
             if not row or all(not c.strip() for c in row):
                 continue
-            if header is None:
-                header = [c.strip() for c in row]
+            if first:
+                first = False
+                cells = [c.strip() for c in row]
+                headerless = by_number and all(
+                    int(c) <= len(cells) and _is_float(cells[int(c) - 1]) for c in columns)
+                header = [str(i + 1) for i in range(len(cells))] if headerless else cells
+                if not headerless and all(_is_float(c) for c in cells):
+                    raise NeoError(f"{where}: the first row ({', '.join(cells)}) holds only numbers, so the "
+                                   "data has no header: give the columns by number (1-based)")
                 idx = [_column_index(c, header, "columns") for c in columns]
                 tix = None if time_column is None else _column_index(time_column, header, "time column")
-                continue
+                if names is not None:
+                    names[:] = ([header[tix]] if tix is not None else []) + [header[i] for i in idx]
+                if not headerless:
+                    continue
             need = max(idx + ([tix] if tix is not None else []))
             if len(row) <= need:
                 yield reader.line_num, None, None
@@ -819,7 +837,7 @@ def csv_rows(text: Any, columns: Sequence[str], time_column: Optional[str] = Non
         raise NeoError(f"{where}: line {reader.line_num}: malformed CSV ({e})") from None
     except UnicodeDecodeError as e:
         raise NeoError(f"{where}: invalid UTF-8 in CSV data ({e.reason})") from None
-    if header is None:
+    if first:
         raise NeoError(f"{where}: no header row (the first line must name the columns)")
 
 
@@ -871,10 +889,12 @@ class DetectRun:
         self.skipped = 0
         self.first_bad: Optional[str] = None
 
-    def header(self) -> str:
-        """The output CSV header line."""
-        cols = self.detector.columns
-        names = ([self.time_column] if self.time_column is not None else []) + cols
+    def header(self, names: Optional[list[str]] = None) -> str:
+        """The output CSV header line; ``names`` are the input's names of the time
+        column (if any) and the columns (``csv_rows(names=...)``), else the ones given."""
+        given = ([self.time_column] if self.time_column is not None else []) + list(self.detector.columns)
+        names = list(names) if names and len(names) == len(given) else given
+        cols = names[1:] if self.time_column is not None else names
         names += [f"predicted_{c}" for c in cols] + ["raw_score", "anomaly_score"]
         return ",".join(_csv_cell(n) for n in names) + "\n"
 
@@ -921,12 +941,14 @@ def _csv_cell(c: Any) -> str:
 
 
 # ============================================================================ helpers for the commands
-class LiveReader:
+class LiveReader(io.BufferedIOBase):
     """A binary stream whose ``read(n)`` returns what is available (at least one
     byte, blocking only when there is none) instead of waiting for ``n`` bytes, so
     a codec reading a pipe sees each line as soon as it is written."""
 
     def __init__(self, raw: Any) -> None:
+        # A BufferedIOBase, so io.TextIOWrapper can wrap it (a CSV codec does).
+        super().__init__()
         self._raw = raw
 
     def read(self, n: int = -1) -> bytes:
@@ -1023,11 +1045,16 @@ def detect_csv(run: DetectRun, text: Any, out: Any, flush: bool, guard: Optional
     """Feed a CSV text stream through ``run`` and write the output lines to the text
     file ``out`` (the header first); ``flush`` after each row for live streams.
     Returns the number of rows written."""
-    out.write(run.header())
-    if flush:
-        out.flush()
+    names: list[str] = []
+    head = True
     n = 0
-    for lineno, t, cells in csv_rows(text, run.detector.columns, run.time_column, run.where):
+    for lineno, t, cells in csv_rows(text, run.detector.columns, run.time_column, run.where, names):
+        if head:
+            # Written once the first row is read, so that it can use the input's names.
+            out.write(run.header(names))
+            head = False
+            if flush:
+                out.flush()
         # The row's learning and its output line go together: a signal waits for both.
         with guard.critical() if guard is not None else _NO_GUARD:
             line = run.process(lineno, t, cells)
@@ -1036,6 +1063,8 @@ def detect_csv(run: DetectRun, text: Any, out: Any, flush: bool, guard: Optional
                 n += 1
                 if flush:
                     out.flush()
+    if head:
+        out.write(run.header(names))
     return n
 
 

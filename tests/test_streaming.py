@@ -403,3 +403,38 @@ def test_score_uses_the_same_calibrated_distribution_as_eval(tmp_path):
     first = m.codec.io_size[1] * np.log2(m.codec.io_size[2])
     assert row["symbols"] == metrics.symbols
     assert abs(row["bits"] - (metrics.bits + first)) < 1e-6 * row["bits"]
+
+
+# ---------------------------------------------------------------------------- headers and CSV on stdin
+def test_detect_headerless_file_by_number_keeps_every_row(tmp_path):
+    x = series(30)
+    plain = tmp_path / "plain.csv"
+    plain.write_text("".join(f"{1_400_000_000 + 300 * i},{v:.4f}\n" for i, v in enumerate(x)))
+    rows = read_csv(run("detect", plain, "--columns", "2", "--time-column", "1", "--quiet").stdout)
+    assert rows[0] == ["1", "2", "predicted_2", "raw_score", "anomaly_score"]
+    assert len(rows) == 1 + len(x) and rows[1][1] == f"{x[0]:.4f}"
+    # The same data with a header scores the same, row for row, under the header's names.
+    headed = write_series(tmp_path / "headed.csv", x)
+    hrows = read_csv(run("detect", headed, "--columns", "2", "--time-column", "1", "--quiet").stdout)
+    assert hrows[0] == ["timestamp", "value", "predicted_value", "raw_score", "anomaly_score"]
+    assert hrows[1:] == rows[1:]
+
+
+def test_detect_names_on_headerless_data_is_a_clear_error(tmp_path):
+    r = run("detect", "-", "--columns", "value", input="1,5\n2,6\n")
+    assert r.exit_code == 1 and "no header" in r.stderr and "by number" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_score_csv_model_from_stdin_equals_the_file(tmp_path):
+    data = tmp_path / "s.csv"
+    data.write_text("value\n" + "".join(f"{v:.3f}\n" for v in series(60)))
+    model = tmp_path / "m.ohr"
+    assert run("train", data, "--codec", "csv", "--csv-columns", "value", "-o", model, *SMALL_TRAIN).exit_code == 0
+    from_file = run("score", model, data, "--per", "record").stdout.splitlines()
+    p = subprocess.run([sys.executable, "-m", "neocli", "score", str(model), "-", "--per", "record"],
+                       input=data.read_bytes(), capture_output=True, env=env(), timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.decode().splitlines()
+    assert len(lines) == len(from_file) == 61
+    assert [ln.split("\t")[1:] for ln in lines] == [ln.split("\t")[1:] for ln in from_file]
