@@ -926,9 +926,8 @@ class _Run:
         d = self.policy.directory
         if not d:
             return None
-        # The epoch in a name is the one a resume continues (1-based), as in messages and inspect.
-        epoch = min(self.t["epoch"] + 1, self.t["epochs"]) if not self.t.get("complete") else self.t["epoch"]
-        path = os.path.join(d, _ckpt.checkpoint_name(self.t["run_id"], epoch, self.t["steps"]))
+        # The epoch in a name is the one a resume continues (1-based), as in listings, messages and inspect.
+        path = os.path.join(d, _ckpt.checkpoint_name(self.t["run_id"], _ckpt.epoch_of(self.t), self.t["steps"]))
         self.save(path)
         _ckpt.rotate(d, self.t["run_id"], self.policy.keep, just_written=path)
         return path
@@ -1045,7 +1044,7 @@ class _Run:
             self.save(path)
         shown = os.fsdecode(self.output) if isinstance(self.output, (str, bytes)) else None
         data = ["-" if s.stdin else os.fsdecode(s.name) for s in self.sources.items]
-        raise Interrupted(path if path is None else os.fsdecode(path), self.t["epoch"] + 1, self.t["steps"],
+        raise Interrupted(path if path is None else os.fsdecode(path), _ckpt.epoch_of(self.t), self.t["steps"],
                           self.stop.signum or signal.SIGINT, output=shown, data=data)
 
 
