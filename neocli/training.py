@@ -381,7 +381,9 @@ class TrainOptions:
     architecture: Architecture = field(default_factory=Architecture)
     schedule: Schedule = field(default_factory=Schedule)
     checkpoints: CheckpointPolicy = field(default_factory=CheckpointPolicy)
-    seed: int = 0
+    #: Seed of the initial weights. None (not given) is 0 for a new model and, when resuming,
+    #: the model's own; a seed given when resuming must equal the model's (0 included).
+    seed: int | None = None
     threads: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     #: Learning-parameter overrides ``{"layers.encoder.lr": 0.3, ...}`` (``neocli.presets``
@@ -415,11 +417,17 @@ class TrainOptions:
                           ("checkpoints", CheckpointPolicy)):
             if not isinstance(getattr(self, name), cls):
                 raise OptionError(name, f"must be a {cls.__name__}, got {type(getattr(self, name)).__name__}")
-        _set(self, "seed", _int("seed", self.seed, 0, MAX_SEED))
+        if self.seed is not None:
+            _set(self, "seed", _int("seed", self.seed, 0, MAX_SEED))
         if self.threads is not None:
             _set(self, "threads", _int("threads", self.threads, 1))
         if not isinstance(self.meta, dict) or not all(isinstance(k, str) and k for k in self.meta):
             raise OptionError("meta", f"must be a dict with non-empty string keys, got {self.meta!r}")
+
+    @property
+    def initial_seed(self) -> int:
+        """The seed a new model starts from: ``seed``, or 0 when it was not given."""
+        return 0 if self.seed is None else self.seed
 
 
 def validate(options: TrainOptions) -> TrainOptions:
@@ -715,7 +723,7 @@ def build_model(codec: Codec, options: TrainOptions, force: bool = False) -> Hie
     available it raises :class:`~neocli.errors.NeedsForce` unless ``force``."""
     ios, layers = _descs(codec, options)
     _check_memory(ios, layers, force)
-    set_global_state(options.seed)
+    set_global_state(options.initial_seed)
     h = Hierarchy(ios, layers)
     apply_params(h, {**DEFAULT_PARAMS, **options.params})
     return h
@@ -1059,7 +1067,7 @@ def _resume_state(resume: Any, options: TrainOptions, sources: Any,
     given = options.schedule.reset_on
     if given is not None and given != t["options"].get("reset_on", "file"):
         raise ConflictError("resume", _shown(resume), "reset_on", t["options"].get("reset_on", "file"), given)
-    if options.seed and options.seed != t.get("seed"):
+    if options.seed is not None and "seed" in t and options.seed != t["seed"]:
         raise ConflictError("resume", _shown(resume), "seed", t.get("seed"), options.seed)
     epochs = options.schedule.epochs
     done = bool(t.get("complete")) and epochs <= _int_or(t.get("epoch"), 0)
@@ -1090,7 +1098,7 @@ def _init_state(init: Any, options: TrainOptions, sources: Any,
     for k, (had, asked) in _conflicts(src.hierarchy, src.codec, options).items():
         raise ConflictError("init", _shown(init), k, had, asked)
     srcs = open_sources(sources, need_multiple_passes=options.schedule.epochs > 1, decompress=decompress)
-    set_global_state(options.seed)
+    set_global_state(options.initial_seed)
     h = Hierarchy(src.hierarchy.io_descs, src.hierarchy.layer_descs)
     h.set_weights_from_buffer(src.hierarchy.serialize_weights_to_buffer())
     h.params = copy.deepcopy(src.hierarchy.params)
@@ -1205,7 +1213,7 @@ def _train(sources: Any, options: TrainOptions, output: Any, kind: str | None, p
                           else _fresh_state(options, sources, decompress, force))
         pred = Predictive(codec)
         t = {"epoch": 0, "epochs": options.schedule.epochs, "steps": 0, "position": 0, "fresh": True,
-             "complete": False, "seed": options.seed, "run_id": _ckpt.new_run_id(), "data_sha256": srcs.sha256(),
+             "complete": False, "seed": options.initial_seed, "run_id": _ckpt.new_run_id(), "data_sha256": srcs.sha256(),
              "data_files": [_shown(n) for n in srcs.names], "metrics": [], "started_utc": utc_now(),
              "updated_utc": utc_now(),
              "options": {"codec": codec.kind, **options.codec.given(), **options.architecture.given(),

@@ -33,7 +33,8 @@ UpRadius = Annotated[Optional[int], typer.Option("--up-radius", metavar="N", hel
 DownRadius = Annotated[Optional[int], typer.Option("--down-radius", metavar="N", help="Decoder field radius (default 4: the 8x8 layer's whole width).", rich_help_panel=ARCH)]
 RecRadius = Annotated[Optional[int], typer.Option("--recurrent-radius", metavar="N", help="Recurrent radius; -1 disables recurrence (default 0).", rich_help_panel=ARCH)]
 Dendrites = Annotated[Optional[int], typer.Option("--dendrites", metavar="N", help="Dendrites per decoder cell (default 4).", rich_help_panel=ARCH)]
-Seed = Annotated[int, typer.Option("--seed", "-s", metavar="N", help="Seed of the initial weights (0 to 2**64-1).", rich_help_panel=RUN)]
+# None when not given, so that --resume can tell "--seed 0" from nothing (and compare it).
+Seed = Annotated[Optional[int], typer.Option("--seed", "-s", metavar="N", help="Seed of the initial weights (0 to 2**64-1; default 0, or the model's with --resume, which a given seed must equal).", rich_help_panel=RUN, show_default=False)]
 Meta = Annotated[Optional[list[str]], typer.Option("--meta", "-m", metavar="KEY=VALUE", help="Stored in the model header (repeatable).", rich_help_panel=RUN)]
 
 
@@ -44,7 +45,7 @@ def build_options(*, codec: str | None = None, byte_layout: str | None = None, b
                   up_radius: int | None = None, down_radius: int | None = None,
                   recurrent_radius: int | None = None, dendrites: int | None = None, epochs: int = 1,
                   reset_on: str | None = None, checkpoint_dir: str | None = None, checkpoint_every: str | None = None,
-                  keep: int | None = None, seed: int = 0, threads: int | None = None,
+                  keep: int | None = None, seed: int | None = None, threads: int | None = None,
                   meta: list[str] | None = None, params: list[str] | None = None,
                   valid: list[str] | None = None, valid_every: int = 0,
                   patience: int | None = None) -> training.TrainOptions:

@@ -79,7 +79,7 @@ def train(
     down_radius: DownRadius = None,
     recurrent_radius: RecRadius = None,
     dendrites: Dendrites = None,
-    seed: Seed = 0,
+    seed: Seed = None,
     threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads (default: OMP_NUM_THREADS or all cores).", rich_help_panel=RUN)] = None,
     meta: Meta = None,
     checkpoint_dir: Annotated[Optional[str], typer.Option("--checkpoint-dir", metavar="PATH", help="Directory for checkpoints.", rich_help_panel=CKPT)] = None,
