@@ -684,13 +684,14 @@ def _new_codec(options: CodecOptions) -> Codec:
     return codec
 
 
-def fit_codec(sources: Any, options: CodecOptions) -> Codec:
+def fit_codec(sources: Any, options: CodecOptions, decompress: bool = True) -> Codec:
     """A codec for ``options``, fitted once over all ``sources`` when it learns from the data
-    (a vocabulary, a value range)."""
+    (a vocabulary, a value range); files are read decompressed by extension, as
+    :func:`train` reads them, unless ``decompress`` is False."""
     codec = _new_codec(options)
     if codec.needs_fit:
-        with open_sources(sources, need_multiple_passes=True) as srcs:
-            codec.fit(srcs.paths())
+        with open_sources(sources, need_multiple_passes=True, decompress=decompress) as srcs:
+            codec.fit(*srcs.opener())
     return codec
 
 

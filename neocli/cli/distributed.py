@@ -156,7 +156,7 @@ def check_data_parallel(opts: training.TrainOptions, given: dict[str, Any]) -> N
 
 def train_data_parallel(data: list[str], output: str, opts: training.TrainOptions, *, workers: int | None,
                         sync_every: int | None, merge: str | None, scheduler: str | None, quiet: bool,
-                        json_out: bool) -> None:
+                        json_out: bool, decompress: bool = True) -> None:
     """``neocli train DATA -o M.ohr --workers K --sync-every N`` with ``opts`` as plain train
     builds them (:func:`check_data_parallel` has refused what does not apply)."""
     if workers is None:
@@ -167,9 +167,9 @@ def train_data_parallel(data: list[str], output: str, opts: training.TrainOption
     if merge not in ("average", "stochastic"):
         raise UsageError(f"--merge must be average or stochastic, got {merge!r}")
     reset_on = opts.schedule.reset_on or "file"
-    codec = training.fit_codec(data, opts.codec)  # once over all shards: they must agree
+    codec = training.fit_codec(data, opts.codec, decompress=decompress)  # once over all shards: they must agree
     init = training.build_model(codec, opts).serialize_to_buffer()
-    stream = distributed.encode_stream(data, codec, reset_on)
+    stream = distributed.encode_stream(data, codec, reset_on, decompress=decompress)
     sync = sync_every or 5000
     with _engine(None if scheduler else workers, scheduler, quiet) as eng, _Bar(0, "round", quiet) as bar:
         r = distributed.train_data_parallel(stream, init, workers, sync, opts.schedule.epochs, eng,

@@ -112,9 +112,10 @@ def train(
         from .distributed import check_data_parallel, train_data_parallel  # neocli/cli/distributed.py
 
         check_data_parallel(opts, {"--resume": resume, "--init": init, "--dry-run": dry_run, "--force": force,
-                                   "--no-decompress": no_decompress, "-o -": output == "-"})
+                                   "-o -": output == "-"})
         return train_data_parallel(data or [], output, opts, workers=workers, sync_every=sync_every, merge=merge,
-                                   scheduler=scheduler, quiet=quiet, json_out=json_out)
+                                   scheduler=scheduler, quiet=quiet, json_out=json_out,
+                                   decompress=not no_decompress)
     if not data:
         raise UsageError("missing DATA: --resume continues on the same data, so give it again (the model records "
                          "its sha256 and checks it)" if resume else "missing DATA: give data files (or - for stdin)")
