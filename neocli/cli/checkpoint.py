@@ -204,9 +204,8 @@ def list_checkpoints(
 ) -> None:
     """List the models in DIR (not recursive), oldest first, with epoch, steps and last metrics.
 
-    EPOCH is 1-based, as in checkpoint names, messages and 'inspect': the epoch a
-    resume continues for an unfinished run, the last epoch for a finished one.
-    RL agents show their episode count as 'ep N' in the EPOCH column.
+    EPOCH is the epoch a resume continues (a finished model's last), 1-based as in checkpoint
+    names and 'inspect'; RL agents show their episode count there as 'ep N'.
 
     Files that cannot be read are listed with their error; the exit code stays 0.
     """
@@ -225,9 +224,8 @@ def list_checkpoints(
                 item["error"] = e.error
             else:
                 item.update({
-                    "epoch": e.shown_epoch, "epochs_completed": e.epoch,
-                    "epochs": e.training.get("epochs"), "steps": e.steps,
-                    **({"episode": e.episode} if e.episode is not None else {}),
+                    "epoch": e.shown_epoch, "epochs_completed": e.epoch, "epochs": e.training.get("epochs"),
+                    "steps": e.steps, **({"episode": e.episode} if e.episode is not None else {}),
                     "accuracy": m.get("accuracy"), "bits_per_symbol": m.get("bits_per_symbol"),
                     "complete": e.training.get("complete"), "state": _has_state(e.header or {}),
                 })
