@@ -1233,10 +1233,18 @@ def _train(sources: Any, options: TrainOptions, output: Any, kind: str | None, p
     return TrainingResult(h, codec, t, output if kind != "stdout" else "-", pred)
 
 
-def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int = 400) -> dict[str, Any]:
+#: The dry run's speed probe: warm-up (at most this many steps or seconds, whichever comes
+#: first), then timed steps for at least ``PROBE_SECONDS`` (README "Sequences, stdin,
+#: checkpoints and resuming": why these).
+PROBE_WARM_STEPS, PROBE_WARM_SECONDS, PROBE_SECONDS = 200, 0.5, 2.0
+
+
+def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int = 50,
+            probe_seconds: float = PROBE_SECONDS) -> dict[str, Any]:
     """What :func:`train` would build, without training: the codec, the architecture, the
-    weights size, a memory estimate and the symbols/s measured on ``probe_steps`` steps of
-    random symbols (learning on, this machine, the options' threads)."""
+    weights size, a memory estimate and the symbols/s measured on this machine (the options'
+    threads) by stepping random symbols as training does (scored, then learned): after a
+    warm-up, at least ``probe_steps`` steps and ``probe_seconds`` seconds are timed."""
     options = validate(options if options is not None else TrainOptions())
     if options.threads is not None:
         set_num_threads(options.threads)
@@ -1246,18 +1254,33 @@ def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int 
     rng = np.random.default_rng(0)
     _, cols, z = codec.io_size
     if codec.kind == "csv":
-        probe = rng.integers(0, z, size=(probe_steps, cols)).astype(np.int32)
+        probe = rng.integers(0, z, size=(1024, cols)).astype(np.int32)
     else:   # symbols the codec can produce, as their CSDRs
         n = pred.num_symbols(0)
-        probe = np.stack([pred.code(int(k)) for k in rng.integers(0, n, size=probe_steps)])
-    warm = min(100, probe_steps // 3)   # the first steps pay for allocation and the thread tuner
-    for i, cis in enumerate(probe):
-        if i == warm:
-            start = time.perf_counter()
-        pred.score(h.get_prediction_acts(0), cis, learn=True)
+        probe = np.stack([pred.code(int(k)) for k in rng.integers(0, n, size=1024)])
+    score = Metrics()
+
+    def step(i: int) -> None:
+        # What an epoch does per symbol (``_Run._epoch``): score the prediction, then learn.
+        cis = probe[i % len(probe)]
+        score.add(h, cis, pred, learn=True)
         h.step([cis], True)
+
+    # The first steps pay once for what a long run amortises: starting the threads, the
+    # thread tuner's first measurements and trials (a trial may stall for a scheduler time
+    # slice under load), first touches of the arrays. A window of a few hundred steps
+    # (0.1 s) caught one such stall often enough to read 2-5x slow; seconds do not.
+    start = time.perf_counter()
+    i = 0
+    while i < PROBE_WARM_STEPS and time.perf_counter() - start < PROBE_WARM_SECONDS:
+        step(i)
+        i += 1
+    start, timed = time.perf_counter(), 0
+    while timed < probe_steps or time.perf_counter() - start < probe_seconds:
+        step(i + timed)
+        timed += 1
     seconds = time.perf_counter() - start
-    probe_steps -= warm
+    probe_steps = timed
     sizes = [tuple(h.get_hidden_size(l)) for l in range(h.get_num_layers())]
     total = sources_total(sources)
     sps = probe_steps / seconds if seconds > 0 else None
@@ -1267,8 +1290,8 @@ def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int 
         "weights_bytes": h.get_weights_size(), "state_bytes": h.get_state_size(),
         # The model plus the calibration's per-symbol arrays and a second copy while a file is written.
         "memory_estimate_bytes": 2 * h.get_size() + 64 * (256 if codec.kind == "bytes" else codec.io_size[2] ** 2),
-        "expected_symbols_per_s": sps, "epochs": options.schedule.epochs,
-        "data_bytes": total,
+        "expected_symbols_per_s": sps, "probe_steps": probe_steps, "probe_seconds": seconds,
+        "epochs": options.schedule.epochs, "data_bytes": total,
         "expected_seconds": (total * options.schedule.epochs / sps) if (total and sps and codec.kind == "bytes") else None,
     }
 

@@ -50,7 +50,8 @@ def _print_dry_run(d: dict, json_out: bool) -> None:
     print(f"params          {d['params']}")
     print(f"weights         {d['weights_bytes']:,} bytes   state {d['state_bytes']:,} bytes")
     print(f"memory          about {d['memory_estimate_bytes'] / 2**20:.1f} MiB")
-    print(f"expected speed  {sps:,.0f} symbols/s (measured on a short probe)" if sps else "expected speed  n/a")
+    print(f"expected speed  {sps:,.0f} symbols/s (measured: {d['probe_steps']:,} steps in {d['probe_seconds']:.1f} s)"
+          if sps else "expected speed  n/a")
     if secs:
         print(f"expected time   {secs:,.0f} s for {d['epochs']} epoch(s) of {d['data_bytes']:,} bytes")
 
