@@ -123,6 +123,21 @@ def _set(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
+def _check_ints(record: Any, bounds: dict[str, int | tuple[int, int]]) -> None:
+    """Validate, in place, the optional integer fields of a frozen option record named in
+    ``bounds`` (name: minimum, or (minimum, maximum)); a field left None is not given."""
+    for name, bound in bounds.items():
+        value = getattr(record, name)
+        if value is not None:
+            low, high = bound if isinstance(bound, tuple) else (bound, None)
+            _set(record, name, _int(name, value, low, high))
+
+
+def _given(record: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields of an option record that are set (not None), but those in ``drop``."""
+    return {k: v for k, v in asdict(record).items() if v is not None and k not in drop}
+
+
 def parse_hidden(text: str, name: str = "hidden") -> tuple[tuple[int, int, int], ...]:
     """``"WxHxZ"`` or ``"A,B,C"`` (one size per layer) as a tuple of ``(w, h, z)``."""
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
@@ -228,10 +243,7 @@ class CodecOptions:
             raise OptionError("kind", f"must be one of {', '.join(CODEC_KINDS)}, got {self.kind!r}")
         if self.byte_layout is not None and self.byte_layout not in ("nibbles", "byte"):
             raise OptionError("byte_layout", f"must be nibbles or byte, got {self.byte_layout!r}")
-        if self.bins is not None:
-            _set(self, "bins", _int("bins", self.bins, 2))
-        if self.max_vocab is not None:
-            _set(self, "max_vocab", _int("max_vocab", self.max_vocab, 2 if self.kind == "words" else 1))
+        _check_ints(self, {"bins": 2, "max_vocab": 2 if self.kind == "words" else 1})
         if self.csv_columns is not None:
             cols = self.csv_columns.split(",") if isinstance(self.csv_columns, str) else list(self.csv_columns)
             cols = tuple(str(c).strip() for c in cols if str(c).strip())
@@ -264,8 +276,7 @@ class CodecOptions:
 
     def given(self) -> dict[str, Any]:
         """The fields set (not None), in the form stored in a training record."""
-        out = {k: v for k, v in asdict(self).items() if v is not None}
-        out.pop("kind", None)
+        out = _given(self, drop=("kind",))
         if "csv_columns" in out:
             out["csv_columns"] = ",".join(out["csv_columns"])
         if "csv_range" in out:
@@ -287,8 +298,7 @@ class Architecture:
     dendrites: int | None = None
 
     def __post_init__(self) -> None:
-        if self.layers is not None:
-            _set(self, "layers", _int("layers", self.layers, 1))
+        _check_ints(self, {"layers": 1, "up_radius": 0, "down_radius": 0, "recurrent_radius": -1, "dendrites": 1})
         if self.hidden is not None:
             h = self.hidden
             if isinstance(h, str):
@@ -311,9 +321,6 @@ class Architecture:
             _set(self, "hidden", sizes)
             if len(sizes) > 1 and self.layers is not None and self.layers != len(sizes):
                 raise OptionError("layers", f"{self.layers} disagrees with the {len(sizes)} sizes given to hidden")
-        for name, low in (("up_radius", 0), ("down_radius", 0), ("recurrent_radius", -1), ("dendrites", 1)):
-            if getattr(self, name) is not None:
-                _set(self, name, _int(name, getattr(self, name), low))
 
     def sizes(self, default_layers: int = DEFAULT_LAYERS,
               default_hidden: tuple[int, int, int] = DEFAULT_HIDDEN) -> list[tuple[int, int, int]]:
@@ -330,7 +337,7 @@ class Architecture:
 
     def given(self) -> dict[str, Any]:
         """The fields set (not None), in the form stored in a training record."""
-        out = {k: v for k, v in asdict(self).items() if v is not None}
+        out = _given(self)
         if "hidden" in out:
             out["hidden"] = format_hidden(out["hidden"])
         return out
@@ -367,8 +374,7 @@ class CheckpointPolicy:
         _set(self, "every_epochs", _int("every_epochs", self.every_epochs, 0))
         if self.every_steps and self.every_epochs:
             raise OptionError("every_steps", "and every_epochs cannot both be set")
-        if self.keep is not None:
-            _set(self, "keep", _int("keep", self.keep, 1))
+        _check_ints(self, {"keep": 1})
         if (self.every_steps or self.every_epochs or self.keep) and not self.directory:
             raise OptionError("directory", "is required to write or keep checkpoints")
 
@@ -409,18 +415,13 @@ class TrainOptions:
                 raise OptionError("valid", "is empty")
             _set(self, "valid", tuple(os.fsdecode(x) for x in v))
         _set(self, "valid_every", _int("valid_every", self.valid_every, 0))
-        if self.patience is not None:
-            _set(self, "patience", _int("patience", self.patience, 1))
+        _check_ints(self, {"patience": 1, "seed": (0, MAX_SEED), "threads": 1})
         if (self.valid_every or self.patience is not None) and self.valid is None:
             raise OptionError("valid", "is required by valid_every and patience")
         for name, cls in (("codec", CodecOptions), ("architecture", Architecture), ("schedule", Schedule),
                           ("checkpoints", CheckpointPolicy)):
             if not isinstance(getattr(self, name), cls):
                 raise OptionError(name, f"must be a {cls.__name__}, got {type(getattr(self, name)).__name__}")
-        if self.seed is not None:
-            _set(self, "seed", _int("seed", self.seed, 0, MAX_SEED))
-        if self.threads is not None:
-            _set(self, "threads", _int("threads", self.threads, 1))
         if not isinstance(self.meta, dict) or not all(isinstance(k, str) and k for k in self.meta):
             raise OptionError("meta", f"must be a dict with non-empty string keys, got {self.meta!r}")
 
@@ -656,26 +657,19 @@ def save_model(path: Any, hierarchy: Hierarchy, codec: Codec, record: dict[str, 
     hierarchy.save_to_file(path, meta=header)
 
 
+#: CodecOptions field -> make_codec argument.
+_CODEC_ARGS = {"byte_layout": "layout", "bins": "bins", "max_vocab": "max_vocab", "csv_columns": "select",
+               "csv_header": "header", "csv_delimiter": "delimiter", "csv_missing": "missing",
+               "encoding": "encoding"}
+
+
 def _new_codec(options: CodecOptions) -> Codec:
     kind = options.kind or "bytes"
     options.check_applies(kind)
-    opts: dict[str, Any] = {}
-    if options.byte_layout is not None:
-        opts["layout"] = options.byte_layout
-    if options.bins is not None:
-        opts["bins"] = options.bins
-    if options.max_vocab is not None:
-        opts["max_vocab"] = options.max_vocab
-    if options.csv_columns is not None:
-        opts["select"] = list(options.csv_columns)
-    if options.csv_header is not None:
-        opts["header"] = options.csv_header
-    if options.csv_delimiter is not None:
-        opts["delimiter"] = options.csv_delimiter
-    if options.csv_missing is not None:
-        opts["missing"] = options.csv_missing
-    if options.encoding is not None:
-        opts["encoding"] = options.encoding
+    opts: dict[str, Any] = {arg: getattr(options, name) for name, arg in _CODEC_ARGS.items()
+                            if getattr(options, name) is not None}
+    if "select" in opts:
+        opts["select"] = list(opts["select"])
     if kind == "bytes" and "layout" not in opts:
         opts["layout"] = DEFAULT_BYTE_LAYOUT
     codec = make_codec(kind, **opts)

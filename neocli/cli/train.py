@@ -8,9 +8,9 @@ import typer
 
 from .. import presets, training
 from ._common import ProgressBar, check_paths, refuse_reference
-from ._options import (ARCH, CKPT, DATA, RUN, Bins, ByteLayout, Codec, CsvColumns, CsvHeader, CsvRange, Dendrites,
-                       DownRadius, Epochs, Hidden, Layers, MaxVocab, Meta, RecRadius, ResetOn, Seed, UpRadius,
-                       build_options)
+from ._options import (ARCH, CKPT, DATA, RUN, Bins, ByteLayout, CheckpointDir, Codec, CsvColumns, CsvHeader,
+                       CsvRange, Dendrites, DownRadius, Epochs, Hidden, JsonSummary, Keep, Layers, MaxVocab, Meta,
+                       RecRadius, ResetOn, Seed, Threads, UpRadius, build_options)
 from .app import UsageError, app, command, echo_err
 
 def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> None:
@@ -81,14 +81,14 @@ def train(
     recurrent_radius: RecRadius = None,
     dendrites: Dendrites = None,
     seed: Seed = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads (default: OMP_NUM_THREADS or all cores).", rich_help_panel=RUN)] = None,
+    threads: Threads = None,
     meta: Meta = None,
-    checkpoint_dir: Annotated[Optional[str], typer.Option("--checkpoint-dir", metavar="PATH", help="Directory for checkpoints.", rich_help_panel=CKPT)] = None,
+    checkpoint_dir: CheckpointDir = None,
     checkpoint_every: Annotated[Optional[str], typer.Option("--checkpoint-every", metavar="N|Ne", help="Checkpoint every N steps, or every Ne epochs (e.g. 2e).", rich_help_panel=CKPT)] = None,
-    keep: Annotated[Optional[int], typer.Option("--keep", metavar="N", help="Keep only the N newest checkpoints.", rich_help_panel=CKPT)] = None,
+    keep: Keep = None,
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="PATH", help="Continue a model or checkpoint: state, weights, RNG, epoch and position.", rich_help_panel=CKPT)] = None,
     init: Annotated[Optional[str], typer.Option("--init", metavar="PATH", help="Start from a model's weights only (fresh state).", rich_help_panel=CKPT)] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.", rich_help_panel=RUN)] = False,
+    json_out: JsonSummary = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.", rich_help_panel=RUN)] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, metavar="K", help="EXPERIMENTAL data-parallel training: K shards of DATA trained in parallel on a local Dask cluster, their weights averaged every --sync-every steps (measured quality and speed: README 'Scaling out').", rich_help_panel="Data-parallel (experimental)")] = None,
     sync_every: Annotated[Optional[int], typer.Option("--sync-every", min=1, metavar="N", help="With --workers: steps each shard learns between weight averages (default 5000).", rich_help_panel="Data-parallel (experimental)")] = None,
