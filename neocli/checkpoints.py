@@ -34,7 +34,7 @@ from . import ohr
 from ._errors import NeoError
 
 __all__ = ["Checkpoint", "new_run_id", "run_id_of", "checkpoint_name", "parse_checkpoint_name",
-           "list_checkpoints", "rotate", "prune", "incomplete_training"]
+           "epoch_of", "list_checkpoints", "rotate", "prune", "incomplete_training"]
 
 _RUN_ID = re.compile(r"^[0-9a-f]{8}$")
 _NAME = re.compile(r"^ckpt-(?:(?P<run>[0-9a-f]{8})-)?e(?P<progress>\d+)-s(?P<steps>\d+)\.ohr$")
@@ -70,6 +70,24 @@ def parse_checkpoint_name(name: str) -> tuple[str | None, int, int] | None:
     return m.group("run"), int(m.group("progress")), int(m.group("steps"))
 
 
+def epoch_of(training: Any) -> int | None:
+    """The 1-based epoch a training record stands at, as names, listings, messages and
+    ``inspect`` show it: the epoch a resume continues for an unfinished run, the last
+    epoch for a finished one. None when the record has no epoch counter.
+
+    The record itself counts *completed* epochs (``training["epoch"]``, 0 while the
+    first epoch runs); this is the one place that turns that count into what users see.
+    """
+    if not isinstance(training, dict):
+        return None
+    done, epochs = _int(training.get("epoch")), _int(training.get("epochs"))
+    if done is None:
+        return None
+    if training.get("complete") is True:
+        return done
+    return min(done + 1, epochs) if epochs else done + 1
+
+
 def incomplete_training(path: Any) -> dict[str, Any] | None:
     """The training record of the model at ``path`` if it is an unfinished run, else None.
 
@@ -99,7 +117,7 @@ class Checkpoint:
     mtime: float
     is_checkpoint: bool            # named like a checkpoint (ckpt-...)
     run_id: str | None = None      # from the header (the name's run id must agree)
-    progress: int | None = None    # epoch, or episode for RL agents
+    progress: int | None = None    # epoch (``epoch_of``: 1-based, as in the name), or episode for RL agents
     steps: int | None = None
     complete: bool | None = None   # training.complete from the header
     error: str | None = None       # why the header could not be read
@@ -135,7 +153,7 @@ def _read(directory: str, name: str) -> Checkpoint | None:
     t = c.header.get("training")
     t = t if isinstance(t, dict) else {}
     c.run_id = run_id_of(c.header)
-    c.progress = _int(t.get("epoch")) if _int(t.get("epoch")) is not None else _int(t.get("episode"))
+    c.progress = epoch_of(t) if epoch_of(t) is not None else _int(t.get("episode"))
     c.steps = _int(t.get("steps"))
     c.complete = t.get("complete") if isinstance(t.get("complete"), bool) else None
     if parsed is not None:

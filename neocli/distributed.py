@@ -665,10 +665,14 @@ class EncodedStream:
         return int(self.cis.shape[0])
 
 
-def encode_stream(paths: Sequence[str | os.PathLike], codec: Any, reset_on: str = "file") -> EncodedStream:
-    """Encode files as plain training streams them: a state clear at each file start
-    (``reset_on="file"``) and at blank lines (``"blank"``; file starts too), none for ``"none"``."""
+def encode_stream(paths: Sequence[str | os.PathLike], codec: Any, reset_on: str = "file",
+                  decompress: bool = True) -> EncodedStream:
+    """Encode files as plain training streams them: decompressed by extension (``.gz``,
+    ``.bz2``, ``.xz``, ``.zst``; as they are with ``decompress=False``), a state clear at each
+    file start (``reset_on="file"``) and at blank lines (``"blank"``; file starts too), none
+    for ``"none"``."""
     from .codecs import RESET
+    from .compression import open_input
 
     if reset_on not in ("file", "blank", "none"):
         raise NeoError(f"reset_on must be file, blank or none, got {reset_on!r}")
@@ -679,7 +683,7 @@ def encode_stream(paths: Sequence[str | os.PathLike], codec: Any, reset_on: str 
     for p in paths:
         if reset_on != "none":
             pending = True
-        with open(p, "rb") as f:
+        with open_input(p, decompress) as f:
             for sym in codec.symbols(f, reset_on == "blank", where=os.fspath(p)):
                 if sym is RESET:
                     pending = True

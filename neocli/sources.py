@@ -9,6 +9,7 @@ Errors are :class:`~neocli.errors.NeoError` and name files, not command-line fla
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -76,7 +77,9 @@ class Sources:
         return any(s.path is None for s in self.items)
 
     def total_bytes(self) -> int | None:
-        """The size of all files, or None while stdin is streamed (or a file is compressed)."""
+        """The size of all files, or None while stdin is streamed (or a file is compressed:
+        its size on disk is not the size of its data; a reader counts those bytes as it goes,
+        see :class:`ByteCount`)."""
         if self.streamed or any(s.decompress and compression_of(s.path) for s in self.items
                                 if not s.stdin and s.pipe is None):
             return None
@@ -221,10 +224,26 @@ class CountingDigest:
         return self.h.hexdigest()
 
 
-class HashingReader:
-    """Wraps a binary stream and hashes what is read (for a streamed stdin)."""
+class ByteCount:
+    """A digest that only counts the bytes it is given (for :class:`HashingReader`): the size
+    of data as the codec reads it, decompressed, which no file size tells in advance."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, data: bytes) -> None:
+        """Count ``data``."""
+        self.n += len(data)
+
+
+class HashingReader(io.BufferedIOBase):
+    """Wraps a binary stream and hashes (or counts, with :class:`ByteCount`) what is read.
+
+    A buffered binary stream as far as ``io.TextIOWrapper`` is concerned (text codecs wrap
+    it), but closing it leaves the stream it wraps open (stdin stays open)."""
 
     def __init__(self, stream: BinaryIO, digest: Any, guard: Any = None) -> None:
+        super().__init__()
         self._s = stream
         self._h = digest
         # ``guard.reading`` is set while a read may block (a terminal, a pipe), so a stop
@@ -255,12 +274,17 @@ class HashingReader:
         self._h.update(b)
         return b
 
+    def readline(self, size: int | None = -1) -> bytes:
+        """Read and hash one line (at most ``size`` bytes)."""
+        line = self._read(self._s.readline, -1 if size is None else size)
+        self._h.update(line)
+        return line
+
     def __iter__(self) -> Iterator[bytes]:
         while True:
-            line = self._read(self._s.readline)
+            line = self.readline()
             if not line:
                 return
-            self._h.update(line)
             yield line
 
     def readable(self) -> bool:
@@ -296,4 +320,4 @@ def prepare_directory(path: Any) -> None:
 
 
 __all__ = ["Source", "Sources", "open_sources", "check_input", "check_output", "prepare_directory",
-           "HashingReader", "CountingDigest", "as_list"]
+           "HashingReader", "CountingDigest", "ByteCount", "as_list"]

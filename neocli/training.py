@@ -47,7 +47,7 @@ from .ohr import read_header
 from .memory import check_memory
 from .ohr import check_output_path, decode_header, read_header
 from .params import IODesc, LayerDesc, prediction
-from .sources import CountingDigest, HashingReader, Sources, as_list, open_sources, prepare_directory
+from .sources import ByteCount, CountingDigest, HashingReader, Sources, as_list, open_sources, prepare_directory
 
 #: Layer size and count used when the architecture leaves them out (README "Choosing the
 #: defaults": picked on held-out bits per byte).
@@ -121,6 +121,21 @@ def _int(name: str, value: Any, minimum: int | None = None, maximum: int | None 
 
 def _set(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
+
+
+def _check_ints(record: Any, bounds: dict[str, int | tuple[int, int]]) -> None:
+    """Validate, in place, the optional integer fields of a frozen option record named in
+    ``bounds`` (name: minimum, or (minimum, maximum)); a field left None is not given."""
+    for name, bound in bounds.items():
+        value = getattr(record, name)
+        if value is not None:
+            low, high = bound if isinstance(bound, tuple) else (bound, None)
+            _set(record, name, _int(name, value, low, high))
+
+
+def _given(record: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields of an option record that are set (not None), but those in ``drop``."""
+    return {k: v for k, v in asdict(record).items() if v is not None and k not in drop}
 
 
 def parse_hidden(text: str, name: str = "hidden") -> tuple[tuple[int, int, int], ...]:
@@ -228,10 +243,7 @@ class CodecOptions:
             raise OptionError("kind", f"must be one of {', '.join(CODEC_KINDS)}, got {self.kind!r}")
         if self.byte_layout is not None and self.byte_layout not in ("nibbles", "byte"):
             raise OptionError("byte_layout", f"must be nibbles or byte, got {self.byte_layout!r}")
-        if self.bins is not None:
-            _set(self, "bins", _int("bins", self.bins, 2))
-        if self.max_vocab is not None:
-            _set(self, "max_vocab", _int("max_vocab", self.max_vocab, 2 if self.kind == "words" else 1))
+        _check_ints(self, {"bins": 2, "max_vocab": 2 if self.kind == "words" else 1})
         if self.csv_columns is not None:
             cols = self.csv_columns.split(",") if isinstance(self.csv_columns, str) else list(self.csv_columns)
             cols = tuple(str(c).strip() for c in cols if str(c).strip())
@@ -264,8 +276,7 @@ class CodecOptions:
 
     def given(self) -> dict[str, Any]:
         """The fields set (not None), in the form stored in a training record."""
-        out = {k: v for k, v in asdict(self).items() if v is not None}
-        out.pop("kind", None)
+        out = _given(self, drop=("kind",))
         if "csv_columns" in out:
             out["csv_columns"] = ",".join(out["csv_columns"])
         if "csv_range" in out:
@@ -287,8 +298,7 @@ class Architecture:
     dendrites: int | None = None
 
     def __post_init__(self) -> None:
-        if self.layers is not None:
-            _set(self, "layers", _int("layers", self.layers, 1))
+        _check_ints(self, {"layers": 1, "up_radius": 0, "down_radius": 0, "recurrent_radius": -1, "dendrites": 1})
         if self.hidden is not None:
             h = self.hidden
             if isinstance(h, str):
@@ -311,9 +321,6 @@ class Architecture:
             _set(self, "hidden", sizes)
             if len(sizes) > 1 and self.layers is not None and self.layers != len(sizes):
                 raise OptionError("layers", f"{self.layers} disagrees with the {len(sizes)} sizes given to hidden")
-        for name, low in (("up_radius", 0), ("down_radius", 0), ("recurrent_radius", -1), ("dendrites", 1)):
-            if getattr(self, name) is not None:
-                _set(self, name, _int(name, getattr(self, name), low))
 
     def sizes(self, default_layers: int = DEFAULT_LAYERS,
               default_hidden: tuple[int, int, int] = DEFAULT_HIDDEN) -> list[tuple[int, int, int]]:
@@ -330,7 +337,7 @@ class Architecture:
 
     def given(self) -> dict[str, Any]:
         """The fields set (not None), in the form stored in a training record."""
-        out = {k: v for k, v in asdict(self).items() if v is not None}
+        out = _given(self)
         if "hidden" in out:
             out["hidden"] = format_hidden(out["hidden"])
         return out
@@ -367,8 +374,7 @@ class CheckpointPolicy:
         _set(self, "every_epochs", _int("every_epochs", self.every_epochs, 0))
         if self.every_steps and self.every_epochs:
             raise OptionError("every_steps", "and every_epochs cannot both be set")
-        if self.keep is not None:
-            _set(self, "keep", _int("keep", self.keep, 1))
+        _check_ints(self, {"keep": 1})
         if (self.every_steps or self.every_epochs or self.keep) and not self.directory:
             raise OptionError("directory", "is required to write or keep checkpoints")
 
@@ -381,7 +387,9 @@ class TrainOptions:
     architecture: Architecture = field(default_factory=Architecture)
     schedule: Schedule = field(default_factory=Schedule)
     checkpoints: CheckpointPolicy = field(default_factory=CheckpointPolicy)
-    seed: int = 0
+    #: Seed of the initial weights. None (not given) is 0 for a new model and, when resuming,
+    #: the model's own; a seed given when resuming must equal the model's (0 included).
+    seed: int | None = None
     threads: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     #: Learning-parameter overrides ``{"layers.encoder.lr": 0.3, ...}`` (``neocli.presets``
@@ -407,19 +415,20 @@ class TrainOptions:
                 raise OptionError("valid", "is empty")
             _set(self, "valid", tuple(os.fsdecode(x) for x in v))
         _set(self, "valid_every", _int("valid_every", self.valid_every, 0))
-        if self.patience is not None:
-            _set(self, "patience", _int("patience", self.patience, 1))
+        _check_ints(self, {"patience": 1, "seed": (0, MAX_SEED), "threads": 1})
         if (self.valid_every or self.patience is not None) and self.valid is None:
             raise OptionError("valid", "is required by valid_every and patience")
         for name, cls in (("codec", CodecOptions), ("architecture", Architecture), ("schedule", Schedule),
                           ("checkpoints", CheckpointPolicy)):
             if not isinstance(getattr(self, name), cls):
                 raise OptionError(name, f"must be a {cls.__name__}, got {type(getattr(self, name)).__name__}")
-        _set(self, "seed", _int("seed", self.seed, 0, MAX_SEED))
-        if self.threads is not None:
-            _set(self, "threads", _int("threads", self.threads, 1))
         if not isinstance(self.meta, dict) or not all(isinstance(k, str) and k for k in self.meta):
             raise OptionError("meta", f"must be a dict with non-empty string keys, got {self.meta!r}")
+
+    @property
+    def initial_seed(self) -> int:
+        """The seed a new model starts from: ``seed``, or 0 when it was not given."""
+        return 0 if self.seed is None else self.seed
 
 
 def validate(options: TrainOptions) -> TrainOptions:
@@ -648,26 +657,19 @@ def save_model(path: Any, hierarchy: Hierarchy, codec: Codec, record: dict[str, 
     hierarchy.save_to_file(path, meta=header)
 
 
+#: CodecOptions field -> make_codec argument.
+_CODEC_ARGS = {"byte_layout": "layout", "bins": "bins", "max_vocab": "max_vocab", "csv_columns": "select",
+               "csv_header": "header", "csv_delimiter": "delimiter", "csv_missing": "missing",
+               "encoding": "encoding"}
+
+
 def _new_codec(options: CodecOptions) -> Codec:
     kind = options.kind or "bytes"
     options.check_applies(kind)
-    opts: dict[str, Any] = {}
-    if options.byte_layout is not None:
-        opts["layout"] = options.byte_layout
-    if options.bins is not None:
-        opts["bins"] = options.bins
-    if options.max_vocab is not None:
-        opts["max_vocab"] = options.max_vocab
-    if options.csv_columns is not None:
-        opts["select"] = list(options.csv_columns)
-    if options.csv_header is not None:
-        opts["header"] = options.csv_header
-    if options.csv_delimiter is not None:
-        opts["delimiter"] = options.csv_delimiter
-    if options.csv_missing is not None:
-        opts["missing"] = options.csv_missing
-    if options.encoding is not None:
-        opts["encoding"] = options.encoding
+    opts: dict[str, Any] = {arg: getattr(options, name) for name, arg in _CODEC_ARGS.items()
+                            if getattr(options, name) is not None}
+    if "select" in opts:
+        opts["select"] = list(opts["select"])
     if kind == "bytes" and "layout" not in opts:
         opts["layout"] = DEFAULT_BYTE_LAYOUT
     codec = make_codec(kind, **opts)
@@ -676,13 +678,14 @@ def _new_codec(options: CodecOptions) -> Codec:
     return codec
 
 
-def fit_codec(sources: Any, options: CodecOptions) -> Codec:
+def fit_codec(sources: Any, options: CodecOptions, decompress: bool = True) -> Codec:
     """A codec for ``options``, fitted once over all ``sources`` when it learns from the data
-    (a vocabulary, a value range)."""
+    (a vocabulary, a value range); files are read decompressed by extension, as
+    :func:`train` reads them, unless ``decompress`` is False."""
     codec = _new_codec(options)
     if codec.needs_fit:
-        with open_sources(sources, need_multiple_passes=True) as srcs:
-            codec.fit(srcs.paths())
+        with open_sources(sources, need_multiple_passes=True, decompress=decompress) as srcs:
+            codec.fit(*srcs.opener())
     return codec
 
 
@@ -715,7 +718,7 @@ def build_model(codec: Codec, options: TrainOptions, force: bool = False) -> Hie
     available it raises :class:`~neocli.errors.NeedsForce` unless ``force``."""
     ios, layers = _descs(codec, options)
     _check_memory(ios, layers, force)
-    set_global_state(options.seed)
+    set_global_state(options.initial_seed)
     h = Hierarchy(ios, layers)
     apply_params(h, {**DEFAULT_PARAMS, **options.params})
     return h
@@ -926,9 +929,8 @@ class _Run:
         d = self.policy.directory
         if not d:
             return None
-        # The epoch in a name is the one a resume continues (1-based), as in messages and inspect.
-        epoch = min(self.t["epoch"] + 1, self.t["epochs"]) if not self.t.get("complete") else self.t["epoch"]
-        path = os.path.join(d, _ckpt.checkpoint_name(self.t["run_id"], epoch, self.t["steps"]))
+        # The epoch in a name is the one a resume continues (1-based), as in listings, messages and inspect.
+        path = os.path.join(d, _ckpt.checkpoint_name(self.t["run_id"], _ckpt.epoch_of(self.t), self.t["steps"]))
         self.save(path)
         _ckpt.rotate(d, self.t["run_id"], self.policy.keep, just_written=path)
         return path
@@ -1045,7 +1047,7 @@ class _Run:
             self.save(path)
         shown = os.fsdecode(self.output) if isinstance(self.output, (str, bytes)) else None
         data = ["-" if s.stdin else os.fsdecode(s.name) for s in self.sources.items]
-        raise Interrupted(path if path is None else os.fsdecode(path), self.t["epoch"] + 1, self.t["steps"],
+        raise Interrupted(path if path is None else os.fsdecode(path), _ckpt.epoch_of(self.t), self.t["steps"],
                           self.stop.signum or signal.SIGINT, output=shown, data=data)
 
 
@@ -1060,7 +1062,7 @@ def _resume_state(resume: Any, options: TrainOptions, sources: Any,
     given = options.schedule.reset_on
     if given is not None and given != t["options"].get("reset_on", "file"):
         raise ConflictError("resume", _shown(resume), "reset_on", t["options"].get("reset_on", "file"), given)
-    if options.seed and options.seed != t.get("seed"):
+    if options.seed is not None and "seed" in t and options.seed != t["seed"]:
         raise ConflictError("resume", _shown(resume), "seed", t.get("seed"), options.seed)
     epochs = options.schedule.epochs
     done = bool(t.get("complete")) and epochs <= _int_or(t.get("epoch"), 0)
@@ -1091,7 +1093,7 @@ def _init_state(init: Any, options: TrainOptions, sources: Any,
     for k, (had, asked) in _conflicts(src.hierarchy, src.codec, options).items():
         raise ConflictError("init", _shown(init), k, had, asked)
     srcs = open_sources(sources, need_multiple_passes=options.schedule.epochs > 1, decompress=decompress)
-    set_global_state(options.seed)
+    set_global_state(options.initial_seed)
     h = Hierarchy(src.hierarchy.io_descs, src.hierarchy.layer_descs)
     h.set_weights_from_buffer(src.hierarchy.serialize_weights_to_buffer())
     h.params = copy.deepcopy(src.hierarchy.params)
@@ -1206,7 +1208,7 @@ def _train(sources: Any, options: TrainOptions, output: Any, kind: str | None, p
                           else _fresh_state(options, sources, decompress, force))
         pred = Predictive(codec)
         t = {"epoch": 0, "epochs": options.schedule.epochs, "steps": 0, "position": 0, "fresh": True,
-             "complete": False, "seed": options.seed, "run_id": _ckpt.new_run_id(), "data_sha256": srcs.sha256(),
+             "complete": False, "seed": options.initial_seed, "run_id": _ckpt.new_run_id(), "data_sha256": srcs.sha256(),
              "data_files": [_shown(n) for n in srcs.names], "metrics": [], "started_utc": utc_now(),
              "updated_utc": utc_now(),
              "options": {"codec": codec.kind, **options.codec.given(), **options.architecture.given(),
@@ -1225,10 +1227,18 @@ def _train(sources: Any, options: TrainOptions, output: Any, kind: str | None, p
     return TrainingResult(h, codec, t, output if kind != "stdout" else "-", pred)
 
 
-def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int = 400) -> dict[str, Any]:
+#: The dry run's speed probe: warm-up (at most this many steps or seconds, whichever comes
+#: first), then timed steps for at least ``PROBE_SECONDS`` (README "Sequences, stdin,
+#: checkpoints and resuming": why these).
+PROBE_WARM_STEPS, PROBE_WARM_SECONDS, PROBE_SECONDS = 200, 0.5, 2.0
+
+
+def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int = 50,
+            probe_seconds: float = PROBE_SECONDS) -> dict[str, Any]:
     """What :func:`train` would build, without training: the codec, the architecture, the
-    weights size, a memory estimate and the symbols/s measured on ``probe_steps`` steps of
-    random symbols (learning on, this machine, the options' threads)."""
+    weights size, a memory estimate and the symbols/s measured on this machine (the options'
+    threads) by stepping random symbols as training does (scored, then learned): after a
+    warm-up, at least ``probe_steps`` steps and ``probe_seconds`` seconds are timed."""
     options = validate(options if options is not None else TrainOptions())
     if options.threads is not None:
         set_num_threads(options.threads)
@@ -1238,18 +1248,33 @@ def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int 
     rng = np.random.default_rng(0)
     _, cols, z = codec.io_size
     if codec.kind == "csv":
-        probe = rng.integers(0, z, size=(probe_steps, cols)).astype(np.int32)
+        probe = rng.integers(0, z, size=(1024, cols)).astype(np.int32)
     else:   # symbols the codec can produce, as their CSDRs
         n = pred.num_symbols(0)
-        probe = np.stack([pred.code(int(k)) for k in rng.integers(0, n, size=probe_steps)])
-    warm = min(100, probe_steps // 3)   # the first steps pay for allocation and the thread tuner
-    for i, cis in enumerate(probe):
-        if i == warm:
-            start = time.perf_counter()
-        pred.score(h.get_prediction_acts(0), cis, learn=True)
+        probe = np.stack([pred.code(int(k)) for k in rng.integers(0, n, size=1024)])
+    score = Metrics()
+
+    def step(i: int) -> None:
+        # What an epoch does per symbol (``_Run._epoch``): score the prediction, then learn.
+        cis = probe[i % len(probe)]
+        score.add(h, cis, pred, learn=True)
         h.step([cis], True)
+
+    # The first steps pay once for what a long run amortises: starting the threads, the
+    # thread tuner's first measurements and trials (a trial may stall for a scheduler time
+    # slice under load), first touches of the arrays. A window of a few hundred steps
+    # (0.1 s) caught one such stall often enough to read 2-5x slow; seconds do not.
+    start = time.perf_counter()
+    i = 0
+    while i < PROBE_WARM_STEPS and time.perf_counter() - start < PROBE_WARM_SECONDS:
+        step(i)
+        i += 1
+    start, timed = time.perf_counter(), 0
+    while timed < probe_steps or time.perf_counter() - start < probe_seconds:
+        step(i + timed)
+        timed += 1
     seconds = time.perf_counter() - start
-    probe_steps -= warm
+    probe_steps = timed
     sizes = [tuple(h.get_hidden_size(l)) for l in range(h.get_num_layers())]
     total = sources_total(sources)
     sps = probe_steps / seconds if seconds > 0 else None
@@ -1259,8 +1284,8 @@ def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int 
         "weights_bytes": h.get_weights_size(), "state_bytes": h.get_state_size(),
         # The model plus the calibration's per-symbol arrays and a second copy while a file is written.
         "memory_estimate_bytes": 2 * h.get_size() + 64 * (256 if codec.kind == "bytes" else codec.io_size[2] ** 2),
-        "expected_symbols_per_s": sps, "epochs": options.schedule.epochs,
-        "data_bytes": total,
+        "expected_symbols_per_s": sps, "probe_steps": probe_steps, "probe_seconds": seconds,
+        "epochs": options.schedule.epochs, "data_bytes": total,
         "expected_seconds": (total * options.schedule.epochs / sps) if (total and sps and codec.kind == "bytes") else None,
     }
 
@@ -1301,7 +1326,6 @@ def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
     try:
         with StopSignals(looping=False) as stop, \
                 open_sources(sources, need_multiple_passes=False, decompress=decompress) as srcs:
-            score.data_bytes = srcs.total_bytes()
             _score_sources(model, srcs, learn, progress, reset_on, score, stop)
     except KeyboardInterrupt as e:
         _finish_metrics(score, model.codec, start)
@@ -1364,7 +1388,10 @@ def _score_sources(model: TrainedModel, srcs: Sources, learn: bool, progress: An
             h.clear_state()
             fresh = True
         raw = src.open()
-        stream = HashingReader(raw, CountingDigest(), guard=stop) if src.path is None else raw
+        # The bytes the codec reads, after decompression: a compressed file's size on disk is
+        # not its data's, and a streamed stdin has none; bits per byte needs the data's.
+        counted = ByteCount()
+        stream = HashingReader(raw, counted, guard=stop if src.path is None else None)
         try:
             for sym in codec.symbols(stream, reset_on == "blank", where=src.name):
                 if sym is RESET:
@@ -1384,6 +1411,7 @@ def _score_sources(model: TrainedModel, srcs: Sources, learn: bool, progress: An
                 if progress is not None and score.symbols % PROGRESS_EVERY == 0:
                     progress(Progress(1, 1, score.symbols))
         finally:
+            score.data_bytes = (score.data_bytes or 0) + counted.n
             if not (src.stdin and src.path is None):
                 raw.close()
 

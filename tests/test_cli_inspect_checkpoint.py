@@ -286,7 +286,9 @@ def test_list_sorted_with_errors(tmp_path):
     names = [ln.split()[0] for ln in lines[1:]]
     assert names == ["a.ohr", "b.ohr", "c.ohr", "tie1.ohr", "tie2.ohr", "broken.ohr", "sub.ohr"]
     row_b = lines[2].split()
-    assert row_b[1:6] == ["2", "200", "0.3500", "2.500", "no"]  # last metrics entry of epoch 2
+    # 2 of 3 epochs completed, unfinished: EPOCH is the one a resume continues (3), with
+    # the last metrics entry (of epoch 2).
+    assert row_b[1:6] == ["3", "200", "0.3500", "2.500", "no"]
     assert "error:" in lines[6] and "error:" in lines[7]
     assert "readme" not in r.stdout
 
@@ -294,7 +296,8 @@ def test_list_sorted_with_errors(tmp_path):
     assert_ok(r)
     items = json.loads(r.stdout)
     assert [os.path.basename(i["file"]) for i in items] == names
-    assert items[0]["epoch"] == 1 and items[0]["steps"] == 100 and items[0]["accuracy"] == 0.25
+    assert items[0]["epoch"] == 2 and items[0]["epochs_completed"] == 1
+    assert items[0]["steps"] == 100 and items[0]["accuracy"] == 0.25
     assert items[0]["bytes"] == os.path.getsize(d / "a.ohr")
     assert "error" in items[5] and "epoch" not in items[5]
 
@@ -362,6 +365,40 @@ def test_verify_structure_mismatch(tmp_path):
 
 # --------------------------------------------------------------------------
 # checkpoint prune
+
+
+def test_list_name_messages_and_inspect_agree_on_the_epoch(tmp_path):
+    # A real run: checkpoints inside epoch 1 are named e0001, those inside epoch 2 e0002,
+    # and the list, its JSON, inspect and the library's listing all say the same
+    # 1-based epoch (the one a resume continues); the finished model shows its last epoch.
+    import neocli.cli.train  # noqa: F401  (registers the command)
+    from neocli import checkpoints
+
+    data = tmp_path / "d.txt"
+    data.write_bytes(b"the cat sat on the mat. " * 25)  # 600 bytes
+    d = tmp_path / "ck"
+    r = run("train", data, "-o", tmp_path / "m.ohr", "--hidden", "3x3x8", "--epochs", 2, "-q",
+            "--checkpoint-dir", d, "--checkpoint-every", 250)
+    assert_ok(r)
+    names = sorted(os.listdir(d))
+    by_name = {n: checkpoints.parse_checkpoint_name(n)[1] for n in names}
+    assert sorted(set(by_name.values())) == [1, 2], names
+    (d / "m.ohr").write_bytes((tmp_path / "m.ohr").read_bytes())
+
+    r = run("checkpoint", "list", d)
+    assert_ok(r)
+    rows = {ln.split()[0]: ln.split()[1] for ln in r.stdout.strip().splitlines()[1:]}
+    assert {n: int(rows[n]) for n in names} == by_name
+    assert rows["m.ohr"] == "2"
+    r = run("checkpoint", "list", d, "--json")
+    items = {os.path.basename(i["file"]): i for i in json.loads(r.stdout)}
+    assert {n: items[n]["epoch"] for n in names} == by_name
+    assert {n: items[n]["epochs_completed"] for n in names} == {n: e - 1 for n, e in by_name.items()}
+    for n in names:
+        r = run("inspect", d / n)
+        assert_ok(r)
+        assert f"resumable at epoch {by_name[n]}," in r.stdout, r.stdout
+        assert checkpoints.list_checkpoints(str(d))[names.index(n)].progress == by_name[n]
 
 
 def test_prune_keeps_newest_incomplete_checkpoints_only(tmp_path):

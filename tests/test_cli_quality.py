@@ -59,6 +59,31 @@ def test_dry_run_reports_and_writes_nothing(tmp_path, text):
     assert r.exit_code == 0 and "symbols/s" in r.stdout and "weights" in r.stdout and not m.exists()
 
 
+def test_dry_run_speed_is_not_ruled_by_first_time_costs_or_one_stall(tmp_path, text, monkeypatch):
+    # On a virtual clock: a step takes 1 ms, the first one 50 ms more (threads starting,
+    # first touches), and one step early on stalls for 300 ms (a trial of the thread tuner
+    # descheduled under load). A real run of minutes amortises both; the probe must too,
+    # within 30 % of the steady 1,000 symbols/s (a window of 300 steps read half that).
+    import types
+
+    clock = [0.0]
+    steps = [0]
+    real_step = neo.Hierarchy.step
+
+    def step(self, *args, **kwargs):
+        real_step(self, *args, **kwargs)
+        clock[0] += 0.001 + (0.05 if steps[0] == 0 else 0.0) + (0.3 if steps[0] == 250 else 0.0)
+        steps[0] += 1
+
+    monkeypatch.setattr(neo.Hierarchy, "step", step)
+    monkeypatch.setattr(training, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    opts = training.TrainOptions(architecture=training.Architecture(hidden="2x2x8"))
+    d = training.dry_run([text], opts)
+    assert steps[0] > 250  # the stall happened
+    assert d["expected_symbols_per_s"] == pytest.approx(1000, rel=0.3)
+    assert d["probe_seconds"] >= training.PROBE_SECONDS and d["probe_steps"] >= 50
+
+
 def test_early_stopping_keeps_the_best_model(tmp_path, text):
     valid = tmp_path / "valid.txt"
     valid.write_bytes(b"zq xv kj wz qx zv jq xk " * 8)   # unlike the training text: gets worse

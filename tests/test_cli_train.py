@@ -348,6 +348,27 @@ def test_resume_compares_resolved_options_not_spellings(tmp_path, text):
                       "--byte-layout")
 
 
+def test_resume_compares_an_explicit_seed_zero_included(tmp_path, text):
+    # --seed 0 is the default's value, yet given it is compared with the model's seed like
+    # any option; not given, the model's seed is used; an equal one is accepted.
+    model = tmp_path / "m.ohr"
+    assert run("train", text, "-o", model, *SMALL, "--seed", "7").exit_code == 0
+    for seed in ("0", "8"):
+        assert_user_error(run("train", text, "-o", tmp_path / "r.ohr", "--resume", model, "--epochs", "2",
+                              "--seed", seed), f"--seed={seed}")
+        assert not (tmp_path / "r.ohr").exists()
+    for given in ([], ["--seed", "7"], ["-s", "7"]):
+        r = run("train", text, "-o", tmp_path / "r.ohr", "--resume", model, "--epochs", "2", "--quiet", *given)
+        assert r.exit_code == 0, (given, r.stderr)
+        assert ohr.read_header(tmp_path / "r.ohr")["training"]["seed"] == 7
+    # Without --resume, no --seed still means 0, and it is what the record says.
+    assert run("train", text, "-o", tmp_path / "z.ohr", *SMALL).exit_code == 0
+    assert run("train", text, "-o", tmp_path / "z0.ohr", *SMALL, "--seed", "0").exit_code == 0
+    assert ohr.read_header(tmp_path / "z.ohr")["training"]["seed"] == 0
+    assert bytes(neo.Hierarchy(file_name=str(tmp_path / "z.ohr")).serialize_weights_to_buffer()) == \
+        bytes(neo.Hierarchy(file_name=str(tmp_path / "z0.ohr")).serialize_weights_to_buffer())
+
+
 def test_init_takes_codec_and_architecture_from_the_model(tmp_path, text):
     a = tmp_path / "a.ohr"
     assert run("train", text, "-o", a, "--codec", "chars", "--hidden", "3x3x16", "--layers", "1", "--quiet").exit_code == 0

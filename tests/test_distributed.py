@@ -191,6 +191,30 @@ def test_train_with_one_worker_equals_plain_train(files, engine, tmp_path):
     assert header["training"]["data_parallel"]["shards"] == 1 and header["training"]["steps"] == 3600
 
 
+def test_data_parallel_reads_compressed_files_as_plain_train_does(files, engine, tmp_path):
+    """Decompressed by extension (a chars vocabulary fitted on the decompressed text too),
+    and --no-decompress accepted: the raw bytes, as plain train reads them."""
+    import bz2
+    import gzip
+
+    a, b = tmp_path / "a.txt.gz", tmp_path / "b.txt.bz2"
+    a.write_bytes(gzip.compress(Path(files["a"]).read_bytes()))
+    b.write_bytes(bz2.compress(Path(files["b"]).read_bytes()))
+    where = ("--scheduler", engine.client.scheduler.address)
+    for codec in ("bytes", "chars"):
+        assert cli("train", files["a"], files["b"], "-o", tmp_path / "plain.ohr", *SMALL, "--codec", codec).exit_code == 0
+        r = cli("train", a, b, "-o", tmp_path / "dp.ohr", *SMALL, "--codec", codec, "--workers", 1, *where)
+        assert r.exit_code == 0, r.stderr
+        assert _sections((tmp_path / "dp.ohr").read_bytes()) == _sections((tmp_path / "plain.ohr").read_bytes())
+        assert training.load_model(tmp_path / "dp.ohr").codec.to_dict() == \
+            training.load_model(tmp_path / "plain.ohr").codec.to_dict()
+    assert cli("train", a, "-o", tmp_path / "raw.ohr", *SMALL, "--no-decompress").exit_code == 0
+    r = cli("train", a, "-o", tmp_path / "dpraw.ohr", *SMALL, "--no-decompress", "--workers", 1, *where)
+    assert r.exit_code == 0, r.stderr
+    assert _sections((tmp_path / "dpraw.ohr").read_bytes()) == _sections((tmp_path / "raw.ohr").read_bytes())
+    assert training.load_model(tmp_path / "dpraw.ohr").record["steps"] == a.stat().st_size
+
+
 def test_sweep_rows_equal_separate_train_and_eval(files, engine, tmp_path):
     r = cli("sweep", files["a"], "--valid", files["valid"], "--grid", "layers=1,2", "--grid", "byte-layout=nibbles",
             "--hidden", "3x3x16", "--scheduler", engine.client.scheduler.address, "--json", "--quiet")

@@ -727,3 +727,31 @@ def test_train_agent_interrupt_checkpoints_and_resumes_exactly(tmp_path):
     with pytest.raises(neo.NeoError) as bad:
         rl.AgentOptions(env="CartPole-v1", protocol="d16", bins=8)
     assert bad.value.field == "bins"
+
+
+def test_rl_train_shares_trains_flag_declarations_with_the_agents_defaults(tmp_path):
+    # One declaration per flag across train and rl train; each help names its command's own
+    # default, and those are the defaults the library builds.
+    import typer.main
+
+    from neocli import training
+
+    root = typer.main.get_command(app)
+    train_cmd, rl_cmd = root.commands["train"], root.commands["rl"].commands["train"]
+
+    def helps(cmd):
+        return {p.opts[0]: p.help for p in cmd.params if p.opts and p.opts[0].startswith("--")}
+
+    t, r = helps(train_cmd), helps(rl_cmd)
+    for flag in ("--up-radius", "--recurrent-radius", "--dendrites", "--threads", "--meta", "--checkpoint-dir",
+                 "--keep", "--json"):
+        assert r[flag] == t[flag], flag
+    assert r["--down-radius"] == f"Decoder field radius (default {rl.training.AGENT_ARCH_DEFAULTS['down_radius']})."
+    assert f"(default {training.ARCH_DEFAULTS['down_radius']}:" in t["--down-radius"]
+    assert run("rl", "train", "--env", "CartPole-v1", "-o", tmp_path / "a.ohr", "--episodes", 1, "-q").exit_code == 0
+    h = neo.Hierarchy(file_name=str(tmp_path / "a.ohr"))
+    size = "x".join(map(str, h.get_hidden_size(0)))
+    assert r["--layers"] == f"Number of layers (default {h.get_num_layers()})."
+    assert r["--hidden"].endswith(f"(default {size}).")
+    assert t["--layers"] == f"Number of layers (default {training.DEFAULT_LAYERS})."
+    assert t["--hidden"].endswith(f"(default {'x'.join(map(str, training.DEFAULT_HIDDEN))}).")

@@ -1,9 +1,10 @@
-"""The option declarations ``neocli train`` shares with ``train-many`` and ``sweep`` (one
-declaration, one help text, one default) and :func:`build_options`, which turns the flags into
-a ``training.TrainOptions``."""
+"""The option declarations ``neocli train`` shares with ``train-many``, ``sweep`` and ``rl train``
+(one declaration, one help text, one default; ``rl train`` keeps its own architecture defaults
+through the ``*_option`` factories) and :func:`build_options`, which turns the flags into a
+``training.TrainOptions``."""
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -27,14 +28,38 @@ CsvHeader = Annotated[Optional[bool], typer.Option("--csv-header/--no-csv-header
 CsvColumns = Annotated[Optional[str], typer.Option("--csv-columns", metavar="COLS", help="csv codec: the columns to model, by header name or 1-based number, comma-separated (default: all).", rich_help_panel=DATA)]
 ResetOn = Annotated[Optional[str], typer.Option("--reset-on", metavar="WHEN", help="clear_state() at: file (default) | blank (blank lines) | none.", rich_help_panel=DATA, show_default=False)]
 Epochs = Annotated[int, typer.Option("--epochs", "-e", metavar="N", help="Passes over the data.", rich_help_panel=RUN)]
-Layers = Annotated[Optional[int], typer.Option("--layers", "-l", metavar="N", help="Number of layers (default 1).", rich_help_panel=ARCH)]
-Hidden = Annotated[Optional[str], typer.Option("--hidden", metavar="WxHxZ", help="Layer size WxHxZ, or one size per layer: A,B,C (default 8x8x32).", rich_help_panel=ARCH)]
+
+
+# The architecture flags mean the same for sequence models and RL agents; only the defaults
+# differ (agents keep 2 x 5x5x32 with radius 2), so each command names its own default.
+def layers_option(default: int) -> Any:
+    """``--layers`` with ``default`` in its help."""
+    return Annotated[Optional[int], typer.Option("--layers", "-l", metavar="N", help=f"Number of layers (default {default}).", rich_help_panel=ARCH)]
+
+
+def hidden_option(default: str) -> Any:
+    """``--hidden`` with ``default`` in its help."""
+    return Annotated[Optional[str], typer.Option("--hidden", metavar="WxHxZ", help=f"Layer size WxHxZ, or one size per layer: A,B,C (default {default}).", rich_help_panel=ARCH)]
+
+
+def down_radius_option(default: str) -> Any:
+    """``--down-radius`` with ``default`` in its help."""
+    return Annotated[Optional[int], typer.Option("--down-radius", metavar="N", help=f"Decoder field radius (default {default}).", rich_help_panel=ARCH)]
+
+
+Layers = layers_option(1)
+Hidden = hidden_option("8x8x32")
 UpRadius = Annotated[Optional[int], typer.Option("--up-radius", metavar="N", help="Encoder field radius (default 2).", rich_help_panel=ARCH)]
-DownRadius = Annotated[Optional[int], typer.Option("--down-radius", metavar="N", help="Decoder field radius (default 4: the 8x8 layer's whole width).", rich_help_panel=ARCH)]
+DownRadius = down_radius_option("4: the 8x8 layer's whole width")
 RecRadius = Annotated[Optional[int], typer.Option("--recurrent-radius", metavar="N", help="Recurrent radius; -1 disables recurrence (default 0).", rich_help_panel=ARCH)]
 Dendrites = Annotated[Optional[int], typer.Option("--dendrites", metavar="N", help="Dendrites per decoder cell (default 4).", rich_help_panel=ARCH)]
-Seed = Annotated[int, typer.Option("--seed", "-s", metavar="N", help="Seed of the initial weights (0 to 2**64-1).", rich_help_panel=RUN)]
+# None when not given, so that --resume can tell "--seed 0" from nothing (and compare it).
+Seed = Annotated[Optional[int], typer.Option("--seed", "-s", metavar="N", help="Seed of the initial weights (0 to 2**64-1; default 0, or the model's with --resume, which a given seed must equal).", rich_help_panel=RUN, show_default=False)]
 Meta = Annotated[Optional[list[str]], typer.Option("--meta", "-m", metavar="KEY=VALUE", help="Stored in the model header (repeatable).", rich_help_panel=RUN)]
+Threads = Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads (default: OMP_NUM_THREADS or all cores).", rich_help_panel=RUN)]
+CheckpointDir = Annotated[Optional[str], typer.Option("--checkpoint-dir", metavar="PATH", help="Directory for checkpoints.", rich_help_panel=CKPT)]
+Keep = Annotated[Optional[int], typer.Option("--keep", metavar="N", help="Keep only the N newest checkpoints.", rich_help_panel=CKPT)]
+JsonSummary = Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.", rich_help_panel=RUN)]
 
 
 def build_options(*, codec: str | None = None, byte_layout: str | None = None, bins: int | None = None,
@@ -44,7 +69,7 @@ def build_options(*, codec: str | None = None, byte_layout: str | None = None, b
                   up_radius: int | None = None, down_radius: int | None = None,
                   recurrent_radius: int | None = None, dendrites: int | None = None, epochs: int = 1,
                   reset_on: str | None = None, checkpoint_dir: str | None = None, checkpoint_every: str | None = None,
-                  keep: int | None = None, seed: int = 0, threads: int | None = None,
+                  keep: int | None = None, seed: int | None = None, threads: int | None = None,
                   meta: list[str] | None = None, params: list[str] | None = None,
                   valid: list[str] | None = None, valid_every: int = 0,
                   patience: int | None = None) -> training.TrainOptions:

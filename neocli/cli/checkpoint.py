@@ -114,6 +114,11 @@ class Entry:
         return self.training.get("epoch")
 
     @property
+    def shown_epoch(self) -> int | None:
+        """The 1-based epoch shown to users: the one a resume continues, as in the file name."""
+        return checkpoints.epoch_of(self.training)
+
+    @property
     def episode(self) -> Any:
         """Episodes completed by an RL agent, from the header (``None`` when unknown)."""
         return self.training.get("episode")
@@ -199,7 +204,8 @@ def list_checkpoints(
 ) -> None:
     """List the models in DIR (not recursive), oldest first, with epoch, steps and last metrics.
 
-    RL agents show their episode count as 'ep N' in the EPOCH column.
+    EPOCH is the epoch a resume continues (a finished model's last), 1-based as in checkpoint
+    names and 'inspect'; RL agents show their episode count there as 'ep N'.
 
     Files that cannot be read are listed with their error; the exit code stays 0.
     """
@@ -218,8 +224,8 @@ def list_checkpoints(
                 item["error"] = e.error
             else:
                 item.update({
-                    "epoch": e.epoch, "epochs": e.training.get("epochs"), "steps": e.steps,
-                    **({"episode": e.episode} if e.episode is not None else {}),
+                    "epoch": e.shown_epoch, "epochs_completed": e.epoch, "epochs": e.training.get("epochs"),
+                    "steps": e.steps, **({"episode": e.episode} if e.episode is not None else {}),
                     "accuracy": m.get("accuracy"), "bits_per_symbol": m.get("bits_per_symbol"),
                     "complete": e.training.get("complete"), "state": _has_state(e.header or {}),
                 })
@@ -235,7 +241,7 @@ def list_checkpoints(
         complete = e.training.get("complete")
         rows.append([
             e.name,
-            _num(e.epoch, "d") if e.epoch is not None or type(e.episode) is not int else f"ep {e.episode}",
+            _num(e.shown_epoch, "d") if e.epoch is not None or type(e.episode) is not int else f"ep {e.episode}",
             _num(e.steps, ",d") if type(e.steps) is int else "-",
             _num(m.get("accuracy"), ".4f"),
             _num(m.get("bits_per_symbol"), ".3f"),

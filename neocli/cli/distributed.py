@@ -64,7 +64,7 @@ def train_many(
     bins: Bins = None, max_vocab: MaxVocab = None, csv_range: CsvRange = None, csv_header: CsvHeader = None,
     csv_columns: CsvColumns = None, reset_on: ResetOn = None, epochs: Epochs = 1, layers: Layers = None,
     hidden: Hidden = None, up_radius: UpRadius = None, down_radius: DownRadius = None,
-    recurrent_radius: RecRadius = None, dendrites: Dendrites = None, seed: Seed = 0, meta: Meta = None,
+    recurrent_radius: RecRadius = None, dendrites: Dendrites = None, seed: Seed = None, meta: Meta = None,
     quiet: Quiet = False, json_out: JsonOut = False,
 ) -> None:
     """Train one model per FILE (each as `neocli train FILE` with the same options) into DIR/<stem>.ohr."""
@@ -106,7 +106,7 @@ def sweep(
     bins: Bins = None, max_vocab: MaxVocab = None, csv_range: CsvRange = None, csv_header: CsvHeader = None,
     csv_columns: CsvColumns = None, reset_on: ResetOn = None, epochs: Epochs = 1, layers: Layers = None,
     hidden: Hidden = None, up_radius: UpRadius = None, down_radius: DownRadius = None,
-    recurrent_radius: RecRadius = None, dendrites: Dendrites = None, seed: Seed = 0,
+    recurrent_radius: RecRadius = None, dendrites: Dendrites = None, seed: Seed = None,
     quiet: Quiet = False, json_out: JsonOut = False,
 ) -> None:
     """One model per grid point trained on TRAIN, scored on --valid: held-out bits/symbol, best first."""
@@ -156,7 +156,7 @@ def check_data_parallel(opts: training.TrainOptions, given: dict[str, Any]) -> N
 
 def train_data_parallel(data: list[str], output: str, opts: training.TrainOptions, *, workers: int | None,
                         sync_every: int | None, merge: str | None, scheduler: str | None, quiet: bool,
-                        json_out: bool) -> None:
+                        json_out: bool, decompress: bool = True) -> None:
     """``neocli train DATA -o M.ohr --workers K --sync-every N`` with ``opts`` as plain train
     builds them (:func:`check_data_parallel` has refused what does not apply)."""
     if workers is None:
@@ -167,15 +167,15 @@ def train_data_parallel(data: list[str], output: str, opts: training.TrainOption
     if merge not in ("average", "stochastic"):
         raise UsageError(f"--merge must be average or stochastic, got {merge!r}")
     reset_on = opts.schedule.reset_on or "file"
-    codec = training.fit_codec(data, opts.codec)  # once over all shards: they must agree
+    codec = training.fit_codec(data, opts.codec, decompress=decompress)  # once over all shards: they must agree
     init = training.build_model(codec, opts).serialize_to_buffer()
-    stream = distributed.encode_stream(data, codec, reset_on)
+    stream = distributed.encode_stream(data, codec, reset_on, decompress=decompress)
     sync = sync_every or 5000
     with _engine(None if scheduler else workers, scheduler, quiet) as eng, _Bar(0, "round", quiet) as bar:
         r = distributed.train_data_parallel(stream, init, workers, sync, opts.schedule.epochs, eng,
-                                            "even" if merge == "average" else "stochastic", opts.seed, progress=bar)
+                                            "even" if merge == "average" else "stochastic", opts.initial_seed, progress=bar)
     record = {"epoch": opts.schedule.epochs, "epochs": opts.schedule.epochs, "steps": r.steps, "complete": True,
-              "seed": opts.seed, "data_files": list(data), "metrics": [],
+              "seed": opts.initial_seed, "data_files": list(data), "metrics": [],
               "options": {"codec": codec.kind, **opts.codec.given(), **opts.architecture.given(),
                           "reset_on": reset_on, **({"params": dict(opts.params)} if opts.params else {})},
               **r.record}

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import aogmaneo
+from .. import aogmaneo, checkpoints
 from ..errors import NeoError
 from ..codecs import codec_from_dict
 from ._common import load_header
@@ -239,7 +239,7 @@ def _training_lines(header: dict[str, Any]) -> list[str]:
     elif t.get("kind") == "rl" and t.get("complete") is False:
         lines.append(f"  status     incomplete: resumable at episode {_fmt_int(t.get('episode'))}")
     elif "complete" in t or "position" in t:
-        at = f"epoch {epoch + 1}" if _is_int(epoch) else "epoch ?"
+        at = f"epoch {checkpoints.epoch_of(t)}" if _is_int(epoch) else "epoch ?"
         lines.append(f"  status     incomplete: resumable at {at}, position {_fmt_int(t.get('position', 0))}")
     if t.get("kind") == "rl" and isinstance(t.get("returns"), list):
         from ..rl import moving_average

@@ -11,6 +11,8 @@ from tqdm import tqdm
 from .. import rl, training
 from ._common import apply_threads, check_paths, refuse_reference
 from .app import app, command, echo_err
+from ._options import (ARCH, CKPT, RUN, CheckpointDir, Dendrites, JsonSummary, Keep, Meta, RecRadius, Threads,
+                       UpRadius, down_radius_option, hidden_option, layers_option)
 
 rl_app = typer.Typer(name="rl", no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                      context_settings={"help_option_names": ["-h", "--help"]},
@@ -18,10 +20,11 @@ rl_app = typer.Typer(name="rl", no_args_is_help=True, add_completion=False, rich
 app.add_typer(rl_app, name="rl")
 
 ENV = "Environment and rewards"
-ARCH = "Architecture"
-RUN = "Run"
-CKPT = "Checkpoints"
 WINDOW = rl.training.WINDOW
+# train's architecture flags with the agents' defaults (neocli.rl.training).
+AgentLayers = layers_option(2)
+AgentHidden = hidden_option("5x5x32")
+AgentDownRadius = down_radius_option("2")
 
 
 class _EpisodeBar:
@@ -100,22 +103,22 @@ def rl_train(
     termination_reward: Annotated[Optional[float], typer.Option("--termination-reward", metavar="R", help="Reward added when an episode terminates (not on truncation), e.g. -10 (default 0).", rich_help_panel=ENV)] = None,
     reward_scale: Annotated[Optional[float], typer.Option("--reward-scale", metavar="F", help="Factor on the environment's reward (default 1; 0 ignores it).", rich_help_panel=ENV)] = None,
     min_steps: Annotated[Optional[int], typer.Option("--min-steps", metavar="N", help="Actor min_steps (default 1 when the state is cleared every episode, else 16).", rich_help_panel=ENV)] = None,
-    layers: Annotated[Optional[int], typer.Option("--layers", "-l", metavar="N", help="Number of layers (default 2).", rich_help_panel=ARCH)] = None,
-    hidden: Annotated[Optional[str], typer.Option("--hidden", metavar="WxHxZ", help="Layer size WxHxZ, or one size per layer: A,B,C (default 5x5x32).", rich_help_panel=ARCH)] = None,
-    up_radius: Annotated[Optional[int], typer.Option("--up-radius", metavar="N", help="Encoder field radius (default 2).", rich_help_panel=ARCH)] = None,
-    down_radius: Annotated[Optional[int], typer.Option("--down-radius", metavar="N", help="Decoder field radius (default 2).", rich_help_panel=ARCH)] = None,
-    recurrent_radius: Annotated[Optional[int], typer.Option("--recurrent-radius", metavar="N", help="Recurrent radius; -1 disables recurrence (default 0).", rich_help_panel=ARCH)] = None,
-    dendrites: Annotated[Optional[int], typer.Option("--dendrites", metavar="N", help="Dendrites per decoder cell (default 4).", rich_help_panel=ARCH)] = None,
+    layers: AgentLayers = None,
+    hidden: AgentHidden = None,
+    up_radius: UpRadius = None,
+    down_radius: AgentDownRadius = None,
+    recurrent_radius: RecRadius = None,
+    dendrites: Dendrites = None,
     seed: Annotated[int, typer.Option("--seed", "-s", metavar="N", help="Seed of the weights and of the first env.reset.", rich_help_panel=RUN)] = 0,
-    threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads.", rich_help_panel=RUN)] = None,
-    meta: Annotated[Optional[list[str]], typer.Option("--meta", "-m", metavar="KEY=VALUE", help="Stored in the agent header (repeatable).", rich_help_panel=RUN)] = None,
+    threads: Threads = None,
+    meta: Meta = None,
     plot: Annotated[Optional[str], typer.Option("--plot", metavar="PATH", help="Write the learning curve (returns and their 20-episode average) to this PNG.", rich_help_panel=RUN)] = None,
-    checkpoint_dir: Annotated[Optional[str], typer.Option("--checkpoint-dir", metavar="PATH", help="Directory for checkpoints.", rich_help_panel=CKPT)] = None,
+    checkpoint_dir: CheckpointDir = None,
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", metavar="N", help="Checkpoint every N episodes.", rich_help_panel=CKPT)] = None,
-    keep: Annotated[Optional[int], typer.Option("--keep", metavar="N", help="Keep only the N newest checkpoints.", rich_help_panel=CKPT)] = None,
+    keep: Keep = None,
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="PATH", help="Continue an agent or checkpoint exactly (--episodes is the total).", rich_help_panel=CKPT)] = None,
     init: Annotated[Optional[str], typer.Option("--init", metavar="PATH", help="Start from an agent's weights only.", rich_help_panel=CKPT)] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.", rich_help_panel=RUN)] = False,
+    json_out: JsonSummary = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-episode lines.", rich_help_panel=RUN)] = False,
 ) -> None:
     """Train an agent in the gymnasium environment --env and write it to -o AGENT.ohr."""

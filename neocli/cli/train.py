@@ -8,9 +8,9 @@ import typer
 
 from .. import presets, training
 from ._common import ProgressBar, check_paths, refuse_reference
-from ._options import (ARCH, CKPT, DATA, RUN, Bins, ByteLayout, Codec, CsvColumns, CsvHeader, CsvRange, Dendrites,
-                       DownRadius, Epochs, Hidden, Layers, MaxVocab, Meta, RecRadius, ResetOn, Seed, UpRadius,
-                       build_options)
+from ._options import (ARCH, CKPT, DATA, RUN, Bins, ByteLayout, CheckpointDir, Codec, CsvColumns, CsvHeader,
+                       CsvRange, Dendrites, DownRadius, Epochs, Hidden, JsonSummary, Keep, Layers, MaxVocab, Meta,
+                       RecRadius, ResetOn, Seed, Threads, UpRadius, build_options)
 from .app import UsageError, app, command, echo_err
 
 def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> None:
@@ -50,7 +50,8 @@ def _print_dry_run(d: dict, json_out: bool) -> None:
     print(f"params          {d['params']}")
     print(f"weights         {d['weights_bytes']:,} bytes   state {d['state_bytes']:,} bytes")
     print(f"memory          about {d['memory_estimate_bytes'] / 2**20:.1f} MiB")
-    print(f"expected speed  {sps:,.0f} symbols/s (measured on a short probe)" if sps else "expected speed  n/a")
+    print(f"expected speed  {sps:,.0f} symbols/s (measured: {d['probe_steps']:,} steps in {d['probe_seconds']:.1f} s)"
+          if sps else "expected speed  n/a")
     if secs:
         print(f"expected time   {secs:,.0f} s for {d['epochs']} epoch(s) of {d['data_bytes']:,} bytes")
 
@@ -79,15 +80,15 @@ def train(
     down_radius: DownRadius = None,
     recurrent_radius: RecRadius = None,
     dendrites: Dendrites = None,
-    seed: Seed = 0,
-    threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, metavar="N", help="Maximum threads (default: OMP_NUM_THREADS or all cores).", rich_help_panel=RUN)] = None,
+    seed: Seed = None,
+    threads: Threads = None,
     meta: Meta = None,
-    checkpoint_dir: Annotated[Optional[str], typer.Option("--checkpoint-dir", metavar="PATH", help="Directory for checkpoints.", rich_help_panel=CKPT)] = None,
+    checkpoint_dir: CheckpointDir = None,
     checkpoint_every: Annotated[Optional[str], typer.Option("--checkpoint-every", metavar="N|Ne", help="Checkpoint every N steps, or every Ne epochs (e.g. 2e).", rich_help_panel=CKPT)] = None,
-    keep: Annotated[Optional[int], typer.Option("--keep", metavar="N", help="Keep only the N newest checkpoints.", rich_help_panel=CKPT)] = None,
+    keep: Keep = None,
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="PATH", help="Continue a model or checkpoint: state, weights, RNG, epoch and position.", rich_help_panel=CKPT)] = None,
     init: Annotated[Optional[str], typer.Option("--init", metavar="PATH", help="Start from a model's weights only (fresh state).", rich_help_panel=CKPT)] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary to stdout.", rich_help_panel=RUN)] = False,
+    json_out: JsonSummary = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.", rich_help_panel=RUN)] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=1, metavar="K", help="EXPERIMENTAL data-parallel training: K shards of DATA trained in parallel on a local Dask cluster, their weights averaged every --sync-every steps (measured quality and speed: README 'Scaling out').", rich_help_panel="Data-parallel (experimental)")] = None,
     sync_every: Annotated[Optional[int], typer.Option("--sync-every", min=1, metavar="N", help="With --workers: steps each shard learns between weight averages (default 5000).", rich_help_panel="Data-parallel (experimental)")] = None,
@@ -112,9 +113,10 @@ def train(
         from .distributed import check_data_parallel, train_data_parallel  # neocli/cli/distributed.py
 
         check_data_parallel(opts, {"--resume": resume, "--init": init, "--dry-run": dry_run, "--force": force,
-                                   "--no-decompress": no_decompress, "-o -": output == "-"})
+                                   "-o -": output == "-"})
         return train_data_parallel(data or [], output, opts, workers=workers, sync_every=sync_every, merge=merge,
-                                   scheduler=scheduler, quiet=quiet, json_out=json_out)
+                                   scheduler=scheduler, quiet=quiet, json_out=json_out,
+                                   decompress=not no_decompress)
     if not data:
         raise UsageError("missing DATA: --resume continues on the same data, so give it again (the model records "
                          "its sha256 and checks it)" if resume else "missing DATA: give data files (or - for stdin)")
