@@ -479,13 +479,34 @@ def test_16_encoding_flag(tmp_path):
 # --------------------------------------------------------------------------- 17. eval interrupted
 
 
+def _cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _wait_until_blocked(pid, quiet=1.0, timeout=60.0):
+    """Wait until the process has used no CPU for ``quiet`` seconds (blocked on a read):
+    a fixed sleep is too short on a loaded machine."""
+    end = time.monotonic() + timeout
+    last, since = _cpu_ticks(pid), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.1)
+        now = _cpu_ticks(pid)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet and now > 0:
+            return
+    raise AssertionError("the process never settled")
+
+
 def test_17_eval_ctrl_c_prints_the_metrics_so_far(tmp_path, data):
     m = tmp_path / "m.ohr"
     assert run("train", data, "-o", m, *TINY).exit_code == 0
     p = cli("eval", str(m), "-", "--json", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdin.write(TEXT * 20)
     p.stdin.flush()
-    time.sleep(2.0)  # imported, loaded and scored what it was given; now waiting for more
+    _wait_until_blocked(p.pid)  # imported, loaded and scored what it was given; now waiting for more
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=10)
     assert p.returncode == 130, err
