@@ -290,7 +290,7 @@ def _start_blocked_on_stdin(tmp_path, stdin, feed):
             *TINY, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     feed()
     assert _wait_for(lambda: d.is_dir() and any(n.endswith(".ohr") for n in os.listdir(d))), "never started"
-    time.sleep(0.3)  # now blocked reading stdin, waiting for more
+    _wait_until_blocked(p.pid, quiet=0.5)  # now blocked reading stdin, waiting for more
     return p, d
 
 
@@ -333,7 +333,7 @@ def test_22_epoch_numbers_agree_between_messages_names_and_inspect(tmp_path, dat
     p.stdin.write(TEXT[:120])
     p.stdin.flush()
     assert _wait_for(lambda: d.is_dir() and any(n.endswith(".ohr") for n in os.listdir(d)))
-    time.sleep(0.3)
+    _wait_until_blocked(p.pid, quiet=0.5)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=10)
     err = err.decode()
