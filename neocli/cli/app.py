@@ -13,16 +13,17 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import re
 import shlex
 import signal
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, get_args, get_origin
 
 import typer
 import typer.core
+import typer.main
 
 from ..errors import ConflictError, NamedError, NeedsForce, NeoError, OptionError, ParameterError
-from ..training import EvalInterrupted, Interrupted
 
 def _no_type_label(self: Any, ctx: Any) -> str | None:
     return None
@@ -39,8 +40,124 @@ _OPTION_LABEL = typer.core.TyperOption.display_type_rich
 typer.core.TyperArgument.display_type_rich = _no_type_label  # type: ignore[method-assign]
 typer.core.TyperOption.display_type_rich = _option_label  # type: ignore[method-assign]
 
+
+_SLOW = object()  # "not a plain value: let Typer's own coercion decide"
+_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})\Z")
+_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?\Z")
+
+
+def _plain_value(annotation: Any, value: Any) -> Any:
+    """``value`` as Typer would coerce it to ``annotation`` (str, bool, int or float), or ``_SLOW``
+    for anything not plainly of that type (an error, ``1_000``, ``1e3``, a bool...)."""
+    if annotation is str:
+        return value if type(value) is str else _SLOW
+    if annotation is bool:
+        return value if type(value) is bool else _SLOW
+    if annotation is int:
+        if type(value) is int:
+            return value
+        return int(value) if type(value) is str and _INT.match(value) else _SLOW
+    if annotation is float:
+        if type(value) is float:
+            return value
+        return float(value) if type(value) is str and _FLOAT.match(value) else _SLOW
+    return _SLOW
+
+
+class _PlainCoercion:
+    """Typer's coercion of a str, bool, int, float or list[str] parameter without pydantic.
+
+    Typer coerces every parameter of the command being run with a pydantic ``TypeAdapter``:
+    importing pydantic and building the adapters is about 0.2 s of every command's start-up.
+    The plain values neocli's commands take (a path, ``5``, ``-0.5``) come out exactly as
+    pydantic would make them; anything else (a bad value, a range error) goes to Typer's own
+    coercion, so its messages and results are unchanged."""
+
+    def __init__(self, descriptor: Any) -> None:
+        self.descriptor = descriptor
+        self.plain = _is_plain(descriptor)
+        self.typer_coercion: Any = None  # built on the first value that needs it
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        """The parameter's value, coerced."""
+        multi = param.multiple or param.nargs == -1
+        if value is None:
+            return () if multi else None
+        out = self._plain(value, multi)
+        if out is not _SLOW:
+            return out
+        if self.typer_coercion is None:
+            self.typer_coercion = typer.core.build_runtime_param(self.descriptor)
+        return self.typer_coercion.coerce(value, param=param, ctx=ctx)
+
+    def _plain(self, value: Any, multi: bool) -> Any:
+        annotation, info = self.descriptor.annotation, self.descriptor.parameter_info
+        if not self.plain:
+            return _SLOW
+        if multi:
+            if get_origin(annotation) is not list or type(value) not in (list, tuple):
+                return _SLOW
+            items = [_plain_value(get_args(annotation)[0], v) for v in value]
+            return _SLOW if any(v is _SLOW for v in items) else items
+        out = _plain_value(annotation, value)
+        if out is not _SLOW and ((info.min is not None and out < info.min) or (info.max is not None and out > info.max)):
+            return _SLOW
+        return out
+
+
+def _is_plain(descriptor: Any) -> bool:
+    info = descriptor.parameter_info
+    if info.parser is not None or info.clamp or descriptor.is_file or descriptor.is_path or descriptor.is_choice:
+        return False
+    annotation = descriptor.annotation
+    if get_origin(annotation) is list and get_args(annotation) == (str,):
+        return True
+    if annotation is int:  # a value outside min/max goes to Typer's coercion (see _PlainCoercion._plain)
+        return True
+    return annotation in (str, float, bool) and info.min is None and info.max is None
+
+
+def _runtime_param(self: Any) -> Any:
+    """Typer's ``get_runtime_param``, plain parameters coerced without pydantic."""
+    if self._runtime_param is None:
+        self._runtime_param = _PlainCoercion(self.type_descriptor)
+    return self._runtime_param
+
+
+if hasattr(typer.core, "build_runtime_param"):  # a Typer that coerces with pydantic (older ones use click's types)
+    typer.core.TyperArgument.get_runtime_param = _runtime_param  # type: ignore[method-assign]
+    typer.core.TyperOption.get_runtime_param = _runtime_param  # type: ignore[method-assign]
+
+#: Set by :mod:`neocli.cli` (which imports the command modules): registers the command
+#: ``name`` on ``app`` (every command for None or an unknown name); True if it registered any.
+loader: Callable[[str | None], bool] | None = None
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The top-level group, whose commands are registered when first looked up: ``neocli
+    detect ...`` imports the detect command's module only, and not the training, RL and Dask
+    code the others load (most of a short command's start-up); help, completion and a
+    mistyped command (for its suggestion) get every command."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command ``cmd_name``, registered first if it was not yet."""
+        if cmd_name not in self.commands:
+            self._load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Every command's name, in registration order."""
+        self._load(None)
+        return super().list_commands(ctx)
+
+    def _load(self, name: str | None) -> None:
+        if loader is not None and loader(name):
+            self.commands = dict(typer.main.get_command(app).commands)
+
+
 app = typer.Typer(
     name="neocli",
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -87,8 +204,8 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _resume_command(e: Interrupted) -> str:
-    """The command line that continues an interrupted run, ready to paste."""
+def _resume_command(e: Any) -> str:
+    """The command line that continues an interrupted run (a ``training.Interrupted``), ready to paste."""
     q = shlex.quote
     out = f" -o {q(e.output)}" if e.output else ""
     if e.env is not None:
@@ -100,12 +217,17 @@ def _resume_command(e: Interrupted) -> str:
 
 def _exit_for(e: BaseException) -> typer.Exit | None:
     """The exit for an expected failure, or None for a bug (which then propagates)."""
-    if isinstance(e, Interrupted):
+    # Only a command that imported neocli.training can raise its stop signals; looking it up
+    # instead of importing it keeps the training code out of the other commands' start-up.
+    training = sys.modules.get("neocli.training")
+    interrupted = training.Interrupted if training is not None else ()
+    eval_interrupted = training.EvalInterrupted if training is not None else ()
+    if isinstance(e, interrupted):
         where = f"checkpoint written to '{e.path}' ({e.where}); continue with: {_resume_command(e)}" \
             if e.path else f"stopped at {e.where}; no checkpoint was written"
         echo_err(f"{_signal_name(e.signum)}: {where}")
         return typer.Exit(128 + int(e.signum))
-    if isinstance(e, EvalInterrupted):
+    if isinstance(e, eval_interrupted):
         echo_err(f"{_signal_name(e.signum)}: stopped after {e.metrics.symbols} symbols")
         return typer.Exit(128 + int(e.signum))
     if isinstance(e, KeyboardInterrupt):
