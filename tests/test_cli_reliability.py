@@ -25,7 +25,9 @@ from typer.testing import CliRunner
 
 from neocli import checkpoints, memory, ohr, training
 from neocli.cli.app import app
-import neocli.cli  # noqa: F401  (registers the commands)
+import neocli.cli
+
+neocli.cli.register()  # every command on the shared app
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ("the cat sat on the mat. the dog sat on the log.\n" * 6).encode()

@@ -137,7 +137,9 @@ from typer.testing import CliRunner  # noqa: E402
 
 from neocli import training  # noqa: E402
 from neocli.cli.app import app  # noqa: E402
-import neocli.cli  # noqa: E402,F401  (registers every command)
+import neocli.cli  # noqa: E402
+
+neocli.cli.register()  # every command on the shared app
 
 SMALL = ["--hidden", "3x3x16", "--quiet"]
 
@@ -298,7 +300,7 @@ def test_eval_many_files_equals_one_eval_per_file(files, engine, tmp_path):
 
 
 def test_the_base_install_does_not_import_dask():
-    code = ("import sys, neocli, neocli.distributed, neocli.merging, neocli.cli; "
+    code = ("import sys, neocli, neocli.distributed, neocli.merging, neocli.cli; neocli.cli.register(); "
             "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})

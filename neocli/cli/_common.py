@@ -1,5 +1,8 @@
 """Pieces shared by the commands: the one ``--threads`` handler, the one model loader,
-the one path check, metric formatting and the progress bar."""
+the one path check, metric formatting and the progress bar.
+
+The training code and tqdm are imported where they are used, so that ``neocli detect``
+(which needs only :func:`stopped_exit`) starts without them."""
 from __future__ import annotations
 
 import os
@@ -8,11 +11,9 @@ import sys
 from typing import Any, Optional
 
 import typer
-from tqdm import tqdm
 
-from .. import Hierarchy, aogmaneo, ohr, set_num_threads, training
+from .. import Hierarchy, aogmaneo, ohr, set_num_threads
 from ..errors import NeoError
-from ..sources import check_input, check_output
 from .app import CliError, UsageError, echo_err
 
 def apply_threads(threads: int | None) -> None:
@@ -47,8 +48,10 @@ def load_hierarchy(path: str) -> tuple[Hierarchy, dict[str, Any]]:
     return h, header
 
 
-def load_model(path: str) -> training.TrainedModel:
+def load_model(path: str) -> "training.TrainedModel":
     """A sequence model with its codec and header (``training.load_model``)."""
+    from .. import training
+
     refuse_reference(path)
     return training.load_model(path)
 
@@ -66,6 +69,8 @@ def check_paths(inputs: list[tuple[str, str]] = (), outputs: list[str | None] = 
     """The one path check, before any work: ``inputs`` are ``(path, what)`` pairs that must be
     readable files (``-`` is stdin, which at most one of them may be), ``outputs`` paths that
     can be written (None is skipped)."""
+    from ..sources import check_input, check_output
+
     if sum(1 for p, _ in inputs if p == "-") > 1:
         raise UsageError("'-' (stdin) can be given only once: " + " and ".join(w for p, w in inputs if p == "-")
                          + " cannot both come from stdin")
@@ -101,7 +106,7 @@ class ProgressBar:
         self.bar: Any = None
         self.epoch = 0
 
-    def __call__(self, p: training.Progress) -> None:
+    def __call__(self, p: "training.Progress") -> None:
         if p.validation is not None:
             v = p.validation
             if self.lines and not self.quiet:
@@ -112,6 +117,8 @@ class ProgressBar:
             self.close()
             self.epoch = p.epoch
             label = f"{self.desc} {p.epoch}/{p.epochs}" if p.epochs > 1 or self.desc == "epoch" else self.desc
+            from tqdm import tqdm
+
             self.bar = tqdm(desc=label, unit="sym", file=sys.stderr, disable=True if self.quiet else None,
                             mininterval=0.5, leave=False, initial=p.symbols, total=p.total)
         self.bar.update(p.symbols - self.bar.n)

@@ -1,21 +1,31 @@
 """The option declarations ``neocli train`` shares with ``train-many``, ``sweep`` and ``rl train``
 (one declaration, one help text, one default; ``rl train`` keeps its own architecture defaults
-through the ``*_option`` factories) and :func:`build_options`, which turns the flags into a
-``training.TrainOptions``."""
+through the ``*_option`` factories), the cluster options of the commands that can run on
+Dask, and :func:`build_options`, which turns the flags into a ``training.TrainOptions``.
+
+Declarations only: importing this module loads no library code (``neocli detect`` and
+``neocli score`` use the cluster options and start faster without the training code)."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .. import presets, training
 from ..errors import NeoError
 from .app import UsageError
+
+if TYPE_CHECKING:
+    from .. import training
 
 DATA = "Data and codec"
 ARCH = "Architecture"
 RUN = "Run"
 CKPT = "Checkpoints"
+CLUSTER = "Cluster"
+
+# The cluster options of train-many, sweep, score and detect.
+Workers = Annotated[Optional[int], typer.Option("--workers", "-w", metavar="N", min=1, help="Start a local Dask cluster of N single-threaded processes.", rich_help_panel=CLUSTER)]
+Scheduler = Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDR", help="Use a running Dask cluster, e.g. tcp://10.0.0.5:8786.", rich_help_panel=CLUSTER)]
 
 
 # Flags shared with train-many and sweep (neocli/cli/distributed.py imports them).
@@ -72,8 +82,10 @@ def build_options(*, codec: str | None = None, byte_layout: str | None = None, b
                   keep: int | None = None, seed: int | None = None, threads: int | None = None,
                   meta: list[str] | None = None, params: list[str] | None = None,
                   valid: list[str] | None = None, valid_every: int = 0,
-                  patience: int | None = None) -> training.TrainOptions:
+                  patience: int | None = None) -> "training.TrainOptions":
     """The option record of ``neocli train``'s flags (validated by the library)."""
+    from .. import presets, training
+
     every_steps, every_epochs = training.parse_every(checkpoint_every)
     try:
         parsed = dict(presets.parse_param(p) for p in params or [])

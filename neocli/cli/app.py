@@ -20,9 +20,9 @@ from typing import Any, Callable, TypeVar
 
 import typer
 import typer.core
+import typer.main
 
 from ..errors import ConflictError, NamedError, NeedsForce, NeoError, OptionError, ParameterError
-from ..training import EvalInterrupted, Interrupted
 
 def _no_type_label(self: Any, ctx: Any) -> str | None:
     return None
@@ -39,8 +39,37 @@ _OPTION_LABEL = typer.core.TyperOption.display_type_rich
 typer.core.TyperArgument.display_type_rich = _no_type_label  # type: ignore[method-assign]
 typer.core.TyperOption.display_type_rich = _option_label  # type: ignore[method-assign]
 
+
+#: Set by :mod:`neocli.cli` (which imports the command modules): registers the command
+#: ``name`` on ``app`` (every command for None or an unknown name); True if it registered any.
+loader: Callable[[str | None], bool] | None = None
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The top-level group, whose commands are registered when first looked up: ``neocli
+    detect ...`` imports the detect command's module only, and not the training, RL and Dask
+    code the others load (most of a short command's start-up); help, completion and a
+    mistyped command (for its suggestion) get every command."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command ``cmd_name``, registered first if it was not yet."""
+        if cmd_name not in self.commands:
+            self._load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Every command's name, in registration order."""
+        self._load(None)
+        return super().list_commands(ctx)
+
+    def _load(self, name: str | None) -> None:
+        if loader is not None and loader(name):
+            self.commands = dict(typer.main.get_command(app).commands)
+
+
 app = typer.Typer(
     name="neocli",
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -87,8 +116,8 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _resume_command(e: Interrupted) -> str:
-    """The command line that continues an interrupted run, ready to paste."""
+def _resume_command(e: Any) -> str:
+    """The command line that continues an interrupted run (a ``training.Interrupted``), ready to paste."""
     q = shlex.quote
     out = f" -o {q(e.output)}" if e.output else ""
     if e.env is not None:
@@ -100,12 +129,17 @@ def _resume_command(e: Interrupted) -> str:
 
 def _exit_for(e: BaseException) -> typer.Exit | None:
     """The exit for an expected failure, or None for a bug (which then propagates)."""
-    if isinstance(e, Interrupted):
+    # Only a command that imported neocli.training can raise its stop signals; looking it up
+    # instead of importing it keeps the training code out of the other commands' start-up.
+    training = sys.modules.get("neocli.training")
+    interrupted = training.Interrupted if training is not None else ()
+    eval_interrupted = training.EvalInterrupted if training is not None else ()
+    if isinstance(e, interrupted):
         where = f"checkpoint written to '{e.path}' ({e.where}); continue with: {_resume_command(e)}" \
             if e.path else f"stopped at {e.where}; no checkpoint was written"
         echo_err(f"{_signal_name(e.signum)}: {where}")
         return typer.Exit(128 + int(e.signum))
-    if isinstance(e, EvalInterrupted):
+    if isinstance(e, eval_interrupted):
         echo_err(f"{_signal_name(e.signum)}: stopped after {e.metrics.symbols} symbols")
         return typer.Exit(128 + int(e.signum))
     if isinstance(e, KeyboardInterrupt):

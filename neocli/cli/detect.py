@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import distributed, ohr, set_num_threads, streaming, training
+from .. import ohr, set_num_threads, streaming
 from ._common import stopped_exit
+from ._options import CLUSTER, Scheduler, Workers
 from .app import UsageError, app, command, echo_err
-from .distributed import CLUSTER, Scheduler, Workers, detect_many
 
 
 @app.command("detect")
@@ -43,6 +43,10 @@ def detect(
     if not cols:
         raise UsageError("--columns: give at least one column")
     if out_dir is not None or workers is not None or scheduler is not None or len(data) > 1:
+        # Imported here: the Dask-facing code is not needed to score one file.
+        from .. import distributed
+        from .distributed import detect_many
+
         job = distributed.DetectJob(tuple(cols), time_column, _range(csv_range), seed, calendar, on_bad_row)
         return detect_many(data, job, out_dir, output, save, model, workers, scheduler, quiet)
     data, output = data[0], output or "-"
@@ -99,4 +103,8 @@ def _finish(det: streaming.Detector, save: Optional[str], out, output: str) -> N
 
 
 def _range(text: Optional[str]) -> Optional[tuple[float, float]]:
-    return None if text is None else training.parse_range(text, "csv_range")
+    if text is None:
+        return None
+    from .. import training
+
+    return training.parse_range(text, "csv_range")

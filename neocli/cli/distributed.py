@@ -17,13 +17,11 @@ from tqdm import tqdm
 from .. import Hierarchy, NeoError, distributed, ohr, training
 from .app import UsageError, app, command, echo_err
 # The model options are ``neocli train``'s own declarations (same flags, help and defaults).
-from ._options import (Bins, ByteLayout, Codec, CsvColumns, CsvHeader, CsvRange, Dendrites, DownRadius, Epochs, Hidden,
-                    Layers, MaxVocab, Meta, RecRadius, ResetOn, Seed, UpRadius, build_options)
+from ._options import (CLUSTER, Bins, ByteLayout, Codec, CsvColumns, CsvHeader, CsvRange, Dendrites, DownRadius, Epochs,
+                       Hidden, Layers, MaxVocab, Meta, RecRadius, ResetOn, Scheduler, Seed, UpRadius, Workers,
+                       build_options)
 
-CLUSTER = "Cluster"
 _O = typer.Option
-Workers = Annotated[Optional[int], _O("--workers", "-w", metavar="N", min=1, help="Start a local Dask cluster of N single-threaded processes.", rich_help_panel=CLUSTER)]
-Scheduler = Annotated[Optional[str], _O("--scheduler", metavar="ADDR", help="Use a running Dask cluster, e.g. tcp://10.0.0.5:8786.", rich_help_panel=CLUSTER)]
 Quiet = Annotated[bool, _O("--quiet", "-q", help="No progress bar.")]
 JsonOut = Annotated[bool, _O("--json", help="Print the results as JSON to stdout.")]
 _options = build_options  # the option record of the model flags, as ``neocli train`` builds it

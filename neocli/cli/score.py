@@ -8,8 +8,8 @@ import typer
 
 from .. import ohr, streaming
 from ._common import stopped_exit
+from ._options import CLUSTER, Scheduler, Workers
 from .app import UsageError, app, command
-from .distributed import CLUSTER, Scheduler, Workers, score_many
 
 
 @app.command("score")
@@ -39,6 +39,8 @@ def score(
     if data.count("-") > 1:
         raise UsageError("'-' (stdin) can be given only once")
     if out_dir is not None or workers is not None or scheduler is not None:
+        from .distributed import score_many  # the Dask-facing code, only for --out-dir or a cluster
+
         return score_many(model, data, per, fmt, learn, out_dir, output, save, workers, scheduler, quiet)
     output = output or "-"
     inputs = [d for d in data if d != "-"]
