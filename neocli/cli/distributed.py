@@ -17,7 +17,7 @@ from tqdm import tqdm
 from .. import Hierarchy, NeoError, distributed, ohr, training
 from .app import UsageError, app, command, echo_err
 # The model options are ``neocli train``'s own declarations (same flags, help and defaults).
-from ._options import (CLUSTER, Bins, ByteLayout, Codec, CsvColumns, CsvHeader, CsvRange, Dendrites, DownRadius, Epochs,
+from ._options import (Bins, ByteLayout, Codec, CsvColumns, CsvHeader, CsvRange, Dendrites, DownRadius, Epochs,
                        Hidden, Layers, MaxVocab, Meta, RecRadius, ResetOn, Scheduler, Seed, UpRadius, Workers,
                        build_options)
 

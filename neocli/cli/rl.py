@@ -11,7 +11,7 @@ from tqdm import tqdm
 from .. import rl, training
 from ._common import apply_threads, check_paths, refuse_reference
 from .app import app, command, echo_err
-from ._options import (ARCH, CKPT, RUN, CheckpointDir, Dendrites, JsonSummary, Keep, Meta, RecRadius, Threads,
+from ._options import (CKPT, RUN, CheckpointDir, Dendrites, JsonSummary, Keep, Meta, RecRadius, Threads,
                        UpRadius, down_radius_option, hidden_option, layers_option)
 
 rl_app = typer.Typer(name="rl", no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
