@@ -76,7 +76,9 @@ class Sources:
         return any(s.path is None for s in self.items)
 
     def total_bytes(self) -> int | None:
-        """The size of all files, or None while stdin is streamed (or a file is compressed)."""
+        """The size of all files, or None while stdin is streamed (or a file is compressed:
+        its size on disk is not the size of its data; a reader counts those bytes as it goes,
+        see :class:`ByteCount`)."""
         if self.streamed or any(s.decompress and compression_of(s.path) for s in self.items
                                 if not s.stdin and s.pipe is None):
             return None
@@ -221,8 +223,20 @@ class CountingDigest:
         return self.h.hexdigest()
 
 
+class ByteCount:
+    """A digest that only counts the bytes it is given (for :class:`HashingReader`): the size
+    of data as the codec reads it, decompressed, which no file size tells in advance."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, data: bytes) -> None:
+        """Count ``data``."""
+        self.n += len(data)
+
+
 class HashingReader:
-    """Wraps a binary stream and hashes what is read (for a streamed stdin)."""
+    """Wraps a binary stream and hashes (or counts, with :class:`ByteCount`) what is read."""
 
     def __init__(self, stream: BinaryIO, digest: Any, guard: Any = None) -> None:
         self._s = stream
@@ -296,4 +310,4 @@ def prepare_directory(path: Any) -> None:
 
 
 __all__ = ["Source", "Sources", "open_sources", "check_input", "check_output", "prepare_directory",
-           "HashingReader", "CountingDigest", "as_list"]
+           "HashingReader", "CountingDigest", "ByteCount", "as_list"]

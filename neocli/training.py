@@ -47,7 +47,7 @@ from .ohr import read_header
 from .memory import check_memory
 from .ohr import check_output_path, decode_header, read_header
 from .params import IODesc, LayerDesc, prediction
-from .sources import CountingDigest, HashingReader, Sources, as_list, open_sources, prepare_directory
+from .sources import ByteCount, CountingDigest, HashingReader, Sources, as_list, open_sources, prepare_directory
 
 #: Layer size and count used when the architecture leaves them out (README "Choosing the
 #: defaults": picked on held-out bits per byte).
@@ -1301,7 +1301,6 @@ def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
     try:
         with StopSignals(looping=False) as stop, \
                 open_sources(sources, need_multiple_passes=False, decompress=decompress) as srcs:
-            score.data_bytes = srcs.total_bytes()
             _score_sources(model, srcs, learn, progress, reset_on, score, stop)
     except KeyboardInterrupt as e:
         _finish_metrics(score, model.codec, start)
@@ -1364,7 +1363,10 @@ def _score_sources(model: TrainedModel, srcs: Sources, learn: bool, progress: An
             h.clear_state()
             fresh = True
         raw = src.open()
-        stream = HashingReader(raw, CountingDigest(), guard=stop) if src.path is None else raw
+        # The bytes the codec reads, after decompression: a compressed file's size on disk is
+        # not its data's, and a streamed stdin has none; bits per byte needs the data's.
+        counted = ByteCount()
+        stream = HashingReader(raw, counted, guard=stop if src.path is None else None)
         try:
             for sym in codec.symbols(stream, reset_on == "blank", where=src.name):
                 if sym is RESET:
@@ -1384,6 +1386,7 @@ def _score_sources(model: TrainedModel, srcs: Sources, learn: bool, progress: An
                 if progress is not None and score.symbols % PROGRESS_EVERY == 0:
                     progress(Progress(1, 1, score.symbols))
         finally:
+            score.data_bytes = (score.data_bytes or 0) + counted.n
             if not (src.stdin and src.path is None):
                 raw.close()
 
