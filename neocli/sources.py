@@ -9,6 +9,7 @@ Errors are :class:`~neocli.errors.NeoError` and name files, not command-line fla
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -235,10 +236,14 @@ class ByteCount:
         self.n += len(data)
 
 
-class HashingReader:
-    """Wraps a binary stream and hashes (or counts, with :class:`ByteCount`) what is read."""
+class HashingReader(io.BufferedIOBase):
+    """Wraps a binary stream and hashes (or counts, with :class:`ByteCount`) what is read.
+
+    A buffered binary stream as far as ``io.TextIOWrapper`` is concerned (text codecs wrap
+    it), but closing it leaves the stream it wraps open (stdin stays open)."""
 
     def __init__(self, stream: BinaryIO, digest: Any, guard: Any = None) -> None:
+        super().__init__()
         self._s = stream
         self._h = digest
         # ``guard.reading`` is set while a read may block (a terminal, a pipe), so a stop
@@ -269,12 +274,17 @@ class HashingReader:
         self._h.update(b)
         return b
 
+    def readline(self, size: int | None = -1) -> bytes:
+        """Read and hash one line (at most ``size`` bytes)."""
+        line = self._read(self._s.readline, -1 if size is None else size)
+        self._h.update(line)
+        return line
+
     def __iter__(self) -> Iterator[bytes]:
         while True:
-            line = self._read(self._s.readline)
+            line = self.readline()
             if not line:
                 return
-            self._h.update(line)
             yield line
 
     def readable(self) -> bool:

@@ -448,6 +448,22 @@ def test_16_eval_of_compressed_input_gives_bits_per_byte_of_the_data(tmp_path, d
     assert raw["bits_per_byte"] == pytest.approx(raw["bits_per_symbol"] * raw["scored"] / z.stat().st_size)
 
 
+def test_16_csv_eval_from_stdin_and_gz_equals_the_file(tmp_path):
+    # Text codecs wrap the counted stream in io.TextIOWrapper (this crashed with a traceback
+    # for a streamed stdin before).
+    csv = tmp_path / "s.csv"
+    body = "x\n" + "".join(f"{(7 * k) % 13}\n" for k in range(60))
+    csv.write_text(body)
+    m = tmp_path / "m.ohr"
+    assert run("train", csv, "-o", m, "--codec", "csv", *TINY).exit_code == 0
+    plain = _eval_json(m, csv)
+    assert plain["bits_per_byte"] == pytest.approx(plain["bits_per_symbol"] * plain["scored"] / len(body))
+    assert _eval_json(m, "-", input=body.encode()) == plain
+    gz = tmp_path / "s.csv.gz"
+    gz.write_bytes(gzip.compress(body.encode()))
+    assert _eval_json(m, gz) == plain
+
+
 def test_16_encoding_flag(tmp_path):
     p = tmp_path / "latin.txt"
     p.write_bytes("caf\xe9 cr\xe8me br\xfbl\xe9e\n".encode("latin-1") * 5)
