@@ -161,6 +161,9 @@ def _check_range(name: str, pair: Any, shown: Any) -> tuple[float, float]:
         raise OptionError(name, f"needs finite LO and HI, got {shown!r}")
     if not lo < hi:
         raise OptionError(name, f"needs LO < HI, got {shown!r}")
+    if not math.isfinite(hi - lo):
+        # Bins are fractions of HI-LO: an infinite span makes every bin's value inf or nan.
+        raise OptionError(name, f"needs a finite span HI-LO (at most about 1.8e308), got {shown!r}")
     return lo, hi
 
 
