@@ -379,6 +379,10 @@ def test_csv_range_with_an_infinite_span_is_a_usage_error(tmp_path):
     wide = tmp_path / "w.csv"
     wide.write_text("value\n-1e308\n1e308\n")
     assert_user_error(run("train", wide, "-o", tmp_path / "x.ohr", "--codec", "csv", *SMALL), "--csv-range")
+    import neocli.cli.detect  # noqa: F401  (registers the command)
+    r = run("detect", data, "--columns", "value", "--csv-range=-1e308:1e308")
+    assert_user_error(r, "--csv-range", code=2)
+    assert "span" in r.stderr and r.stdout == ""
 
 
 def test_generate_small_seeds_give_different_samples(tmp_path, text):
