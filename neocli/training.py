@@ -1334,6 +1334,7 @@ def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
             _score_sources(model, srcs, learn, progress, reset_on, score, stop)
     except KeyboardInterrupt as e:
         _finish_metrics(score, model.codec, start)
+        score.data_bytes = _bytes_scored_so_far(model.codec, score)
         raise EvalInterrupted(score, getattr(e, "signum", signal.SIGINT)) from None
     _finish_metrics(score, model.codec, start)
     if score.symbols == 0:
@@ -1374,6 +1375,15 @@ def record_learning(model: TrainedModel, metrics: Metrics, sources: Iterable[Any
     t.setdefault("learned", []).append({"steps": metrics.symbols, "data_files": files, "utc": utc_now()})
     t["updated_utc"] = utc_now()
     return t
+
+
+def _bytes_scored_so_far(codec: Codec, score: Metrics) -> int | None:
+    """The bytes behind the symbols an interrupted evaluation read, for its bits per byte.
+
+    The bytes codec's symbols are bytes. Other codecs read ahead (a chunk, a line), so
+    neither the bytes read nor the file size is the size of what was scored: None, and
+    the partial metrics leave bits per byte out rather than print a wrong one."""
+    return score.symbols if codec.kind == "bytes" else None
 
 
 def _finish_metrics(score: Metrics, codec: Codec, start: float) -> None:
