@@ -640,7 +640,7 @@ class CsvCodec(Codec):
     def __init__(self, bins: int = 32, columns: list[str] | None = None, lows: list[float] | None = None,
                  highs: list[float] | None = None, header: bool | None = None, delimiter: str | None = ",",
                  use: list[int] | None = None, select: list[str] | None = None, missing: str = "skip",
-                 encoding: str = "utf-8") -> None:
+                 encoding: str = "utf-8", by_name: bool = False) -> None:
         if bins < 2:
             raise NamedError(Param("bins"), f" must be >= 2, got {bins}")
         if delimiter == "auto":
@@ -659,7 +659,15 @@ class CsvCodec(Codec):
         self.select = list(select) if select else None
         self.lows = list(lows) if lows is not None else []
         self.highs = list(highs) if highs is not None else []
+        for j, (lo, hi) in enumerate(zip(self.lows, self.highs)):
+            if not math.isfinite(float(hi) - float(lo)):
+                raise NamedError(Param("lows"), "/", Param("highs"), f": column {j + 1} spans {lo}:{hi}, "
+                                 "whose width HI-LO is not finite (its values would decode to inf or nan)")
         self.header = header
+        # ``by_name``: the columns were named by a header when the model was trained, so a
+        # later file with a header is matched by those names, in whatever order (models
+        # written before this field, and models trained without a header, go by position).
+        self.by_name = bool(by_name)
         self.delimiter = delimiter
         self.missing = missing
         self.encoding = check_encoding(encoding)
@@ -680,6 +688,8 @@ class CsvCodec(Codec):
         lo, hi = float(low), float(high)
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
             raise NeoError(f"the CSV value range must be two finite numbers LO <= HI, got {low}:{high}")
+        if not math.isfinite(hi - lo):
+            raise NamedError(Param("csv_range"), f" must have a finite span HI-LO, got {low}:{high}")
         self.fixed_range = (lo, hi)
 
     @property
@@ -713,6 +723,7 @@ class CsvCodec(Codec):
         reader = _csv.reader(itertools.chain([] if first_line is None else [first_line], lines),
                              delimiter=self.delimiter or ",")
         first = True
+        pick = None   # this file's indices of the model's columns, found by name in its header
         try:
             for row in reader:
                 lineno = reader.line_num
@@ -730,13 +741,17 @@ class CsvCodec(Codec):
                     if is_header:
                         if not self.columns:
                             self.columns = names if self.use is None else [names[i] for i in self.use]
+                            self.by_name = _distinct(self.columns)
+                        elif self.by_name:
+                            pick = self._find_columns(names, where)
                         continue
-                if self.use is not None and len(row) != len(self.use):
+                use = pick if pick is not None else self.use
+                if use is not None and (pick is not None or len(row) != len(use)):
                     # A row of the full file (a prompt may also give only the used columns).
-                    if len(row) <= max(self.use):
+                    if len(row) <= max(use):
                         raise NeoError(f"{where or 'data'}: line {lineno}: {len(row)} columns, but column "
-                                       f"{max(self.use) + 1} is used")
-                    row = [row[i] for i in self.use]
+                                       f"{max(use) + 1} is used")
+                    row = [row[i] for i in use]
                 vals = []
                 gaps = 0
                 for j, cell in enumerate(row):
@@ -770,6 +785,19 @@ class CsvCodec(Codec):
             lines.close()
             text.detach()
 
+    def _find_columns(self, names: list[str], where: str) -> list[int]:
+        """The 0-based indices, in a file whose header is ``names``, of the model's columns."""
+        out = []
+        for c in self.columns:
+            if c not in names:
+                raise NeoError(f"{where or 'data'}: no column named {c!r}, which the model was trained on "
+                               f"(the model's columns: {', '.join(self.columns)}; this file's header: "
+                               f"{', '.join(names)})")
+            if names.count(c) > 1:
+                raise NeoError(f"{where or 'data'}: the header names column {c!r} {names.count(c)} times")
+            out.append(names.index(c))
+        return out
+
     def fit(self, paths, opener=None):
         lows: list[float] = []
         highs: list[float] = []
@@ -794,6 +822,10 @@ class CsvCodec(Codec):
         if self.fixed_range is not None:
             lows = [self.fixed_range[0]] * len(lows)
             highs = [self.fixed_range[1]] * len(highs)
+        for j, (lo, hi) in enumerate(zip(lows, highs)):
+            if not math.isfinite(hi - lo):   # the loader would refuse the model (see __init__)
+                raise NamedError(f"column {j + 1} of the data spans {lo:g}:{hi:g}, wider than a float can hold: "
+                                 "give a narrower ", Param("csv_range"))
         self.lows, self.highs = lows, highs
 
     def symbols(self, stream, reset_on_blank=False, where=""):
@@ -842,12 +874,14 @@ class CsvCodec(Codec):
         file's columns, or the used ones) is a header, not data; any other row must
         be numeric. Missing values follow the model's policy.
         """
-        header, self.header = self.header, False
+        # A model that matches columns by name reads a header row as any file's (found by
+        # name); a first row of numbers is data, by position, as in a model without names.
+        header, self.header = self.header, (None if self.by_name else False)
         try:
             text = data.decode(self.encoding, "replace")
             lines = text.splitlines(keepends=True)
             first = next((k for k, ln in enumerate(lines) if ln.strip()), None)
-            if first is not None and self.columns:
+            if first is not None and self.columns and not self.by_name:
                 cells = [c.strip() for c in next(_csv.reader([lines[first]], delimiter=self.delimiter or ","))]
                 picked = [cells[i] for i in self.use] if self.use is not None and len(cells) > max(self.use) else cells
                 if picked == self.columns:
@@ -864,6 +898,8 @@ class CsvCodec(Codec):
              "highs": self.highs, "header": self.header, "delimiter": self.delimiter or ","}
         if self.use is not None:
             d["use"] = self.use
+        if self.by_name:
+            d["by_name"] = True
         # Absent means the defaults, as in models written before these options.
         if self.missing != "skip":
             d["missing"] = self.missing
@@ -874,6 +910,11 @@ class CsvCodec(Codec):
     def describe(self):
         names = ", ".join(self.columns) if self.columns else f"{len(self.lows)} columns"
         return f"csv, {self.bins} bins, {names}, io {self.io_size}"
+
+
+def _distinct(names: list[str]) -> bool:
+    """Whether ``names`` can find columns by name: none empty, none twice."""
+    return bool(names) and all(names) and len(set(names)) == len(names)
 
 
 def _is_missing(cell: str) -> bool:
@@ -995,6 +1036,10 @@ def _codec_problem(kind: str, opts: dict[str, Any]) -> str:
             return "use must list one column index per modelled column"
         if "select" in opts:
             return "unexpected key 'select'"
+        if not isinstance(opts.get("by_name", False), bool):
+            return "by_name must be true or false"
+        if opts.get("by_name") and (len(opts.get("columns", [])) != len(lows) or not _distinct(opts["columns"])):
+            return "by_name needs one distinct, non-empty name per modelled column"
         d = opts.get("delimiter", ",")
         if not isinstance(d, str) or len(d) != 1 or d in "\r\n\"":
             return "delimiter must be one character"

@@ -782,6 +782,8 @@ def _check_ranges(ranges: Any, n: int) -> Optional[list[tuple[float, float]]]:
         lo, hi = float(lo), float(hi)
         if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
             raise NeoError(f"ranges: bad range {lo}:{hi} (need finite LO <= HI)")
+        if not math.isfinite(hi - lo):
+            raise NeoError(f"ranges: range {lo}:{hi} has an infinite span HI-LO (values would decode to inf/nan)")
         out.append((lo, hi))
     return out
 

@@ -176,6 +176,9 @@ def _check_range(name: str, pair: Any, shown: Any) -> tuple[float, float]:
         raise OptionError(name, f"needs finite LO and HI, got {shown!r}")
     if not lo < hi:
         raise OptionError(name, f"needs LO < HI, got {shown!r}")
+    if not math.isfinite(hi - lo):
+        # Bins are fractions of HI-LO: an infinite span makes every bin's value inf or nan.
+        raise OptionError(name, f"needs a finite span HI-LO (at most about 1.8e308), got {shown!r}")
     return lo, hi
 
 
@@ -878,6 +881,8 @@ class _Run:
         self.best: tuple[float, Hierarchy, Predictive, dict[str, Any]] | None = None
         self.stale = 0
         self.early = False
+        self._epoch_start = time.perf_counter()
+        self._cut_epoch: int | None = None   # the epoch early stopping cut short
         self.reset_on = t["options"].get("reset_on", "file")
         self.digest: CountingDigest | None = None
         self.stop = stop or StopSignals()
@@ -887,9 +892,11 @@ class _Run:
         """Write the model (state, weights, RNG, counters, calibration) atomically."""
         save_model(path, self.h, self.codec, self.t, self.user, self.pred)
 
-    def validate(self) -> None:
+    def validate(self, score: Metrics | None = None) -> None:
         """Score the held-out data (learning off, the run's state and RNG untouched); keep
-        a copy of the model when it is the best so far; count toward ``patience``."""
+        a copy of the model when it is the best so far; count toward ``patience``.
+        ``score``: the current epoch's metrics so far, when validating mid-epoch (the copy's
+        record gets them as a partial row: the metrics of the model it keeps)."""
         h = self.h
         state, rng = h.serialize_state_to_buffer(), h.get_rng_state()
         try:
@@ -902,27 +909,44 @@ class _Run:
         self.t.setdefault("validation", []).append(entry)
         if self.best is None or bits < self.best[0]:
             self.t["best"] = entry
-            self.best = (bits, copy.deepcopy(h), copy.deepcopy(self.pred), copy.deepcopy(self.t))
+            kept = copy.deepcopy(self.t)
+            if score is not None and score.symbols:
+                part = copy.deepcopy(score)
+                _finish_metrics(part, self.codec, self._epoch_start)
+                kept["metrics"].append({"epoch": self.t["epoch"] + 1, **part.to_dict(), "partial": True})
+            self.best = (bits, copy.deepcopy(h), copy.deepcopy(self.pred), kept)
             self.stale = 0
         else:
             self.stale += 1
             if self.patience is not None and self.stale >= self.patience:
                 self.early = True
-                self.t["stopped_early"] = entry
+                self.t["stopped_early"] = {**entry, "validations_without_improvement": self.stale}
         if self.progress is not None:
             self.progress(Progress(self.t["epoch"] + 1, self.t["epochs"], 0, None, None, validation=entry))
 
+    def kept_record(self) -> dict[str, Any]:
+        """The training record of the model the run keeps: the last one, or with validation
+        the best one seen. The best's record says what that model is (its steps, epochs and
+        metrics up to it, a last partial row when it was kept mid-epoch) and, under ``run``,
+        how far training went past it (steps, epochs completed, every metrics row); the
+        validations, ``best`` and ``stopped_early`` are the whole run's."""
+        if self.best is None or self.best[3]["steps"] == self.t["steps"]:
+            return self.t
+        t = self.best[3]
+        for k in ("validation", "best", "stopped_early", "complete", "finished_utc"):
+            if k in self.t:
+                t[k] = self.t[k]
+        done = self.t["epoch"] - (1 if self._cut_epoch == self.t["epoch"] else 0)
+        t["run"] = {"steps": self.t["steps"], "epochs_completed": done, "metrics": self.t["metrics"]}
+        return t
+
     def save_final(self, path: str) -> None:
-        """Write the model at the end: with validation, the best one seen (its record
-        completed with the whole run's metrics and validations)."""
+        """Write the model at the end: with validation, the best one seen (see :meth:`kept_record`)."""
         if self.best is None or self.best[3]["steps"] == self.t["steps"]:
             self.save(path)
             return
-        _, h, pred, t = self.best
-        for k in ("metrics", "validation", "best", "stopped_early", "complete", "finished_utc"):
-            if k in self.t:
-                t[k] = self.t[k]
-        save_model(path, h, self.codec, t, self.user, pred)
+        _, h, pred, _ = self.best
+        save_model(path, h, self.codec, self.kept_record(), self.user, pred)
 
     def checkpoint(self) -> str | None:
         """Write a checkpoint into the checkpoint directory and rotate old ones."""
@@ -952,6 +976,7 @@ class _Run:
         score = Metrics.from_state(t.get("partial"))
         skip, event, pending = int(t.get("position", 0)), 0, 0
         start = time.perf_counter() - score.seconds
+        self._epoch_start = start
         self.digest = CountingDigest() if self.sources.streamed else None
         getattr(self.codec, "reset_counts", lambda: None)()
         every_steps = self.policy.every_steps
@@ -990,7 +1015,7 @@ class _Run:
             if every_steps and t["steps"] % every_steps == 0:
                 self._mid_epoch_checkpoint(score, event, start)
             if self.valid_every and t["steps"] % self.valid_every == 0:
-                self.validate()
+                self.validate(score)
                 if self.early:
                     break
         score.seconds = time.perf_counter() - start
@@ -998,6 +1023,11 @@ class _Run:
             raise NeoError("the data is empty: nothing to train on")
         _finish_metrics(score, self.codec, time.perf_counter() - score.seconds)
         summary = {"epoch": t["epoch"] + 1, **score.to_dict()}
+        # Stopped inside the epoch (not at its last symbol): its row covers part of it.
+        if self.early and next((e for e in events if e is not _BOUNDARY and e is not RESET), None) is not None:
+            self._cut_epoch = t["epoch"] + 1
+            summary["partial"] = True
+        events.close()
         t["metrics"].append(summary)
         self._report(score, summary)
         if self.valid is not None and not self.early and not (self.valid_every and t["steps"] % self.valid_every == 0):
@@ -1224,7 +1254,7 @@ def _train(sources: Any, options: TrainOptions, output: Any, kind: str | None, p
         _write_output(output, kind, run.save_final)
     if run.best is not None and run.best[3]["steps"] != t["steps"]:
         h, pred = run.best[1], run.best[2]
-    return TrainingResult(h, codec, t, output if kind != "stdout" else "-", pred)
+    return TrainingResult(h, codec, run.kept_record(), output if kind != "stdout" else "-", pred)
 
 
 #: The dry run's speed probe: warm-up (at most this many steps or seconds, whichever comes
@@ -1329,6 +1359,7 @@ def evaluate(model: TrainedModel | Any, sources: Any, learn: bool = False,
             _score_sources(model, srcs, learn, progress, reset_on, score, stop)
     except KeyboardInterrupt as e:
         _finish_metrics(score, model.codec, start)
+        score.data_bytes = _bytes_scored_so_far(model.codec, score)
         raise EvalInterrupted(score, getattr(e, "signum", signal.SIGINT)) from None
     _finish_metrics(score, model.codec, start)
     if score.symbols == 0:
@@ -1369,6 +1400,15 @@ def record_learning(model: TrainedModel, metrics: Metrics, sources: Iterable[Any
     t.setdefault("learned", []).append({"steps": metrics.symbols, "data_files": files, "utc": utc_now()})
     t["updated_utc"] = utc_now()
     return t
+
+
+def _bytes_scored_so_far(codec: Codec, score: Metrics) -> int | None:
+    """The bytes behind the symbols an interrupted evaluation read, for its bits per byte.
+
+    The bytes codec's symbols are bytes. Other codecs read ahead (a chunk, a line), so
+    neither the bytes read nor the file size is the size of what was scored: None, and
+    the partial metrics leave bits per byte out rather than print a wrong one."""
+    return score.symbols if codec.kind == "bytes" else None
 
 
 def _finish_metrics(score: Metrics, codec: Codec, start: float) -> None:

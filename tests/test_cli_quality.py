@@ -106,6 +106,37 @@ def test_early_stopping_keeps_the_best_model(tmp_path, text):
     assert len(t["metrics"]) >= 1
 
 
+@pytest.mark.parametrize("every, cut", [("150", False), ("100", True)])   # stopped at an epoch's end / inside one
+def test_early_stopping_says_so_and_the_record_describes_the_model_kept(tmp_path, text, every, cut):
+    valid = tmp_path / "valid.txt"
+    valid.write_bytes(b"zq xv kj wz qx zv jq xk " * 8)
+    m = tmp_path / "m.ohr"
+    args = ("train", text, "-o", m, *SMALL[:-1], "--epochs", "6", "--valid", valid, "--valid-every", every,
+            "--patience", "2")
+    r = run(*args)
+    assert r.exit_code == 0, r.stderr
+    t = ohr.read_header(m)["training"]
+    stop, best, ran = t["stopped_early"], t["best"], t["run"]
+    assert stop["validations_without_improvement"] == 2 and stop["steps"] == ran["steps"] > best["steps"]
+    assert f"stopped early at step {stop['steps']} (epoch {stop['epoch']} of 6): 2 validations without " \
+           "improvement" in r.stderr
+    assert f"the best model, step {best['steps']}, validation bits/symbol {best['bits_per_symbol']:.3f} " \
+           f"(training ran to step {stop['steps']})" in r.stderr
+    assert f"weights, {stop['steps']} steps)" not in r.stderr   # the old message named the last step
+    # The record is the kept model's: its steps, and metrics rows that add up to them.
+    assert t["steps"] == best["steps"] and t["complete"] is True
+    assert sum(row["symbols"] for row in t["metrics"]) == best["steps"]
+    assert t["epoch"] == best["steps"] // len(TEXT)           # epochs completed by the kept model
+    assert sum(row["symbols"] for row in ran["metrics"]) == stop["steps"]
+    assert ran["epochs_completed"] == stop["steps"] // len(TEXT)
+    assert ran["metrics"][-1].get("partial", False) is (stop["steps"] % len(TEXT) != 0) is cut
+    shown = run("inspect", m).stdout
+    assert f"stopped early at step {stop['steps']:,}, after 2 validations without improvement" in shown
+    assert f"at step {best['steps']:,}); training ran on to step {stop['steps']:,}" in shown
+    j = json.loads(run(*args, "--json", "--force").stdout)
+    assert j["steps"] == best["steps"] and j["stopped_early"] == stop and j["run"]["steps"] == stop["steps"]
+
+
 def test_valid_options_need_valid(tmp_path, text):
     r = run("train", text, "-o", tmp_path / "m.ohr", *SMALL, "--patience", "2")
     assert r.exit_code == 2 and "--valid" in r.stderr

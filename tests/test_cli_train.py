@@ -313,6 +313,78 @@ def test_csv_given_range_and_header_option(tmp_path):
     assert_user_error(run("train", data, "-o", model, "--csv-range", "0:1"), "csv only", code=2)
 
 
+def _eval_metrics(model, data):
+    r = run("eval", model, data, "--json")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    return {k: v for k, v in out.items() if k not in ("symbols_per_s", "data")}
+
+
+def test_csv_model_trained_with_a_header_finds_its_columns_by_name(tmp_path):
+    # The columns are matched by the header's names, not their positions: a file with the
+    # columns in another order scores the same column; one without them is an error.
+    rows = [(1900 + i, (i * 7) % 20, i % 3) for i in range(60)]
+    data, swapped, other = tmp_path / "d.csv", tmp_path / "swapped.csv", tmp_path / "other.csv"
+    data.write_text("year,value,noise\n" + "".join(f"{y},{v},{n}\n" for y, v, n in rows))
+    swapped.write_text("noise,value,year\n" + "".join(f"{n},{v},{y}\n" for y, v, n in rows))
+    other.write_text("a,b\n" + "".join(f"{v},{y}\n" for y, v, n in rows))
+    model = tmp_path / "m.ohr"
+    assert run("train", data, "-o", model, "--codec", "csv", "--csv-columns", "value", *SMALL).exit_code == 0
+    codec = ohr.read_header(model)["codec"]
+    assert codec["use"] == [1] and codec["columns"] == ["value"] and codec["by_name"] is True
+    assert _eval_metrics(model, swapped) == _eval_metrics(model, data)
+    assert_user_error(run("eval", model, other), "no column named 'value'")
+    assert "this file's header: a, b" in run("eval", model, other).stderr
+    # generate's prompt file: a header in another order picks the same column.
+    plain = run("generate", model, "--prompt", "year,value,noise\n1990,3,0\n1991,10,1\n", "--length", "4")
+    moved = run("generate", model, "--prompt", "noise,year,value\n0,1990,3\n1,1991,10\n", "--length", "4")
+    assert plain.exit_code == 0 and moved.stdout == plain.stdout, moved.stderr
+    assert_user_error(run("generate", model, "--prompt", "a,b\n1,2\n", "--length", "2"), "no column named 'value'")
+    # --init learns from the swapped file exactly as from the original.
+    for src, out in ((data, "i1.ohr"), (swapped, "i2.ohr")):
+        r = run("train", src, "-o", tmp_path / out, "--init", model, "--quiet")
+        assert r.exit_code == 0, r.stderr
+    assert sections(tmp_path / "i1.ohr")["weights"] == sections(tmp_path / "i2.ohr")["weights"]
+    # All columns, no --csv-columns: the same by name.
+    full = tmp_path / "full.ohr"
+    assert run("train", data, "-o", full, "--codec", "csv", *SMALL).exit_code == 0
+    assert ohr.read_header(full)["codec"]["columns"] == ["year", "value", "noise"]
+    assert _eval_metrics(full, swapped) == _eval_metrics(full, data)
+
+
+def test_csv_model_trained_without_a_header_goes_by_position(tmp_path):
+    data, swapped = tmp_path / "d.csv", tmp_path / "s.csv"
+    data.write_text("".join(f"{i % 5},{(i * 3) % 11}\n" for i in range(60)))
+    swapped.write_text("".join(f"{(i * 3) % 11},{i % 5}\n" for i in range(60)))
+    model = tmp_path / "m.ohr"
+    assert run("train", data, "-o", model, "--codec", "csv", "--csv-columns", "2", *SMALL).exit_code == 0
+    assert "by_name" not in ohr.read_header(model)["codec"]
+    same = _eval_metrics(model, data)
+    assert _eval_metrics(model, tmp_path / "d.csv") == same
+    # Position 2 of the swapped file is the other column: different numbers, as before.
+    assert _eval_metrics(model, swapped) != same
+
+
+def test_csv_range_with_an_infinite_span_is_a_usage_error(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("value\n" + "".join(f"{i % 5}\n" for i in range(20)))
+    r = run("train", data, "-o", tmp_path / "m.ohr", "--codec", "csv", "--csv-range=-1e308:1e308", *SMALL)
+    assert_user_error(r, "--csv-range", code=2)
+    assert "span" in r.stderr and not (tmp_path / "m.ohr").exists()
+    # Wide but finite still trains, and generates finite numbers.
+    r = run("train", data, "-o", tmp_path / "m.ohr", "--codec", "csv", "--csv-range=-1e307:1e307", *SMALL)
+    assert r.exit_code == 0, r.stderr
+    g = run("generate", tmp_path / "m.ohr", "--prompt", "1\n2\n", "--length", "3")
+    assert g.exit_code == 0 and all(np.isfinite(float(v)) for v in g.stdout.split()), g.stdout
+    wide = tmp_path / "w.csv"
+    wide.write_text("value\n-1e308\n1e308\n")
+    assert_user_error(run("train", wide, "-o", tmp_path / "x.ohr", "--codec", "csv", *SMALL), "--csv-range")
+    import neocli.cli.detect  # noqa: F401  (registers the command)
+    r = run("detect", data, "--columns", "value", "--csv-range=-1e308:1e308")
+    assert_user_error(r, "--csv-range", code=2)
+    assert "span" in r.stderr and r.stdout == ""
+
+
 def test_generate_small_seeds_give_different_samples(tmp_path, text):
     # Seeds go through a seeding step: raw generator states 0..4 would all start
     # with near-zero draws and so pick the same first cells.

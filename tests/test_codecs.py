@@ -59,7 +59,8 @@ def test_chars_with_more_symbols_than_max_vocab_fails_at_fit_time(tmp_path):
 
 
 def test_csv_values_far_outside_the_range_land_in_the_edge_bins():
-    c = CsvCodec(bins=8, lows=[0.0, -1e308], highs=[10.0, 1e308], header=False)
+    # The widest ranges a codec takes (an infinite span HI-LO is refused, see below).
+    c = CsvCodec(bins=8, lows=[0.0, -8e307], highs=[10.0, 8e307], header=False)
     assert c.encode((1e300, 0.0)).tolist()[0] == 7
     assert c.encode((-1e300, 1e308)).tolist() == [0, 7]
 
@@ -176,3 +177,42 @@ def test_the_cli_scorer_agrees_with_the_metric_definition():
         h.step([cis])
     with pytest.raises(NeoError):
         h._score(0, np.array([1, 16], dtype=np.int32), 1e-6)
+
+
+def _csv_rows(codec, text: str):
+    return [s for s in codec.symbols(io.BytesIO(text.encode())) if s is not RESET]
+
+
+def test_csv_header_without_by_name_keeps_positions_and_by_name_finds_columns():
+    old = {"kind": "csv", "bins": 8, "columns": ["b"], "lows": [0.0], "highs": [10.0], "header": None,
+           "delimiter": ",", "use": [1]}
+    swapped = "b,a\n7,1\n8,2\n"
+    # A model written before by_name: position 2, whatever the header says (as it always did).
+    assert _csv_rows(codec_from_dict(old), swapped) == [(1.0,), (2.0,)]
+    new = codec_from_dict({**old, "by_name": True})
+    assert _csv_rows(new, swapped) == [(7.0,), (8.0,)]
+    assert _csv_rows(new, "a,b\n1,7\n") == [(7.0,)]
+    assert _csv_rows(new, "1,7\n") == [(7.0,)]          # no header: by position
+    with pytest.raises(NeoError, match=r"no column named 'b'.*this file's header: x, y"):
+        _csv_rows(new, "x,y\n1,2\n")
+    assert new.to_dict()["by_name"] is True and "by_name" not in codec_from_dict(old).to_dict()
+
+
+@pytest.mark.parametrize("bad", [{"by_name": 1}, {"by_name": "yes"}, {"by_name": True, "columns": []},
+                                 {"by_name": True, "columns": ["b", "b"], "lows": [0.0, 0.0], "highs": [1.0, 1.0],
+                                  "use": [0, 1]}])
+def test_csv_by_name_hostile_values_are_refused(bad):
+    d = {"kind": "csv", "bins": 8, "columns": ["b"], "lows": [0.0], "highs": [10.0], "use": [1], **bad}
+    with pytest.raises(NeoError, match="by_name"):
+        codec_from_dict(d)
+
+
+def test_csv_range_span_must_be_finite():
+    with pytest.raises(NeoError, match="lows/highs"):
+        CsvCodec(lows=[-1e308], highs=[1e308])
+    with pytest.raises(NeoError, match="csv_range"):
+        CsvCodec().set_range(-1e308, 1e308)
+    from neocli.streaming import Detector
+    with pytest.raises(NeoError, match="ranges"):
+        Detector(["a"], [(-1e308, 1e308)])
+    CsvCodec(lows=[-1e307], highs=[1e307])   # wide but finite is fine

@@ -421,3 +421,19 @@ def test_many_streams_write_each_output_as_it_completes(metrics, tmp_path):
     outs = D.detect_many([metrics["s0"], metrics["s1"]], job, out_dir=tmp_path / "out2")
     assert outs[0].ok and not outs[1].ok and "s1.csv" in outs[1].error
     assert (tmp_path / "out2" / "s0.csv").read_bytes() == (out / "s0.csv").read_bytes()
+
+
+def test_data_parallel_stream_finds_csv_columns_by_name(tmp_path):
+    from neocli import training
+    from neocli.errors import NeoError
+
+    rows = [(1900 + i, (i * 7) % 20) for i in range(40)]
+    data, swapped, other = tmp_path / "d.csv", tmp_path / "s.csv", tmp_path / "o.csv"
+    data.write_text("year,value\n" + "".join(f"{y},{v}\n" for y, v in rows))
+    swapped.write_text("value,year\n" + "".join(f"{v},{y}\n" for y, v in rows))
+    other.write_text("a,b\n1,2\n")
+    codec = training.fit_codec([str(data)], training.CodecOptions(kind="csv", csv_columns=("value",)))
+    a, b = D.encode_stream([str(data)], codec), D.encode_stream([str(swapped)], codec)
+    assert np.array_equal(a.cis, b.cis) and np.array_equal(a.clear, b.clear)
+    with pytest.raises(NeoError, match="no column named 'value'"):
+        D.encode_stream([str(other)], codec)

@@ -253,3 +253,32 @@ def test_readme_python_training_snippet_runs(tmp_path, monkeypatch, capsys):
     frozen_acc, frozen_bits, online_bits = (float(x) for x in lines[5].split())
     assert 0 < frozen_acc <= 1 and frozen_bits > 0 and online_bits > 0
     assert training.load_model(tmp_path / "sun-more.ohr").record["complete"]
+
+
+@pytest.mark.parametrize("kind", ["bytes", "chars"])
+def test_interrupted_evaluate_gives_bits_per_byte_of_what_it_scored(tmp_path, kind):
+    # Stopped after 512 of ~130 kB: bits/byte is over the bytes scored (for the bytes codec,
+    # the symbols read), not the file's size nor the 64 kB chunk the codec read ahead.
+    text = (b"the cat sat on the mat. the dog sat on the log. a bird sat on the wire.\n" * 1800)
+    data = tmp_path / "d.txt"
+    data.write_bytes(text)
+    opts = training.TrainOptions(codec=training.CodecOptions(kind=kind),
+                                 architecture=training.Architecture(hidden="3x3x16"))
+    small = tmp_path / "s.txt"
+    small.write_bytes(text[:400])
+    training.train([str(small)], opts, output=str(tmp_path / "m.ohr"))
+
+    def stop(p):
+        if p.symbols >= 512:
+            raise KeyboardInterrupt
+
+    with pytest.raises(training.EvalInterrupted) as e:
+        training.evaluate(str(tmp_path / "m.ohr"), [str(data)], progress=stop)
+    m = e.value.metrics
+    assert m.symbols == 512 and m.bits > 0
+    if kind == "bytes":
+        assert m.bits_per_byte == pytest.approx(m.bits / 512) == pytest.approx(m.bits_per_symbol * m.scored / 512)
+    else:   # read-ahead leaves the bytes behind 512 characters unknown: no figure rather than a wrong one
+        assert m.bits_per_byte is None and "bits_per_byte" not in m.to_dict()
+    whole = training.evaluate(str(tmp_path / "m.ohr"), [str(small)])
+    assert whole.bits_per_byte == pytest.approx(whole.bits / 400)   # uninterrupted: the whole data

@@ -235,7 +235,7 @@ def _training_lines(header: dict[str, Any]) -> list[str]:
     if "epoch" in t or "epochs" in t:
         lines.append(f"  epochs     {_fmt_int(epoch)} of {_fmt_int(epochs)} completed")
     if t.get("complete") is True:
-        lines.append("  status     complete")
+        lines += _complete_lines(t)
     elif t.get("kind") == "rl" and t.get("complete") is False:
         lines.append(f"  status     incomplete: resumable at episode {_fmt_int(t.get('episode'))}")
     elif "complete" in t or "position" in t:
@@ -267,6 +267,21 @@ def _training_lines(header: dict[str, Any]) -> list[str]:
     return lines or ["  (empty)"]
 
 
+def _complete_lines(t: dict[str, Any]) -> list[str]:
+    """The status of a finished training record: complete, whether it stopped early, and
+    which model the file holds when validation kept the best rather than the last."""
+    stop, run, best = t.get("stopped_early"), t.get("run"), t.get("best")
+    lines = ["  status     complete"]
+    if isinstance(stop, dict):
+        lines = [f"  status     complete: stopped early at step {_fmt_int(stop.get('steps'))}, after "
+                 f"{_fmt_int(stop.get('validations_without_improvement'))} validations without improvement"]
+    if isinstance(best, dict) and isinstance(run, dict):   # the file holds the best model, not the last
+        lines.append(f"  kept       the best validation ({_fmt_float(best.get('bits_per_symbol'), '.3f')} bits/symbol "
+                     f"at step {_fmt_int(best.get('steps'))}); training ran on to step {_fmt_int(run.get('steps'))}, "
+                     f"epochs completed: {_fmt_int(run.get('epochs_completed'))}")
+    return lines
+
+
 def _metrics_lines(metrics: Any) -> list[str]:
     """The per-epoch metrics table of a training record."""
     if not isinstance(metrics, list) or not metrics:
@@ -277,11 +292,15 @@ def _metrics_lines(metrics: Any) -> list[str]:
             lines.append("    (invalid entry)")
             continue
         sps = m.get("symbols_per_s")
+        # A partial row: the epoch up to the step of the model kept (the best validation).
+        epoch = _fmt_int(m.get("epoch")) + ("*" if m.get("partial") is True else "")
         lines.append(
-            f"    {_fmt_int(m.get('epoch')):>5}  {_fmt_float(m.get('accuracy'), '.4f'):>8}  "
+            f"    {epoch:>5}  {_fmt_float(m.get('accuracy'), '.4f'):>8}  "
             f"{_fmt_float(m.get('bits_per_symbol'), '.3f'):>8}  "
             f"{(f'{sps:,.0f}' if _is_num(sps) else 'n/a'):>10}  {_fmt_int(m.get('symbols')):>12}"
         )
+    if any(isinstance(m, dict) and m.get("partial") is True for m in metrics):
+        lines.append("    * part of an epoch: up to the step of the model kept")
     return lines
 
 

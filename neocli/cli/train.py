@@ -17,7 +17,17 @@ def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> Non
     h, t = result.model, result.record
     if not quiet:
         where = "the model to stdout" if result.output == "-" else f"'{result.output}'"
-        echo_err(f"saved {where} ({h.get_weights_size()} bytes of weights, {t['steps']} steps)")
+        stop, run = t.get("stopped_early"), t.get("run")
+        if isinstance(stop, dict):
+            echo_err(f"stopped early at step {stop.get('steps')} (epoch {stop.get('epoch')} of {t.get('epochs')}): "
+                     f"{stop.get('validations_without_improvement')} validations without improvement")
+        if isinstance(run, dict) and isinstance(t.get("best"), dict):
+            best = t["best"].get("bits_per_symbol")
+            bps = f"{best:.3f}" if isinstance(best, (int, float)) else "n/a"
+            echo_err(f"saved {where} ({h.get_weights_size()} bytes of weights): the best model, step {t['steps']}, "
+                     f"validation bits/symbol {bps} (training ran to step {run.get('steps')})")
+        else:
+            echo_err(f"saved {where} ({h.get_weights_size()} bytes of weights, {t['steps']} steps)")
     counts = {k: v for k, v in (t["metrics"][-1] if t["metrics"] else {}).items()
               if k in ("unknown", "skipped_rows", "missing_cells") and v}
     if counts and not quiet:
@@ -26,7 +36,8 @@ def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> Non
         print(json.dumps({"model": result.output, "epochs": t["epoch"], "steps": t["steps"], "metrics": t["metrics"],
                           "sizes": {"state": h.get_state_size(), "weights": h.get_weights_size(),
                                     "total": h.get_size()},
-                          "codec": result.codec.describe(), "seed": t["seed"]}, indent=2))
+                          "codec": result.codec.describe(), "seed": t["seed"],
+                          **{k: t[k] for k in ("best", "stopped_early", "run") if k in t}}, indent=2))
 
 
 # Measured by benchmarks/bench_distributed.py (README "Scaling out"); \b keeps click from rewrapping.
