@@ -729,3 +729,23 @@ def test_merge_refuses_other_codecs_and_unions_the_bytes_seen(tmp_path):
     assert not out.exists()
     assert_ok(run("checkpoint", "merge", a, b, "-o", out))
     assert int(ohr.read_header(out)["codec"]["seen"], 16) == (1 << ord("a")) | (1 << ord("b"))
+
+
+def test_merge_accepts_a_model_from_before_columns_were_matched_by_name(tmp_path):
+    # A CSV model written before the codec recorded "by_name" encodes its data the same
+    # way as one written after: merging them is allowed.
+    data = tmp_path / "h.csv"
+    data.write_text("v\n" + "".join(f"{(i * 7) % 10}\n" for i in range(120)))
+    new = tmp_path / "new.ohr"
+    r = run("train", data, "--codec", "csv", "--csv-range", "0:10", "--hidden", "3x3x8", "--layers", "1",
+            "-o", new, "--quiet")
+    assert r.exit_code == 0, r.stderr
+    from neocli import ohr
+    meta, sections = ohr.decode(new.read_bytes())
+    assert meta["codec"].pop("by_name") is True
+    old = tmp_path / "old.ohr"
+    old.write_bytes(ohr.encode(meta, sections))
+    out = tmp_path / "m.ohr"
+    r = run("checkpoint", "merge", new, old, "-o", out)
+    assert r.exit_code == 0, r.stderr
+    assert out.exists()

@@ -451,9 +451,10 @@ def _first_difference(a: Any, b: Any) -> Optional[str]:
 
 
 def _codec_key(codec: Any) -> Any:
-    """A codec description without what merging may combine (the bytes seen in training)."""
+    """A codec description without what merging may combine (the bytes seen in training) or
+    what does not change the encoding (whether later files are matched by column name)."""
     if isinstance(codec, dict):
-        return {k: v for k, v in codec.items() if k != "seen"}
+        return {k: v for k, v in codec.items() if k not in ("seen", "by_name")}
     return codec
 
 
