@@ -297,6 +297,25 @@ def test_a_sustained_level_shift_inside_the_range_is_flagged_by_the_level_check(
         assert np.sum(on[200:800] >= streaming.ALERT) == np.sum(off[200:800] >= streaming.ALERT)
 
 
+def test_during_a_slow_ramp_the_level_deviates_from_the_baseline_not_from_the_last_30_values():
+    """Noise, then a ramp of 3 sd over 150 rows: the last 30 values follow the ramp (the
+    level check sees little), the 500-row baseline does not (its deviation is large)."""
+    for seed in (1, 2, 3):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(0, 1, 900)
+        x[600:750] += np.linspace(0, 3, 150)
+        det = streaming.Detector(["v"], (-6, 9), streaming.DetectorOptions(calendar=False), seed=0)
+        for v in x[:740]:
+            det.update(float(v))
+        *_, zs = det._compute(float(x[740]), None)
+        z_level, z_baseline = zs[3], zs[4]
+        assert z_baseline > 4.0 and z_baseline > 3.0 * z_level
+        off = streaming.Detector(["v"], (-6, 9), streaming.DetectorOptions(calendar=False, baseline_window=0), seed=0)
+        for v in x[:740]:
+            off.update(float(v))
+        assert off._compute(float(x[740]), None)[-1][4] is None
+
+
 def test_save_and_load_keep_the_calibration_history(tmp_path):
     x = heavy_tailed(700)
     rng = (float(x.min()), float(x.max()))
