@@ -240,6 +240,98 @@ def test_quiet_period_after_an_alert_grows_with_the_rows_read():
     assert max(quiet) >= 2000 and quiet[max(quiet)] > 100
 
 
+def heavy_tailed(n=1500, seed=5):
+    """A noisy, spiky metric: Student-t noise with 2 degrees of freedom (many 5-10 sd
+    deviations) around a level of 50."""
+    rng = np.random.default_rng(seed)
+    return 50.0 + 2.0 * rng.standard_t(2, n)
+
+
+def test_calibrated_tails_calm_a_spiky_stream_but_still_flag_a_real_spike():
+    """On a heavy-tailed stream the Gaussian tails alone alarm again and again; rescaled
+    to the stream's own spread of deviations they alarm far less, and a spike well
+    beyond everything seen still scores above the alert level."""
+    x = heavy_tailed()
+    x[1400] = x[:1400].max() + 3.0 * np.ptp(x[:1400])
+    rng = (float(x.min()), float(x.max()))
+
+    def scores(**kw):
+        det = streaming.Detector(["v"], rng, streaming.DetectorOptions(calendar=False, **kw), seed=0)
+        return np.array([det.update(float(v)).anomaly_score for v in x])
+
+    on, off = scores(), scores(calib_window=0)
+    alerts_on = int(np.sum(on[200:1400] >= streaming.ALERT))
+    alerts_off = int(np.sum(off[200:1400] >= streaming.ALERT))
+    assert alerts_on * 2 <= alerts_off and alerts_off >= 4
+    assert on[1400] >= streaming.ALERT
+
+
+def test_calibration_scale_is_one_for_gaussian_like_deviations_and_grows_with_heavy_tails():
+    cb = streaming._Calib(1000)
+    z_ref = 3.09
+    for z in np.abs(np.random.default_rng(0).normal(size=1000)):
+        cb.push(float(z))
+    assert cb.scale(4.0, 0.002, z_ref) < 1.1  # the 1-in-500 deviation of a Gaussian is about z_ref
+    heavy = streaming._Calib(1000)
+    for z in np.abs(np.random.default_rng(0).standard_t(2, 1000)):
+        heavy.push(float(z))
+    assert heavy.scale(4.0, 0.002, z_ref) > 2.0
+    assert heavy.scale(3.0, 0.002, z_ref) == 1.0  # below z_ref nothing is rescaled
+    assert streaming._Calib(0).scale(9.0, 0.002, z_ref) == 1.0  # calibration off
+
+
+def test_a_sustained_level_shift_inside_the_range_is_flagged_by_the_level_check():
+    """Gaussian noise (sd 3) around 50, then around 54 to 56: no single value is beyond
+    what was seen, but the mean of the last 10 values is; without the level check the
+    shift stays below the alert level, and the rows before it raise no more alerts."""
+    for level in (54, 55, 56):
+        rng = np.random.default_rng(3)
+        x = np.clip(np.concatenate([50 + rng.normal(0, 3, 800), level + rng.normal(0, 3, 100)]), 40, 60)
+
+        def scores(**kw):
+            det = streaming.Detector(["v"], (40, 60), streaming.DetectorOptions(calendar=False, **kw), seed=0)
+            return np.array([det.update(float(v)).anomaly_score for v in x])
+
+        on, off = scores(), scores(level_window=0)
+        assert on[800:830].max() >= streaming.ALERT > off[800:850].max()
+        assert np.sum(on[200:800] >= streaming.ALERT) == np.sum(off[200:800] >= streaming.ALERT)
+
+
+def test_during_a_slow_ramp_the_level_deviates_from_the_baseline_not_from_the_last_30_values():
+    """Noise, then a ramp of 3 sd over 150 rows: the last 30 values follow the ramp (the
+    level check sees little), the 500-row baseline does not (its deviation is large)."""
+    for seed in (1, 2, 3):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(0, 1, 900)
+        x[600:750] += np.linspace(0, 3, 150)
+        det = streaming.Detector(["v"], (-6, 9), streaming.DetectorOptions(calendar=False), seed=0)
+        for v in x[:740]:
+            det.update(float(v))
+        *_, zs = det._compute(float(x[740]), None)
+        z_level, z_baseline = zs[3], zs[4]
+        assert z_baseline > 4.0 and z_baseline > 3.0 * z_level
+        off = streaming.Detector(["v"], (-6, 9), streaming.DetectorOptions(calendar=False, baseline_window=0), seed=0)
+        for v in x[:740]:
+            off.update(float(v))
+        assert off._compute(float(x[740]), None)[-1][4] is None
+
+
+def test_save_and_load_keep_the_calibration_history(tmp_path):
+    x = heavy_tailed(700)
+    rng = (float(x.min()), float(x.max()))
+    opts = streaming.DetectorOptions(calendar=False)
+    whole = streaming.Detector(["v"], rng, opts, seed=0)
+    want = [whole.update(float(v)).anomaly_score for v in x]
+    first = streaming.Detector(["v"], rng, opts, seed=0)
+    got = [first.update(float(v)).anomaly_score for v in x[:400]]
+    first.save(str(tmp_path / "d.ohr"))
+    again = streaming.Detector.load(str(tmp_path / "d.ohr"))
+    assert [list(c.q) for c in again._calib] == [list(c.q) for c in first._calib]
+    assert len(again._calib[1].q) > 100
+    got += [again.update(float(v)).anomaly_score for v in x[400:]]
+    assert got == want
+
+
 def test_unix_second_calendar_cells_match_the_datetime_path():
     for t in (0, 86399, 1_700_000_000, 1_700_049_600, 2_000_000_123):
         ts, cells = streaming._calendar(str(t))
