@@ -775,24 +775,12 @@ class Detector:
             det._seen = None if seen is None else [[float(a), float(b)] for a, b in seen]
             if det._seen is not None and len(det._seen) != len(det.columns):
                 raise ValueError("one seen range per column expected")
-            levels = d.get("levels")  # absent in detectors saved before the level check
-            if levels is not None:
-                if len(levels) != len(det._levels):
-                    raise ValueError("one level window per column expected")
-                for w, wd in zip(det._levels, levels):
-                    w.load(wd)
-            baselines = d.get("baselines")  # absent in detectors saved before the baseline check
-            if baselines is not None:
-                if len(baselines) != len(det._baselines):
-                    raise ValueError("one baseline window per column expected")
-                for w, wd in zip(det._baselines, baselines):
-                    w.load(wd)
-            calib = d.get("calib")  # absent in detectors saved before the calibrated tails
-            if calib is not None:
-                if len(calib) != len(det._calib):
-                    raise ValueError("calibration histories: two for surprise and three per column expected")
-                for cb, q in zip(det._calib, calib):
-                    cb.load(q)
+            # Absent in detectors saved before the level check, the baseline check and the
+            # calibrated tails: those start empty.
+            _load_windows(d.get("levels"), det._levels, "one level window per column expected")
+            _load_windows(d.get("baselines"), det._baselines, "one baseline window per column expected")
+            _load_windows(d.get("calib"), det._calib,
+                          "calibration histories: two for surprise and three per column expected")
             det._quiet = int(d["quiet"])
             det._alert_e = float(d["alert_evidence"])
         except (KeyError, TypeError, ValueError) as e:
@@ -816,6 +804,16 @@ class Detector:
         names = codec.columns or [str(i + 1) for i in range(len(codec.lows))]
         opts = DetectorOptions(bins=codec.bins, tiles=1, tolerance=min(1, codec.bins - 1), calendar=False)
         return cls(names, list(zip(codec.lows, codec.highs)), opts, model=model)
+
+
+def _load_windows(saved: Any, windows: list, mismatch: str) -> None:
+    """Restore ``windows`` from their saved states (nothing when ``saved`` is None)."""
+    if saved is None:
+        return
+    if len(saved) != len(windows):
+        raise ValueError(mismatch)
+    for w, wd in zip(windows, saved):
+        w.load(wd)
 
 
 class _Window:
