@@ -11,7 +11,7 @@ from ._common import ProgressBar, check_paths, refuse_reference
 from ._options import (ARCH, CKPT, DATA, RUN, Bins, ByteLayout, CheckpointDir, Codec, CsvColumns, CsvHeader,
                        CsvRange, Dendrites, DownRadius, Epochs, Hidden, JsonSummary, Keep, Layers, MaxVocab, Meta,
                        RecRadius, ResetOn, Seed, Threads, UpRadius, build_options)
-from .app import UsageError, app, command, echo_err
+from .app import UsageError, app, carry_on_interrupt, command, echo_err, whole_output
 
 def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> None:
     h, t = result.model, result.record
@@ -130,8 +130,14 @@ def train(
     check_paths(inputs=[(resume, "model"), (init, "model"), *((d, "data") for d in data),
                         *((v, "validation data") for v in valid or [])], outputs=[])
     if dry_run:
-        return _print_dry_run(training.dry_run(data, opts), json_out)
-    with ProgressBar(quiet) as bar:
+        return _print_dry_run(training.dry_run(data, opts, force=force), json_out)
+    # What a resume command must repeat; the model pins the codec, architecture, seed, reset
+    # and params (a resume refuses other values), so those are left out.
+    carried = [("--epochs", epochs if epochs != 1 else None), ("--checkpoint-dir", checkpoint_dir),
+               ("--checkpoint-every", checkpoint_every), ("--keep", keep), ("--valid", valid),
+               ("--valid-every", valid_every), ("--patience", patience), ("--threads", threads),
+               ("--no-decompress", no_decompress), ("--quiet", quiet), ("--json", json_out)]
+    with ProgressBar(quiet) as bar, whole_output(output), carry_on_interrupt(carried):
         result = training.train(data, opts, output=output, progress=bar, resume=resume, init=init, force=force,
                                  decompress=not no_decompress)
     _report(result, quiet, json_out)
