@@ -95,7 +95,7 @@ def train(
     merge: Annotated[Optional[str], typer.Option("--merge", metavar="HOW", help="With --workers: average (round half to even) or stochastic (stochastic rounding seeded by --seed).", rich_help_panel="Data-parallel (experimental)")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDR", help="With --workers K: run the K shards on this Dask cluster instead of a local one.", rich_help_panel="Data-parallel (experimental)")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", "-P", metavar="NAME=VALUE", help="A learning parameter, e.g. layers.encoder.lr=0.3 or ios.decoder.scale=4 (repeatable; stored in the model). Names: " + ", ".join(presets.PARAM_NAMES) + ".", rich_help_panel=ARCH)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the architecture, weights size, memory estimate and expected symbols/s, then exit.", rich_help_panel=RUN)] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the architecture, weights size, memory estimate and expected symbols/s, then exit (it builds the model to time it, after the same memory check as training: --force to go beyond).", rich_help_panel=RUN)] = False,
     valid: Annotated[Optional[list[str]], typer.Option("--valid", metavar="PATH", help="Held-out data scored after every epoch (learning off); -o holds the best model (repeatable).", rich_help_panel=RUN)] = None,
     valid_every: Annotated[int, typer.Option("--valid-every", metavar="N", help="With --valid: also score it every N steps.", rich_help_panel=RUN)] = 0,
     patience: Annotated[Optional[int], typer.Option("--patience", metavar="K", help="With --valid: stop after K validations without a new best.", rich_help_panel=RUN)] = None,
