@@ -783,7 +783,10 @@ class CsvCodec(Codec):
             raise NeoError(f"{where or 'data'}: line {reader.line_num}: malformed CSV ({e})") from None
         finally:
             lines.close()
-            text.detach()
+            # Leave the caller's stream open; a stream the caller already closed (a generator
+            # finalized after its reader stopped early, e.g. `| head`) has nothing to detach.
+            if not text.closed:
+                text.detach()
 
     def _find_columns(self, names: list[str], where: str) -> list[int]:
         """The 0-based indices, in a file whose header is ``names``, of the model's columns."""

@@ -143,8 +143,8 @@ class SerialEngine:
         self.close()
 
     def describe(self) -> str:
-        """One line for logs."""
-        return "in-process (serial)"
+        """Where the tasks run, for "running ..." log lines."""
+        return "in this process, one task after another"
 
 
 def _import_distributed():
@@ -238,13 +238,13 @@ class DaskEngine:
         self.close()
 
     def describe(self) -> str:
-        """One line for logs: the scheduler address and worker count."""
+        """Where the tasks run, for "running ..." log lines: the scheduler address and worker count."""
         try:
             info = self.client.scheduler_info(n_workers=-1)  # newer Dask lists only 5 by default
         except TypeError:
             info = self.client.scheduler_info()
         n = len(info.get("workers", {}))
-        return f"Dask scheduler {self.client.scheduler.address} with {n} worker(s)"
+        return f"on Dask scheduler {self.client.scheduler.address} with {n} worker(s)"
 
 
 def open_engine(workers: Optional[int] = None, scheduler: Optional[str] = None):

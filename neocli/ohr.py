@@ -858,7 +858,7 @@ def _shown(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _classify_output(path: str, allow_fifo: bool) -> tuple[str, str]:
+def _classify_output(path: str, allow_fifo: bool, what: str = "model") -> tuple[str, str]:
     """(path to write, kind) for an output `path`; kind is "file", "new" or "fifo".
 
     A symlink is followed to its final target (the link itself stays); anything
@@ -867,23 +867,23 @@ def _classify_output(path: str, allow_fifo: bool) -> tuple[str, str]:
     """
     shown = _shown(path)
     if not path:
-        raise OhrError("cannot write model: the output path is empty")
+        raise OhrError(f"cannot write {what}: the output path is empty")
     try:
         st = os.stat(path)  # follows symlinks: the kind of what the link points at
     except FileNotFoundError:
         st = None
     except OSError as exc:  # ELOOP, EACCES on a parent, ENOTDIR ...
-        raise OhrError(f"cannot write model to '{shown}': {exc.strerror or exc}") from exc
+        raise OhrError(f"cannot write {what} to '{shown}': {exc.strerror or exc}") from exc
     if st is not None and not stat.S_ISREG(st.st_mode):
-        for test, what in _KINDS:
+        for test, kind in _KINDS:
             if test(st.st_mode):
                 break
         else:
-            what = "not a regular file"
-        if what.startswith("a FIFO") and allow_fifo:
+            kind = "not a regular file"
+        if kind.startswith("a FIFO") and allow_fifo:
             return path, "fifo"
-        raise OhrError(f"cannot write model to '{shown}': it is {what}, not a regular file "
-                       "(models are written to regular files only; nothing was written)")
+        raise OhrError(f"cannot write {what} to '{shown}': it is {kind}, not a regular file "
+                       f"({what}s are written to regular files only; nothing was written)")
     target = os.path.realpath(path) if os.path.islink(path) else path
     return target, "new" if st is None else "file"
 
@@ -895,7 +895,7 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_output_path(path, allow_fifo: bool = False, inputs=()) -> str:
+def check_output_path(path, allow_fifo: bool = False, inputs=(), what: str = "model") -> str:
     """Check, before any work, that a model can be written to `path`; return its kind.
 
     Returns ``"file"`` (an existing regular file, replaced atomically), ``"new"``
@@ -910,26 +910,29 @@ def check_output_path(path, allow_fifo: bool = False, inputs=()) -> str:
     `inputs` are the paths the same command reads (data files, the model to
     resume): an output that is one of them, through links, ``..`` or a hard
     link, is refused, since writing it would destroy the input.
+
+    `what` names the file in messages ("cannot write model to ..."; commands that
+    write a table pass ``"output"``).
     """
     path = _fspath(path)
     for src in inputs:
         src = _fspath(src)
         if src not in ("", "-") and _same_file(path, src):
-            raise OhrError(f"cannot write model to '{_shown(path)}': it is the input file '{_shown(src)}' "
+            raise OhrError(f"cannot write {what} to '{_shown(path)}': it is the input file '{_shown(src)}' "
                            "(writing it would overwrite the data)")
-    target, kind = _classify_output(path, allow_fifo)
+    target, kind = _classify_output(path, allow_fifo, what)
     if kind == "fifo":
         if not os.access(path, os.W_OK):
-            raise OhrError(f"cannot write model to '{_shown(path)}': permission denied")
+            raise OhrError(f"cannot write {what} to '{_shown(path)}': permission denied")
         return kind
     shown = _shown(path)
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
-        raise OhrError(f"cannot write model to '{shown}': directory '{_shown(directory)}' does not exist")
+        raise OhrError(f"cannot write {what} to '{shown}': directory '{_shown(directory)}' does not exist")
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise OhrError(f"cannot write model to '{shown}': directory '{_shown(directory)}' is not writable")
+        raise OhrError(f"cannot write {what} to '{shown}': directory '{_shown(directory)}' is not writable")
     if kind == "file" and not os.access(target, os.W_OK):
-        raise OhrError(f"cannot write model to '{shown}': permission denied (the file is read-only)")
+        raise OhrError(f"cannot write {what} to '{shown}': permission denied (the file is read-only)")
     return kind
 
 

@@ -1264,16 +1264,23 @@ PROBE_WARM_STEPS, PROBE_WARM_SECONDS, PROBE_SECONDS = 200, 0.5, 2.0
 
 
 def dry_run(sources: Any, options: TrainOptions | None = None, probe_steps: int = 50,
-            probe_seconds: float = PROBE_SECONDS) -> dict[str, Any]:
+            probe_seconds: float = PROBE_SECONDS, force: bool = False) -> dict[str, Any]:
     """What :func:`train` would build, without training: the codec, the architecture, the
     weights size, a memory estimate and the symbols/s measured on this machine (the options'
     threads) by stepping random symbols as training does (scored, then learned): after a
-    warm-up, at least ``probe_steps`` steps and ``probe_seconds`` seconds are timed."""
+    warm-up, at least ``probe_steps`` steps and ``probe_seconds`` seconds are timed.
+
+    The probe builds the model, so it takes the model's memory: as :func:`train`, a model
+    beyond the memory available raises :class:`~neocli.errors.NeedsForce` unless ``force``,
+    before anything is allocated (and, unless the codec learns from the data, before the
+    data is read)."""
     options = validate(options if options is not None else TrainOptions())
     if options.threads is not None:
         set_num_threads(options.threads)
+    if not _new_codec(options.codec).needs_fit:
+        _check_memory(*_descs(_new_codec(options.codec), options), force=force)
     codec = fit_codec(sources, options.codec)
-    h = build_model(codec, options)
+    h = build_model(codec, options, force=force)
     pred = Predictive(codec)
     rng = np.random.default_rng(0)
     _, cols, z = codec.io_size

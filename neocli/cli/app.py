@@ -10,13 +10,14 @@ exception is a bug in neocli and surfaces with its traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
 import shlex
 import signal
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import typer
 import typer.core
@@ -101,6 +102,35 @@ class UsageError(CliError):
     """A bad option value or combination (exit code 2, like click's own usage errors)."""
 
 
+class OutputClosed(CliError):
+    """The reader of a whole file (a model, a buffer) went away before it was written whole,
+    e.g. ``-o - | head -c 100``: an error (exit 1), unlike a reader that stops reading rows."""
+
+
+def is_broken_pipe(e: BaseException) -> bool:
+    """True for the error of a write whose reader went away (EPIPE)."""
+    return isinstance(e, BrokenPipeError) or (isinstance(e, OSError) and e.errno == errno.EPIPE)
+
+
+@contextlib.contextmanager
+def whole_output(target: str, what: str = "model") -> Iterator[None]:
+    """Around writing one whole file to ``target`` (``-`` is stdout, else a path or FIFO): a
+    reader that closes it early leaves the file truncated, which raises :class:`OutputClosed`."""
+    try:
+        yield
+    except OSError as e:
+        if not is_broken_pipe(e):
+            raise
+        where = "stdout" if target == "-" else f"'{target}'"
+        raise OutputClosed(f"output closed early (broken pipe): the {what} written to {where} is incomplete") \
+            from None
+
+
+def plural(n: int, noun: str) -> str:
+    """``n`` and ``noun``, with an s unless ``n`` is 1 ("1 bad row", "5 bad rows")."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def echo_err(message: str) -> None:
     """Write a message line to stderr (never to stdout, which carries data)."""
     try:
@@ -116,38 +146,90 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _resume_command(e: Any) -> str:
-    """The command line that continues an interrupted run (a ``training.Interrupted``), ready to paste."""
+def carried_flags(pairs: list[tuple[str, Any]]) -> list[str]:
+    """The command-line words of the ``(flag, value)`` pairs a resumed run must repeat to go on
+    as the interrupted one would have: None, False and 0 (not given) are left out, True is
+    the bare flag, a list repeats the flag for each item."""
+    words: list[str] = []
+    for flag, value in pairs:
+        if value is None or value is False or (value == 0 and not isinstance(value, str)):
+            continue
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                words += [flag, str(v)]
+        else:
+            words += [flag, str(value)]
+    return words
+
+
+@contextlib.contextmanager
+def carry_on_interrupt(pairs: list[tuple[str, Any]]) -> Iterator[None]:
+    """Around a training run: an interrupt (``training.Interrupted``) leaving it carries the
+    :func:`carried_flags` of ``pairs`` for its resume command (:func:`resume_command`)."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        training = sys.modules.get("neocli.training")
+        if training is not None and isinstance(e, training.Interrupted):
+            e.carried = carried_flags(pairs)
+        raise
+
+
+def resume_command(e: Any) -> tuple[str, str]:
+    """The command line that continues an interrupted run (a ``training.Interrupted``), ready to
+    paste (paths quoted), and a note on what it needs besides ("" if nothing). The options the
+    command attached as ``e.carried`` (:func:`carried_flags`: checkpoints, validation, threads)
+    are repeated; what the model pins (architecture, codec, seed) is not."""
     q = shlex.quote
     out = f" -o {q(e.output)}" if e.output else ""
+    rest = "".join(" " + q(w) for w in getattr(e, "carried", ()))
     if e.env is not None:
-        return f"neocli rl train --env {q(e.env)} --resume {q(e.path)}{out}"
+        return f"neocli rl train --env {q(e.env)} --resume {q(e.path)}{out}{rest}", ""
     data = " ".join(q(d) for d in e.data) if e.data else "DATA..."
-    stdin = " (with the same data on stdin)" if e.data and "-" in e.data else ""
-    return f"neocli train {data} --resume {q(e.path)}{out}{stdin}"
+    note = "the same data on stdin" if e.data and "-" in e.data else ""
+    return f"neocli train {data} --resume {q(e.path)}{out}{rest}", note
 
 
-def _exit_for(e: BaseException) -> typer.Exit | None:
-    """The exit for an expected failure, or None for a bug (which then propagates)."""
+def _interrupt_message(e: Any) -> str:
+    """What an interrupted run (a ``training.Interrupted``) prints: where it stopped and,
+    with a checkpoint, the command that continues it alone on the next line (a note in
+    parentheses after it would not paste)."""
+    if not e.path:
+        return f"{_signal_name(e.signum)}: stopped at {e.where}; no checkpoint was written"
+    line, note = resume_command(e)
+    return (f"{_signal_name(e.signum)}: checkpoint written to '{e.path}' ({e.where}); "
+            f"continue with{' ' + note if note else ''}:\n  {line}")
+
+
+def _stop_exit(e: BaseException) -> typer.Exit | None:
+    """The exit after a stop signal (128 + the signal), or None for anything else."""
     # Only a command that imported neocli.training can raise its stop signals; looking it up
     # instead of importing it keeps the training code out of the other commands' start-up.
     training = sys.modules.get("neocli.training")
-    interrupted = training.Interrupted if training is not None else ()
-    eval_interrupted = training.EvalInterrupted if training is not None else ()
-    if isinstance(e, interrupted):
-        where = f"checkpoint written to '{e.path}' ({e.where}); continue with: {_resume_command(e)}" \
-            if e.path else f"stopped at {e.where}; no checkpoint was written"
-        echo_err(f"{_signal_name(e.signum)}: {where}")
+    if training is not None and isinstance(e, training.Interrupted):
+        echo_err(_interrupt_message(e))
         return typer.Exit(128 + int(e.signum))
-    if isinstance(e, eval_interrupted):
+    if training is not None and isinstance(e, training.EvalInterrupted):
         echo_err(f"{_signal_name(e.signum)}: stopped after {e.metrics.symbols} symbols")
         return typer.Exit(128 + int(e.signum))
     if isinstance(e, KeyboardInterrupt):
         echo_err("interrupted")
         return typer.Exit(130)
-    if isinstance(e, OSError) and (isinstance(e, BrokenPipeError) or e.errno == errno.EPIPE):
+    return None
+
+
+def _exit_for(e: BaseException) -> typer.Exit | None:
+    """The exit for an expected failure, or None for a bug (which then propagates)."""
+    stopped = _stop_exit(e)
+    if stopped is not None:
+        return stopped
+    if isinstance(e, OutputClosed) or is_broken_pipe(e):
+        # A reader that stopped reading rows (`| head`) has what it wanted: a quiet exit 0;
+        # a whole file cut short is an error (README "Reliability").
         _silence_broken_pipe()
-        return typer.Exit(0)
+        return _fail(str(e), 1) if isinstance(e, OutputClosed) else typer.Exit(0)
     if _DEBUG:
         return None
     if isinstance(e, NeedsForce):

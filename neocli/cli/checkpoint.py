@@ -20,7 +20,7 @@ import typer
 from .. import Hierarchy, ImageEncoder, MergeMode, aogmaneo, checkpoints, ohr
 from ..hierarchy import rng_state_from_seed
 from ..errors import NeoError
-from .app import CliError, app, command, echo_err
+from .app import CliError, app, command, echo_err, whole_output
 from ._common import check_paths, load_header, load_hierarchy
 from .inspect import human_bytes, last_metrics, training_of
 
@@ -76,8 +76,9 @@ def _write_bytes(out: str, data: Any) -> None:
     if out == "-":
         if sys.stdout.isatty():
             raise CliError("refusing to write binary data to a terminal: redirect stdout or use -o FILE")
-        sys.stdout.buffer.write(view)
-        sys.stdout.buffer.flush()
+        with whole_output("-", "data"):
+            sys.stdout.buffer.write(view)
+            sys.stdout.buffer.flush()
         return
     ohr.atomic_write(out, view)
 

@@ -11,7 +11,7 @@ import typer
 from .. import ohr, set_num_threads, streaming
 from ._common import stopped_exit
 from ._options import CLUSTER, Scheduler, Workers
-from .app import UsageError, app, command, echo_err
+from .app import UsageError, app, command, echo_err, plural
 
 
 @app.command("detect")
@@ -52,15 +52,16 @@ def detect(
     data, output = data[0], output or "-"
     inputs = [] if data == "-" else [data]
     for path in ([output] if output != "-" else []) + ([save] if save else []):
-        ohr.check_output_path(path, allow_fifo=path == output, inputs=inputs)
+        ohr.check_output_path(path, allow_fifo=path == output, inputs=inputs,
+                              what="output" if path == output else "model")
     opts = streaming.DetectorOptions(calendar=calendar and time_column is not None)
     det = streaming.open_detector(data, cols, time_column, _range(csv_range), model, seed, opts)
     run = streaming.DetectRun(det, time_column, on_bad_row, where="<stdin>" if data == "-" else data)
     start = time.perf_counter()
     n = _stream(run, data, output, save)
     if not quiet:
-        skipped = f"; skipped {run.skipped} bad rows (first: {run.first_bad})" if run.skipped else ""
-        echo_err(f"{n} rows in {time.perf_counter() - start:.1f} s{skipped}")
+        skipped = f"; skipped {plural(run.skipped, 'bad row')} (first: {run.first_bad})" if run.skipped else ""
+        echo_err(f"{plural(n, 'row')} in {time.perf_counter() - start:.1f} s{skipped}")
 
 
 def _check(threads: Optional[int], on_bad_row: str, csv_range: Optional[str], model: Optional[str]) -> None:

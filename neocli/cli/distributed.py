@@ -15,7 +15,7 @@ import typer
 from tqdm import tqdm
 
 from .. import Hierarchy, NeoError, distributed, ohr, training
-from .app import UsageError, app, command, echo_err
+from .app import UsageError, app, command, echo_err, plural
 # The model options are ``neocli train``'s own declarations (same flags, help and defaults).
 from ._options import (Bins, ByteLayout, Codec, CsvColumns, CsvHeader, CsvRange, Dendrites, DownRadius, Epochs,
                        Hidden, Layers, MaxVocab, Meta, RecRadius, ResetOn, Scheduler, Seed, UpRadius, Workers,
@@ -32,7 +32,7 @@ def _engine(workers: Optional[int], scheduler: Optional[str], quiet: bool = True
         raise UsageError("--workers and --scheduler cannot be used together")
     eng = distributed.open_engine(workers, scheduler)
     if not quiet:
-        echo_err(f"running on {eng.describe()}")
+        echo_err(f"running {eng.describe()}")
     return eng
 
 
@@ -239,7 +239,7 @@ def _report(files: list[str], outs: list[distributed.Outcome], out_dir: str, qui
         if not o.ok:  # most data errors already name the file
             echo_err(f"error: {o.error}" if o.error.startswith(f"{f}:") else f"error: {f}: {o.error}")
         elif o.value.get("skipped") and not quiet:
-            echo_err(f"{f}: skipped {o.value['skipped']} bad rows (first: {o.value['first_bad']})")
+            echo_err(f"{f}: skipped {plural(o.value['skipped'], 'bad row')} (first: {o.value['first_bad']})")
     failed = sum(not o.ok for o in outs)
     if not quiet:
         echo_err(f"{len(files) - failed} output(s) written to '{out_dir}', {failed} failed")

@@ -21,8 +21,10 @@ import typer
 from .. import aogmaneo, checkpoints
 from ..errors import NeoError
 from ..codecs import codec_from_dict
+from ..params import IOParams, LayerParams
 from ._common import load_header
 from .app import app, command
+from .migrate import import_command
 
 __all__ = [
     "inspect",
@@ -168,6 +170,15 @@ def _architecture_lines(header: dict[str, Any]) -> list[str]:
     return lines or ["  (empty)"]
 
 
+def _get(obj: Any, *keys: str) -> Any:
+    """``obj[k1][k2]...``, or None where a level is missing or not a dict."""
+    for k in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(k)
+    return obj
+
+
 def _params_lines(header: dict[str, Any]) -> list[str]:
     p = header.get("params")
     if not isinstance(p, dict):
@@ -181,32 +192,60 @@ def _params_lines(header: dict[str, Any]) -> list[str]:
     arch = header.get("architecture") if isinstance(header.get("architecture"), dict) else {}
     io_descs = arch.get("io_descs") if isinstance(arch.get("io_descs"), list) else []
 
-    def g(obj: Any, *keys: str) -> Any:
-        for k in keys:
-            if not isinstance(obj, dict):
-                return None
-            obj = obj.get(k)
-        return obj
-
     layers = p.get("layers")
     for l, lp in enumerate(layers if isinstance(layers, list) else []):
-        parts = [f"encoder lr {_fmt_float(g(lp, 'encoder', 'lr'), '.6g')}",
-                 f"vigilance {_fmt_float(g(lp, 'encoder', 'vigilance'), '.6g')}"]
+        parts = [f"encoder lr {_fmt_float(_get(lp, 'encoder', 'lr'), '.6g')}",
+                 f"vigilance {_fmt_float(_get(lp, 'encoder', 'vigilance'), '.6g')}"]
+        shown = {"encoder.lr", "encoder.vigilance"}
         if l > 0:
-            parts.append(f"decoder lr {_fmt_float(g(lp, 'decoder', 'lr'), '.6g')}")
-        lines.append(f"  layer {l:<7} {', '.join(parts)}")
-    ios = p.get("ios")
-    for i, ip in enumerate(ios if isinstance(ios, list) else []):
-        kind = g(io_descs[i], "io_type") if i < len(io_descs) else None
-        if kind == "action":
-            text = (f"actor vlr {_fmt_float(g(ip, 'actor', 'vlr'), '.6g')}, "
-                    f"plr {_fmt_float(g(ip, 'actor', 'plr'), '.6g')}")
-        elif kind == "none":
-            text = "input only"
-        else:
-            text = f"decoder lr {_fmt_float(g(ip, 'decoder', 'lr'), '.6g')}"
-        lines.append(f"  io {i:<10} {text}, importance {_fmt_float(g(ip, 'importance'), '.6g')}")
+            parts.append(f"decoder lr {_fmt_float(_get(lp, 'decoder', 'lr'), '.6g')}, "
+                         f"scale {_fmt_float(_get(lp, 'decoder', 'scale'), '.6g')}")
+            shown |= {"decoder.lr", "decoder.scale"}
+        lines.append(f"  layer {l:<7} {', '.join(parts + _changed(lp, LayerParams().to_dict(), shown))}")
+    lines += _io_param_lines(p.get("ios"), io_descs)
     return lines or ["  (empty)"]
+
+
+def _io_param_lines(ios: Any, io_descs: list[Any]) -> list[str]:
+    """One ``params`` line per IO: the rates of its kind, its decoder scale, importance, and
+    any other parameter of its kind that differs from a new hierarchy's."""
+    lines = []
+    for i, ip in enumerate(ios if isinstance(ios, list) else []):
+        kind = _get(io_descs[i], "io_type") if i < len(io_descs) else None
+        if kind == "action":
+            text = (f"actor vlr {_fmt_float(_get(ip, 'actor', 'vlr'), '.6g')}, "
+                    f"plr {_fmt_float(_get(ip, 'actor', 'plr'), '.6g')}")
+            shown, own = {"actor.vlr", "actor.plr"}, ("actor.", "importance")
+        elif kind == "none":
+            text, shown, own = "input only", set(), ("importance",)
+        else:
+            text = (f"decoder lr {_fmt_float(_get(ip, 'decoder', 'lr'), '.6g')}, "
+                    f"scale {_fmt_float(_get(ip, 'decoder', 'scale'), '.6g')}")
+            shown, own = {"decoder.lr", "decoder.scale"}, ("decoder.", "importance")
+        shown.add("importance")
+        extra = [x for x in _changed(ip, IOParams().to_dict(), shown) if x.startswith(own)]
+        lines.append(f"  io {i:<10} {', '.join([text, *extra])}, "
+                     f"importance {_fmt_float(_get(ip, 'importance'), '.6g')}")
+    return lines
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested params dict as ``{"encoder.lr": 0.5, ...}`` (the ``--param`` names)."""
+    out: dict[str, Any] = {}
+    for k, v in (d.items() if isinstance(d, dict) else ()):
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _changed(p: Any, defaults: dict[str, Any], shown: set[str]) -> list[str]:
+    """``NAME VALUE`` for each parameter of ``p`` that differs from a new hierarchy's
+    (``defaults``) and is not ``shown`` already: a ``--param`` given at training shows."""
+    base = _flat(defaults)
+    return [f"{k} {_fmt_float(v, '.6g') if isinstance(v, float) else v}" for k, v in _flat(p).items()
+            if k not in shown and k in base and v != base[k]]
 
 
 def _codec_line(header: dict[str, Any]) -> str:
@@ -338,8 +377,8 @@ def render_report(path: str, header: dict[str, Any]) -> str:
     out = [
         f"file            {path}",
         f"format          {header.get('format')} version {header.get('format_version')}",
-        *([f"                pyaogmaneo's own format, not .ohr: 'neocli checkpoint import-aogmaneo {path} "
-           "-o NEW.ohr' converts it"] if header.get("format") == aogmaneo.FORMAT_NAME else []),
+        *([f"                pyaogmaneo's own format, not .ohr; to convert it: {import_command(path)}"]
+          if header.get("format") == aogmaneo.FORMAT_NAME else []),
         f"neocli version  {header.get('neocli_version', '?')}",
         f"created         {header.get('created_utc', '?')}",
         "",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import shlex
 from typing import Annotated, Optional
 
 import typer
@@ -15,14 +16,19 @@ import typer
 from .. import aogmaneo
 from .app import CliError, command, echo_err
 
-__all__ = ["register", "export_aogmaneo", "import_aogmaneo", "reference_hint"]
+__all__ = ["register", "export_aogmaneo", "import_aogmaneo", "reference_hint", "import_command"]
+
+
+def import_command(path: str) -> str:
+    """The command that converts the pyaogmaneo file at ``path`` (quoted for the shell), ready to paste."""
+    return f"neocli checkpoint import-aogmaneo {shlex.quote(path)} -o NEW.ohr"
 
 
 def reference_hint(path: str) -> str:
     """What to tell a user who handed a pyaogmaneo model file to a command that needs ``.ohr``."""
-    return (f"'{path}' is a model in pyaogmaneo's own format, not .ohr: 'neocli inspect' shows it and "
-            f"'neocli checkpoint import-aogmaneo {path} -o NEW.ohr' converts it (a model trained outside "
-            "the neocli CLI has no codec or agent encoding, so generate, eval and --env cannot use it even then)")
+    return (f"'{path}' is a model in pyaogmaneo's own format, not .ohr (a model trained outside the neocli "
+            "CLI has no codec or agent encoding, so generate, eval and --env cannot use it even converted); "
+            f"neocli inspect shows it, and this converts it: {import_command(path)}")
 
 
 def _check_output(out: str) -> None:

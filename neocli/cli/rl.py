@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from .. import rl, training
 from ._common import apply_threads, check_paths, refuse_reference
-from .app import app, command, echo_err
+from .app import app, carry_on_interrupt, command, echo_err
 from ._options import (CKPT, RUN, CheckpointDir, Dendrites, JsonSummary, Keep, Meta, RecRadius, Threads,
                        UpRadius, down_radius_option, hidden_option, layers_option)
 
@@ -132,8 +132,13 @@ def rl_train(
     if plot:
         rl.require_matplotlib()
     bar = _EpisodeBar(env, quiet)
+    # What a resume command must repeat; the agent pins its episodes, environment setup,
+    # architecture and seed.
+    carried = [("--checkpoint-dir", checkpoint_dir), ("--checkpoint-every", checkpoint_every), ("--keep", keep),
+               ("--threads", threads), ("--plot", plot), ("--quiet", quiet), ("--json", json_out)]
     try:
-        res = rl.train_agent(opts, output=output, progress=bar, resume=resume, init=init)
+        with carry_on_interrupt(carried):
+            res = rl.train_agent(opts, output=output, progress=bar, resume=resume, init=init)
     finally:
         bar.close()
     if plot:

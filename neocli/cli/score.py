@@ -45,7 +45,8 @@ def score(
     output = output or "-"
     inputs = [d for d in data if d != "-"]
     for path, ins in (([(output, inputs + [model])] if output != "-" else []) + ([(save, inputs)] if save else [])):
-        ohr.check_output_path(path, allow_fifo=path == output, inputs=ins)
+        ohr.check_output_path(path, allow_fifo=path == output, inputs=ins,
+                              what="output" if path == output else "model")
     scorer, header = streaming.load_scorer(model, learn)
     out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8", newline="")
     try:

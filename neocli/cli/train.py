@@ -11,7 +11,7 @@ from ._common import ProgressBar, check_paths, refuse_reference
 from ._options import (ARCH, CKPT, DATA, RUN, Bins, ByteLayout, CheckpointDir, Codec, CsvColumns, CsvHeader,
                        CsvRange, Dendrites, DownRadius, Epochs, Hidden, JsonSummary, Keep, Layers, MaxVocab, Meta,
                        RecRadius, ResetOn, Seed, Threads, UpRadius, build_options)
-from .app import UsageError, app, command, echo_err
+from .app import UsageError, app, carry_on_interrupt, command, echo_err, whole_output
 
 def _report(result: training.TrainingResult, quiet: bool, json_out: bool) -> None:
     h, t = result.model, result.record
@@ -106,7 +106,7 @@ def train(
     merge: Annotated[Optional[str], typer.Option("--merge", metavar="HOW", help="With --workers: average (round half to even) or stochastic (stochastic rounding seeded by --seed).", rich_help_panel="Data-parallel (experimental)")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", metavar="ADDR", help="With --workers K: run the K shards on this Dask cluster instead of a local one.", rich_help_panel="Data-parallel (experimental)")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", "-P", metavar="NAME=VALUE", help="A learning parameter, e.g. layers.encoder.lr=0.3 or ios.decoder.scale=4 (repeatable; stored in the model). Names: " + ", ".join(presets.PARAM_NAMES) + ".", rich_help_panel=ARCH)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the architecture, weights size, memory estimate and expected symbols/s, then exit.", rich_help_panel=RUN)] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the architecture, weights size, memory estimate and expected symbols/s, then exit (it builds the model to time it, after the same memory check as training: --force to go beyond).", rich_help_panel=RUN)] = False,
     valid: Annotated[Optional[list[str]], typer.Option("--valid", metavar="PATH", help="Held-out data scored after every epoch (learning off); -o holds the best model (repeatable).", rich_help_panel=RUN)] = None,
     valid_every: Annotated[int, typer.Option("--valid-every", metavar="N", help="With --valid: also score it every N steps.", rich_help_panel=RUN)] = 0,
     patience: Annotated[Optional[int], typer.Option("--patience", metavar="K", help="With --valid: stop after K validations without a new best.", rich_help_panel=RUN)] = None,
@@ -141,8 +141,14 @@ def train(
     check_paths(inputs=[(resume, "model"), (init, "model"), *((d, "data") for d in data),
                         *((v, "validation data") for v in valid or [])], outputs=[])
     if dry_run:
-        return _print_dry_run(training.dry_run(data, opts), json_out)
-    with ProgressBar(quiet) as bar:
+        return _print_dry_run(training.dry_run(data, opts, force=force), json_out)
+    # What a resume command must repeat; the model pins the codec, architecture, seed, reset
+    # and params (a resume refuses other values), so those are left out.
+    carried = [("--epochs", epochs if epochs != 1 else None), ("--checkpoint-dir", checkpoint_dir),
+               ("--checkpoint-every", checkpoint_every), ("--keep", keep), ("--valid", valid),
+               ("--valid-every", valid_every), ("--patience", patience), ("--threads", threads),
+               ("--no-decompress", no_decompress), ("--quiet", quiet), ("--json", json_out)]
+    with ProgressBar(quiet) as bar, whole_output(output), carry_on_interrupt(carried):
         result = training.train(data, opts, output=output, progress=bar, resume=resume, init=init, force=force,
                                  decompress=not no_decompress)
     _report(result, quiet, json_out)
