@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import platform
 import pty
 import re
 import signal
@@ -487,19 +488,36 @@ def _cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+def _reading_stdin(pid):
+    """True when the process's main thread sits in read(0, ...) or, on a machine where
+    /proc/PID/syscall cannot be read or the read syscall's number is not known, when it
+    is asleep."""
+    read_nr = {"x86_64": "0", "aarch64": "63"}.get(platform.machine())
+    try:
+        if read_nr is None:
+            raise OSError("unknown read syscall number")
+        with open(f"/proc/{pid}/syscall") as f:
+            fields = f.read().split()
+        return len(fields) > 1 and fields[0] == read_nr and int(fields[1], 16) == 0
+    except (OSError, ValueError):
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "S"
+
+
 def _wait_until_blocked(pid, quiet=1.0, timeout=60.0):
-    """Wait until the process has used no CPU for ``quiet`` seconds (blocked on a read):
-    a fixed sleep is too short on a loaded machine."""
+    """Wait until the process is blocked reading stdin and has used no CPU for ``quiet``
+    seconds (so it has consumed what it was given): a fixed sleep is too short on a loaded
+    machine, and a quiet CPU alone could be a process starved of a core or waiting on disk."""
     end = time.monotonic() + timeout
     last, since = _cpu_ticks(pid), time.monotonic()
     while time.monotonic() < end:
         time.sleep(0.1)
         now = _cpu_ticks(pid)
-        if now != last:
+        if now != last or not _reading_stdin(pid):
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet and now > 0:
             return
-    raise AssertionError("the process never settled")
+    raise AssertionError("the process never settled in a read of stdin")
 
 
 def test_17_eval_ctrl_c_prints_the_metrics_so_far(tmp_path, data):
