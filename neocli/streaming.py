@@ -867,8 +867,9 @@ class _Window:
     over the numbers scaled by the largest, until those values have left the window.
     A value removed that dwarfs the rest (its square a million times their sum of
     squares) has its rounding error recomputed away, so one huge value does not leave
-    a lasting deviation behind. Neither happens with everyday data, whose statistics
-    stay the running ones, to the last bit.
+    a lasting deviation behind (a metric dropping to near zero does this too; the
+    statistics then differ from the plain running ones in their last bits). Otherwise
+    they are the running ones, to the last bit.
     """
 
     def __init__(self, size: int) -> None:
