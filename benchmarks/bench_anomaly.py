@@ -11,7 +11,8 @@ build VM's own CPU, context switches, interrupts, processes, disk writes and mem
 recorded by tools/record_metrics.py; daily trading volume and range; absolute daily
 returns) with the anomalies real systems show (level shift, burst of spikes, failure
 ramp, pattern change, drop to zero, spike), plus one clean, unlabelled file per source
-where any alert is a false positive. Whole sources are held out in both groups.
+where any alert is a false positive. Whole recordings are held out in both groups
+(see TUNE and NAB_TUNE).
 
 Metric (the shape of the NAB "standard" profile, written from its description):
 a window of 10% of the file length divided by the number of anomalies is centred
@@ -55,11 +56,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "datasets", "anomaly")
 sys.path.insert(0, ROOT)
 
-# Whole series are held out, so the tuning never saw their shape.
-TUNE = ["seattle_temp_hourly", "co2_weekly", "sp500_aapl_daily_return", "water_flow_hourly",
-        "sunspots_yearly", "airline_passengers_monthly"]
-HELD_OUT = ["sf_temp_hourly", "seattle_tempmax_daily", "elnino_sst_monthly", "elec_equip_monthly",
-            "sp500_xom_daily_return"]
+# Whole recordings are held out, so the tuning never saw their shape nor their days: the
+# S&P 500 returns (one table of stocks over the same days) are all held out, with the
+# NAB-kind group's stock series.
+TUNE = ["seattle_temp_hourly", "co2_weekly", "water_flow_hourly", "sunspots_yearly",
+        "airline_passengers_monthly", "elec_equip_monthly"]
+HELD_OUT = ["sf_temp_hourly", "seattle_tempmax_daily", "elnino_sst_monthly",
+            "sp500_aapl_daily_return", "sp500_xom_daily_return"]
+# The order --make-data made the files in (its random draws follow it).
+MADE = ["seattle_temp_hourly", "co2_weekly", "sp500_aapl_daily_return", "water_flow_hourly",
+        "sunspots_yearly", "airline_passengers_monthly", "sf_temp_hourly", "seattle_tempmax_daily",
+        "elnino_sst_monthly", "elec_equip_monthly", "sp500_xom_daily_return"]
 KINDS = ["spike", "level_shift", "variance", "frequency", "flatline", "drift"]
 WATER_FLOW_REAL = [96, 212, 329, 875]  # river's WaterFlow docstring: three low-flow moments, one peak
 
@@ -67,11 +74,16 @@ WATER_FLOW_REAL = [96, 212, 329, 875]  # river's WaterFlow docstring: three low-
 # recorded by tools/record_metrics.py, daily trading volume and range, absolute daily
 # returns), restamped where needed and given the anomalies real systems show. Each
 # source makes two files with anomalies and one clean file (no label: any alert is a
-# false positive). Sources are held out whole.
-NAB_TUNE = ["vm_cpu_busy", "vm_ctx_switches", "vm_disk_written", "goog_volume_daily",
-            "sp500_amzn_abs_return", "vm_mem_available"]
-NAB_HELD = ["vm_interrupts", "vm_procs_running", "goog_range_daily",
+# false positive). Recordings are held out whole: the six VM metrics are columns of one
+# recording (same times, same load spikes), so all tune; Google's volume and range are
+# the same stock on the same days, and the S&P 500 returns one table, so all are held out.
+NAB_TUNE = ["vm_cpu_busy", "vm_ctx_switches", "vm_disk_written", "vm_mem_available",
+            "vm_interrupts", "vm_procs_running"]
+NAB_HELD = ["goog_volume_daily", "goog_range_daily", "sp500_amzn_abs_return",
             "sp500_jpm_abs_return", "sp500_intc_abs_return"]
+NAB_MADE = ["vm_cpu_busy", "vm_ctx_switches", "vm_disk_written", "goog_volume_daily",
+            "sp500_amzn_abs_return", "vm_mem_available", "vm_interrupts", "vm_procs_running",
+            "goog_range_daily", "sp500_jpm_abs_return", "sp500_intc_abs_return"]
 NAB_KINDS = ["shift", "burst", "ramp", "pattern", "zero", "spike"]
 VM_COLUMNS = {"vm_cpu_busy": "cpu_busy_pct", "vm_ctx_switches": "ctx_switches_per_s",
               "vm_interrupts": "interrupts_per_s", "vm_procs_running": "procs_running",
@@ -168,7 +180,7 @@ def make_data():
         os.remove(old)
     rng = np.random.default_rng(20261203)
     k = 0
-    for name in TUNE + HELD_OUT:
+    for name in MADE:
         ts, v, _ = read_series(os.path.join(DATA, "source", name + ".csv"))
         n = len(v)
         if name == "water_flow_hourly":
@@ -237,7 +249,7 @@ def make_nab_sources():
 def make_nab_data():
     """The NAB-kind files: per source two variants with one to three anomalies, one clean."""
     rng = np.random.default_rng(20261204)
-    for name in NAB_TUNE + NAB_HELD:
+    for name in NAB_MADE:
         ts, v = nab_source(name)
         n = len(v)
         per_list = [1, 2] if n < 2000 else [2, 3]

@@ -7,8 +7,12 @@ per second, processes running, disk sectors written per second (all block device
 /proc/diskstats), loopback bytes per second (/proc/net/dev) and available memory (MiB).
 
     python tools/record_metrics.py OUT.csv [INTERVAL] [DURATION]
+
+OUT.csv is replaced only when the recording is complete (an interrupted one leaves it as it was).
 """
+import os
 import sys
+import tempfile
 import time
 
 
@@ -62,22 +66,33 @@ def main():
     duration = float(sys.argv[3]) if len(sys.argv) > 3 else 1800.0
     prev = (_stat(), _disk(), _net(), time.time())
     end = time.time() + duration
-    with open(out, "w") as f:
-        f.write("timestamp,cpu_busy_pct,ctx_switches_per_s,interrupts_per_s,procs_running,"
-                "disk_sectors_written_per_s,loopback_bytes_per_s,mem_available_mib\n")
-        nxt = time.time() + interval
-        while time.time() < end:
-            time.sleep(max(0.0, nxt - time.time()))
-            nxt += interval
-            now = (_stat(), _disk(), _net(), time.time())
-            (c0, x0, i0, _), d0, n0, t0 = prev
-            (c1, x1, i1, r1), d1, n1, t1 = now
-            dt = max(t1 - t0, 1e-6)
-            busy = 100.0 * (c1[0] - c0[0]) / max(c1[1] - c0[1], 1)
-            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(t1))},{busy:.1f},{(x1 - x0) / dt:.0f},"
-                    f"{(i1 - i0) / dt:.0f},{r1},{(d1 - d0) / dt:.0f},{(n1 - n0) / dt:.0f},{_mem():.0f}\n")
+    # Recorded into a temporary file beside OUT, which replaces OUT only once the recording
+    # is complete: an existing dataset stays intact until then, and after a failure or Ctrl-C.
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(out) + ".", suffix=".tmp",
+                               dir=os.path.dirname(os.path.abspath(out)))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("timestamp,cpu_busy_pct,ctx_switches_per_s,interrupts_per_s,procs_running,"
+                    "disk_sectors_written_per_s,loopback_bytes_per_s,mem_available_mib\n")
+            nxt = time.time() + interval
+            while time.time() < end:
+                time.sleep(max(0.0, nxt - time.time()))
+                nxt += interval
+                now = (_stat(), _disk(), _net(), time.time())
+                (c0, x0, i0, _), d0, n0, t0 = prev
+                (c1, x1, i1, r1), d1, n1, t1 = now
+                dt = max(t1 - t0, 1e-6)
+                busy = 100.0 * (c1[0] - c0[0]) / max(c1[1] - c0[1], 1)
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(t1))},{busy:.1f},{(x1 - x0) / dt:.0f},"
+                        f"{(i1 - i0) / dt:.0f},{r1},{(d1 - d0) / dt:.0f},{(n1 - n0) / dt:.0f},{_mem():.0f}\n")
+                prev = now
             f.flush()
-            prev = now
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 if __name__ == "__main__":
