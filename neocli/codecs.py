@@ -719,12 +719,14 @@ class CsvCodec(Codec):
     def _rows(self, stream: BinaryIO, where: str) -> Iterator[tuple[int, list[float] | None]]:
         text = io.TextIOWrapper(stream, encoding=self.encoding, newline="")
         lines = self._lines(text)
-        first_line = next(lines, None)
-        reader = _csv.reader(itertools.chain([] if first_line is None else [first_line], lines),
-                             delimiter=self.delimiter or ",")
+        reader = None
         first = True
         pick = None   # this file's indices of the model's columns, found by name in its header
         try:
+            # Reading the first line decodes text: inside the try, so bad bytes are a clean error.
+            first_line = next(lines, None)
+            reader = _csv.reader(itertools.chain([] if first_line is None else [first_line], lines),
+                                 delimiter=self.delimiter or ",")
             for row in reader:
                 lineno = reader.line_num
                 if not row or all(not c.strip() for c in row):
@@ -732,9 +734,14 @@ class CsvCodec(Codec):
                     continue
                 if first:
                     first = False
+                    numeric = all(_is_number(c) or _is_missing(c) for c in row)
                     is_header = self.header
                     if is_header is None:
-                        is_header = not all(_is_number(c) or _is_missing(c) for c in row)
+                        is_header = not numeric
+                    elif is_header and numeric and self.columns and self.by_name:
+                        # A model matching by name reads a file without a header row by position
+                        # (as when the header is detected): a first row of numbers is data.
+                        is_header = False
                     names = [c.strip() for c in row] if is_header else None
                     if self.select is not None and self.use is None:
                         self.use = _resolve_columns(self.select, names, len(row))
@@ -780,7 +787,7 @@ class CsvCodec(Codec):
             raise NamedError(f"{where or 'data'}: invalid {_enc_label(self.encoding)} in CSV data "
                              f"({e.reason}): give the right ", Param("encoding")) from None
         except _csv.Error as e:
-            raise NeoError(f"{where or 'data'}: line {reader.line_num}: malformed CSV ({e})") from None
+            raise NeoError(f"{where or 'data'}: line {reader.line_num if reader else 1}: malformed CSV ({e})") from None
         finally:
             lines.close()
             # Leave the caller's stream open; a stream the caller already closed (a generator
