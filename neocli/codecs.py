@@ -37,7 +37,8 @@ from ._errors import NamedError, NeoError, Param
 
 __all__ = ["Codec", "BytesCodec", "CharsCodec", "WordsCodec", "TokensCodec", "CsvCodec",
            "RESET", "make_codec", "codec_from_dict", "CODEC_KINDS", "MAX_TOKEN_ID", "MISSING_VALUES",
-           "parse_delimiter", "check_encoding"]
+           "parse_delimiter", "check_encoding", "same_encoding",
+           "encoding_fields"]
 
 
 class _Reset:
@@ -957,6 +958,26 @@ def _is_number(cell: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+#: Codec description fields that do not change how symbols are encoded: the bytes seen in
+#: training (merging combines models trained on different data) and whether later CSV files
+#: are matched by column name (a model from before ``by_name`` encodes the same columns).
+_NOT_ENCODING = ("seen", "by_name")
+
+
+def encoding_fields(codec: Any) -> Any:
+    """A codec description (``Codec.to_dict()``, as stored in model headers) without the
+    fields that do not change the encoding (see :func:`same_encoding`); other values as given."""
+    return {k: v for k, v in codec.items() if k not in _NOT_ENCODING} if isinstance(codec, dict) else codec
+
+
+def same_encoding(a: Any, b: Any) -> bool:
+    """Whether two codec descriptions (``Codec.to_dict()``, as stored in model headers) encode
+    data identically, so that weights trained through one mean the same through the other
+    (``checkpoint merge`` requires it). They may differ in ``seen`` (the size of the data
+    each was trained on) and ``by_name`` (how later CSV files find their columns)."""
+    return encoding_fields(a) == encoding_fields(b)
 
 
 CODEC_KINDS = {c.kind: c for c in (BytesCodec, CharsCodec, WordsCodec, TokensCodec, CsvCodec)}
