@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from . import checkpoints as _ckpt
+from ._errors import NamedError, Param
 from .errors import ConflictError, NeedsForce, NeoError, OptionError, ParameterError
 from ._threads import set_num_threads
 from .codecs import CODEC_KINDS, FLOOR, RESET, Codec, codec_from_dict, make_codec
@@ -1136,8 +1137,13 @@ def _resume_state(resume: Any, options: TrainOptions, sources: Any,
         last = {k: t.pop(k) for k in ("run", "stopped_early", "best", "finished_utc") if k in t}
         if last:
             t["history"] = [*(t.get("history") if isinstance(t.get("history"), list) else []), last]
-        if "partial" in t and t.get("metrics") and isinstance(t["metrics"][-1], dict) \
-                and t["metrics"][-1].get("partial") is True:
+        cut = bool(t.get("metrics")) and isinstance(t["metrics"][-1], dict) and t["metrics"][-1].get("partial") is True
+        if cut and "partial" not in t:
+            # Written before kept models recorded their position: where to continue is unknown.
+            raise NamedError(Param("resume"), f": '{_shown(resume)}' holds a model kept inside epoch "
+                             f"{t['metrics'][-1].get('epoch')} without its position in that epoch, so it cannot "
+                             "be continued exactly; start a new run from its weights with ", Param("init"))
+        if cut:
             # A model kept inside an epoch continues from its position; the epoch's row is
             # written when the epoch ends (from the partial metrics the record holds).
             t["metrics"].pop()

@@ -271,6 +271,16 @@ def test_early_stopped_best_model_is_a_mid_epoch_model_that_resumes_exactly(tmp_
     shown = run("inspect", res).stdout
     assert "stopped early" not in shown and "training ran on" not in shown and "1*" not in shown
     assert checkpoints.epoch_of(rt) == 3
+    # Such a model from before kept models recorded their position cannot be continued
+    # exactly: refused, with the way to start from its weights.
+    header, secs = ohr.read_file(str(m))
+    del header["training"]["partial"]
+    header["training"]["position"] = 0
+    old = tmp_path / "old.ohr"
+    old.write_bytes(ohr.encode(header, secs))
+    r = run("train", text, "-o", tmp_path / "x.ohr", "--resume", old, "--epochs", "3")
+    assert r.exit_code == 1 and "--resume: " in r.stderr and "kept inside epoch 1" in r.stderr, r.stderr
+    assert "with --init" in r.stderr and not (tmp_path / "x.ohr").exists()
 
 
 def test_best_model_kept_at_an_epoch_end_counts_that_epoch(tmp_path, text):
