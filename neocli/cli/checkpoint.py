@@ -198,6 +198,24 @@ def _table(rows: list[list[str]], right: set[int]) -> str:
 # commands
 
 
+def _json_item(e: Entry) -> dict[str, Any]:
+    """One file of ``checkpoint list --json``."""
+    item: dict[str, Any] = {"file": e.path, "bytes": e.size, "mtime": e.mtime}
+    if e.error is not None:
+        return {**item, "error": e.error}
+    m = last_metrics(e.training)
+    return {
+        **item,
+        # "epoch" keeps its old meaning (epochs completed) for scripts; the table's 1-based
+        # EPOCH column is "resume_epoch".
+        "epoch": e.epoch, "resume_epoch": e.shown_epoch, "epochs_completed": e.epoch,
+        "epochs": e.training.get("epochs"),
+        "steps": e.steps, **({"episode": e.episode} if e.episode is not None else {}),
+        "accuracy": m.get("accuracy"), "bits_per_symbol": m.get("bits_per_symbol"),
+        "complete": e.training.get("complete"), "state": _has_state(e.header or {}),
+    }
+
+
 @checkpoint_app.command("list")
 @command
 def list_checkpoints(
@@ -218,24 +236,7 @@ def list_checkpoints(
             typer.echo("[]")
         return
     if json_out:
-        out = []
-        for e in entries:
-            m = last_metrics(e.training)
-            item: dict[str, Any] = {"file": e.path, "bytes": e.size, "mtime": e.mtime}
-            if e.error is not None:
-                item["error"] = e.error
-            else:
-                item.update({
-                    # "epoch" keeps its old meaning (epochs completed) for scripts; the table's
-                    # 1-based EPOCH column is "resume_epoch".
-                    "epoch": e.epoch, "resume_epoch": e.shown_epoch, "epochs_completed": e.epoch,
-                    "epochs": e.training.get("epochs"),
-                    "steps": e.steps, **({"episode": e.episode} if e.episode is not None else {}),
-                    "accuracy": m.get("accuracy"), "bits_per_symbol": m.get("bits_per_symbol"),
-                    "complete": e.training.get("complete"), "state": _has_state(e.header or {}),
-                })
-            out.append(item)
-        typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps([_json_item(e) for e in entries], indent=2, ensure_ascii=False))
         return
     rows = [["FILE", "EPOCH", "STEPS", "ACCURACY", "BITS/SYM", "COMPLETE", "SIZE"]]
     for e in entries:
