@@ -73,7 +73,8 @@ def parse_checkpoint_name(name: str) -> tuple[str | None, int, int] | None:
 def epoch_of(training: Any) -> int | None:
     """The 1-based epoch a training record stands at, as names, listings, messages and
     ``inspect`` show it: the epoch a resume continues for an unfinished run, the last
-    epoch for a finished one. None when the record has no epoch counter.
+    epoch for a finished one (the one it stopped in for a model kept mid-epoch, whose
+    record has a ``position``). None when the record has no epoch counter.
 
     The record itself counts *completed* epochs (``training["epoch"]``, 0 while the
     first epoch runs); this is the one place that turns that count into what users see.
@@ -84,7 +85,9 @@ def epoch_of(training: Any) -> int | None:
     if done is None:
         return None
     if training.get("complete") is True:
-        return done
+        # A finished run's last epoch; a model kept inside an epoch (early stopping's best)
+        # is in the epoch after those it completed.
+        return done + 1 if _int(training.get("position")) else done
     return min(done + 1, epochs) if epochs else done + 1
 
 

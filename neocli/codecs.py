@@ -37,7 +37,8 @@ from ._errors import NamedError, NeoError, Param
 
 __all__ = ["Codec", "BytesCodec", "CharsCodec", "WordsCodec", "TokensCodec", "CsvCodec",
            "RESET", "make_codec", "codec_from_dict", "CODEC_KINDS", "MAX_TOKEN_ID", "MISSING_VALUES",
-           "parse_delimiter", "check_encoding"]
+           "parse_delimiter", "check_encoding", "same_encoding",
+           "encoding_fields"]
 
 
 class _Reset:
@@ -719,12 +720,14 @@ class CsvCodec(Codec):
     def _rows(self, stream: BinaryIO, where: str) -> Iterator[tuple[int, list[float] | None]]:
         text = io.TextIOWrapper(stream, encoding=self.encoding, newline="")
         lines = self._lines(text)
-        first_line = next(lines, None)
-        reader = _csv.reader(itertools.chain([] if first_line is None else [first_line], lines),
-                             delimiter=self.delimiter or ",")
+        reader = None
         first = True
         pick = None   # this file's indices of the model's columns, found by name in its header
         try:
+            # Reading the first line decodes text: inside the try, so bad bytes are a clean error.
+            first_line = next(lines, None)
+            reader = _csv.reader(itertools.chain([] if first_line is None else [first_line], lines),
+                                 delimiter=self.delimiter or ",")
             for row in reader:
                 lineno = reader.line_num
                 if not row or all(not c.strip() for c in row):
@@ -732,9 +735,14 @@ class CsvCodec(Codec):
                     continue
                 if first:
                     first = False
+                    numeric = all(_is_number(c) or _is_missing(c) for c in row)
                     is_header = self.header
                     if is_header is None:
-                        is_header = not all(_is_number(c) or _is_missing(c) for c in row)
+                        is_header = not numeric
+                    elif is_header and numeric and self.columns and self.by_name:
+                        # A model matching by name reads a file without a header row by position
+                        # (as when the header is detected): a first row of numbers is data.
+                        is_header = False
                     names = [c.strip() for c in row] if is_header else None
                     if self.select is not None and self.use is None:
                         self.use = _resolve_columns(self.select, names, len(row))
@@ -780,7 +788,7 @@ class CsvCodec(Codec):
             raise NamedError(f"{where or 'data'}: invalid {_enc_label(self.encoding)} in CSV data "
                              f"({e.reason}): give the right ", Param("encoding")) from None
         except _csv.Error as e:
-            raise NeoError(f"{where or 'data'}: line {reader.line_num}: malformed CSV ({e})") from None
+            raise NeoError(f"{where or 'data'}: line {reader.line_num if reader else 1}: malformed CSV ({e})") from None
         finally:
             lines.close()
             # Leave the caller's stream open; a stream the caller already closed (a generator
@@ -950,6 +958,26 @@ def _is_number(cell: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+#: Codec description fields that do not change how symbols are encoded: the bytes seen in
+#: training (merging combines models trained on different data) and whether later CSV files
+#: are matched by column name (a model from before ``by_name`` encodes the same columns).
+_NOT_ENCODING = ("seen", "by_name")
+
+
+def encoding_fields(codec: Any) -> Any:
+    """A codec description (``Codec.to_dict()``, as stored in model headers) without the
+    fields that do not change the encoding (see :func:`same_encoding`); other values as given."""
+    return {k: v for k, v in codec.items() if k not in _NOT_ENCODING} if isinstance(codec, dict) else codec
+
+
+def same_encoding(a: Any, b: Any) -> bool:
+    """Whether two codec descriptions (``Codec.to_dict()``, as stored in model headers) encode
+    data identically, so that weights trained through one mean the same through the other
+    (``checkpoint merge`` requires it). They may differ in ``seen`` (the size of the data
+    each was trained on) and ``by_name`` (how later CSV files find their columns)."""
+    return encoding_fields(a) == encoding_fields(b)
 
 
 CODEC_KINDS = {c.kind: c for c in (BytesCodec, CharsCodec, WordsCodec, TokensCodec, CsvCodec)}

@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from . import checkpoints as _ckpt
+from ._errors import NamedError, Param
 from .errors import ConflictError, NeedsForce, NeoError, OptionError, ParameterError
 from ._threads import set_num_threads
 from .codecs import CODEC_KINDS, FLOOR, RESET, Codec, codec_from_dict, make_codec
@@ -883,6 +884,10 @@ class _Run:
         self.early = False
         self._epoch_start = time.perf_counter()
         self._cut_epoch: int | None = None   # the epoch early stopping cut short
+        #: Symbols in a whole epoch, once one was seen (from the record's full metrics rows on resume).
+        self._epoch_symbols: int | None = next((m["symbols"] for m in t.get("metrics", [])
+                                                if isinstance(m, dict) and not m.get("partial")
+                                                and type(m.get("symbols")) is int), None)
         self.reset_on = t["options"].get("reset_on", "file")
         self.digest: CountingDigest | None = None
         self.stop = stop or StopSignals()
@@ -892,11 +897,15 @@ class _Run:
         """Write the model (state, weights, RNG, counters, calibration) atomically."""
         save_model(path, self.h, self.codec, self.t, self.user, self.pred)
 
-    def validate(self, score: Metrics | None = None) -> None:
+    def validate(self, score: Metrics | None = None, event: int = 0) -> None:
         """Score the held-out data (learning off, the run's state and RNG untouched); keep
         a copy of the model when it is the best so far; count toward ``patience``.
-        ``score``: the current epoch's metrics so far, when validating mid-epoch (the copy's
-        record gets them as a partial row: the metrics of the model it keeps)."""
+
+        Without ``score``: at the end of an epoch, after its bookkeeping (the record counts
+        it as completed). With ``score``, the current epoch's metrics so far, and ``event``,
+        the position in it: mid-epoch. The copy's record is then that of a mid-epoch
+        checkpoint (position, partial metrics, data prefix: a resume continues it exactly)
+        with a last metrics row marked partial: the metrics of the model it keeps."""
         h = self.h
         state, rng = h.serialize_state_to_buffer(), h.get_rng_state()
         try:
@@ -905,15 +914,20 @@ class _Run:
             h.set_state_from_buffer(state)
             h.set_rng_state(rng)
         bits = m.bits_per_symbol if m.bits_per_symbol is not None else math.inf
-        entry = {"epoch": self.t["epoch"] + 1, "steps": self.t["steps"], "bits_per_symbol": m.bits_per_symbol}
+        label = self.t["epoch"] + (1 if score is not None else 0)
+        entry = {"epoch": label, "steps": self.t["steps"], "bits_per_symbol": m.bits_per_symbol}
         self.t.setdefault("validation", []).append(entry)
         if self.best is None or bits < self.best[0]:
             self.t["best"] = entry
             kept = copy.deepcopy(self.t)
-            if score is not None and score.symbols:
+            if score is not None:
                 part = copy.deepcopy(score)
+                part.seconds = time.perf_counter() - self._epoch_start
+                kept["position"], kept["partial"] = event, part.state()
+                if self.digest is not None:
+                    kept["data_prefix"] = {"bytes": self.digest.n, "sha256": self.digest.hexdigest()}
                 _finish_metrics(part, self.codec, self._epoch_start)
-                kept["metrics"].append({"epoch": self.t["epoch"] + 1, **part.to_dict(), "partial": True})
+                kept["metrics"].append({"epoch": label, **part.to_dict(), "partial": True})
             self.best = (bits, copy.deepcopy(h), copy.deepcopy(self.pred), kept)
             self.stale = 0
         else:
@@ -922,7 +936,7 @@ class _Run:
                 self.early = True
                 self.t["stopped_early"] = {**entry, "validations_without_improvement": self.stale}
         if self.progress is not None:
-            self.progress(Progress(self.t["epoch"] + 1, self.t["epochs"], 0, None, None, validation=entry))
+            self.progress(Progress(label, self.t["epochs"], 0, None, None, validation=entry))
 
     def kept_record(self) -> dict[str, Any]:
         """The training record of the model the run keeps: the last one, or with validation
@@ -1015,7 +1029,7 @@ class _Run:
             if every_steps and t["steps"] % every_steps == 0:
                 self._mid_epoch_checkpoint(score, event, start)
             if self.valid_every and t["steps"] % self.valid_every == 0:
-                self.validate(score)
+                self.validate(score, event)
                 if self.early:
                     break
         score.seconds = time.perf_counter() - start
@@ -1024,23 +1038,40 @@ class _Run:
         _finish_metrics(score, self.codec, time.perf_counter() - score.seconds)
         summary = {"epoch": t["epoch"] + 1, **score.to_dict()}
         # Stopped inside the epoch (not at its last symbol): its row covers part of it.
-        if self.early and next((e for e in events if e is not _BOUNDARY and e is not RESET), None) is not None:
+        if self.early and self._cut_short(score, events):
             self._cut_epoch = t["epoch"] + 1
             summary["partial"] = True
+        elif not self.early:
+            self._epoch_symbols = score.symbols
         events.close()
         t["metrics"].append(summary)
         self._report(score, summary)
-        if self.valid is not None and not self.early and not (self.valid_every and t["steps"] % self.valid_every == 0):
-            self.validate()
         t["epoch"] += 1
         t["position"] = 0
         t.pop("partial", None)
         if self.digest is not None:
             t["data_sha256"] = self.digest.hexdigest()
             t.pop("data_prefix", None)
+        best = self.best
+        if best is not None and best[3]["steps"] == t["steps"] and not self.early:
+            # Kept at the epoch's last step: its record is the completed epoch's, not a partial one.
+            self.best = (best[0], best[1], best[2], copy.deepcopy(t))
+        if self.valid is not None and not self.early and not (self.valid_every and t["steps"] % self.valid_every == 0):
+            self.validate()
         every = self.policy.every_epochs
         if every and t["epoch"] % every == 0 and t["epoch"] < t["epochs"]:
             self.checkpoint()
+
+    def _cut_short(self, score: Metrics, events: Iterator[Any]) -> bool:
+        """Whether an early stop came before the epoch's last symbol. Known without reading
+        on once a whole epoch was seen (its symbol count); otherwise a regular file is read
+        on to its end (that cannot block), while a pipe or stdin is not (it could wait for
+        data indefinitely): its epoch counts as cut short, its end not seen."""
+        if self._epoch_symbols is not None:
+            return score.symbols < self._epoch_symbols
+        if any(s.path is None or not os.path.isfile(s.path) for s in self.sources.items):
+            return True
+        return next((e for e in events if e is not _BOUNDARY and e is not RESET), None) is not None
 
     def _events(self) -> Iterator[Any]:
         """Every symbol of every source in order; a file boundary is an event too, so a
@@ -1100,6 +1131,22 @@ def _resume_state(resume: Any, options: TrainOptions, sources: Any,
         t["epochs"] = epochs  # extend a finished run with more epochs
     elif int(t.get("epochs", 0)) != epochs:
         raise ParameterError("resume", f"the interrupted run was for {t.get('epochs')} epochs, not {epochs}")
+    if t.get("complete"):
+        # The previous run's outcome (how far it went past the model kept, why it stopped)
+        # is not this run's: kept as history, so inspect and train describe the new run.
+        last = {k: t.pop(k) for k in ("run", "stopped_early", "best", "finished_utc") if k in t}
+        if last:
+            t["history"] = [*(t.get("history") if isinstance(t.get("history"), list) else []), last]
+        cut = bool(t.get("metrics")) and isinstance(t["metrics"][-1], dict) and t["metrics"][-1].get("partial") is True
+        if cut and "partial" not in t:
+            # Written before kept models recorded their position: where to continue is unknown.
+            raise NamedError(Param("resume"), f": '{_shown(resume)}' holds a model kept inside epoch "
+                             f"{t['metrics'][-1].get('epoch')} without its position in that epoch, so it cannot "
+                             "be continued exactly; start a new run from its weights with ", Param("init"))
+        if cut:
+            # A model kept inside an epoch continues from its position; the epoch's row is
+            # written when the epoch ends (from the partial metrics the record holds).
+            t["metrics"].pop()
     t["complete"] = False
     t.setdefault("run_id", _ckpt.new_run_id())  # models of earlier versions had none
     srcs = open_sources(sources, need_multiple_passes=True, decompress=decompress)

@@ -296,7 +296,8 @@ def test_list_sorted_with_errors(tmp_path):
     assert_ok(r)
     items = json.loads(r.stdout)
     assert [os.path.basename(i["file"]) for i in items] == names
-    assert items[0]["epoch"] == 2 and items[0]["epochs_completed"] == 1
+    # "epoch" is epochs completed, as before 1-based EPOCH existed; "resume_epoch" is the column.
+    assert items[0]["epoch"] == 1 and items[0]["resume_epoch"] == 2 and items[0]["epochs_completed"] == 1
     assert items[0]["steps"] == 100 and items[0]["accuracy"] == 0.25
     assert items[0]["bytes"] == os.path.getsize(d / "a.ohr")
     assert "error" in items[5] and "epoch" not in items[5]
@@ -392,8 +393,10 @@ def test_list_name_messages_and_inspect_agree_on_the_epoch(tmp_path):
     assert rows["m.ohr"] == "2"
     r = run("checkpoint", "list", d, "--json")
     items = {os.path.basename(i["file"]): i for i in json.loads(r.stdout)}
-    assert {n: items[n]["epoch"] for n in names} == by_name
+    assert {n: items[n]["resume_epoch"] for n in names} == by_name
+    assert {n: items[n]["epoch"] for n in names} == {n: e - 1 for n, e in by_name.items()}
     assert {n: items[n]["epochs_completed"] for n in names} == {n: e - 1 for n, e in by_name.items()}
+    assert items["m.ohr"]["epoch"] == items["m.ohr"]["resume_epoch"] == 2   # finished: its last epoch
     for n in names:
         r = run("inspect", d / n)
         assert_ok(r)

@@ -216,3 +216,126 @@ def test_resume_from_a_checkpoint_continues_the_calibration_exactly(tmp_path, te
     a, b = ohr.read_header(tmp_path / "full.ohr"), ohr.read_header(tmp_path / "res.ohr")
     assert a["predictive"] == b["predictive"] and a["predictive"]["factors"][0]["ids"]
     assert full.metrics[0]["bits_per_symbol"] == pytest.approx(resumed.metrics[0]["bits_per_symbol"], rel=1e-12)
+
+
+def _arrays(path):
+    _, secs = ohr.read_file(path)
+    return {(k, n): a.tobytes() for k, v in secs.items() if k in ("state", "weights") for n, a in v.items()}
+
+
+def test_early_stopped_best_model_is_a_mid_epoch_model_that_resumes_exactly(tmp_path, text):
+    # The best model kept inside epoch 1 is recorded as what it is: 0 epochs completed, its
+    # position in epoch 1 and the partial metrics (the record a checkpoint at that step has),
+    # so --resume continues from there, exactly as from that checkpoint.
+    import os
+    from neocli import checkpoints
+    from neocli.cli import register
+    register("checkpoint", "inspect")
+    valid = tmp_path / "valid.txt"
+    valid.write_bytes(b"zq xv kj wz qx zv jq xk " * 8)
+    d = tmp_path / "models"
+    d.mkdir()
+    m = d / "es.ohr"
+    r = run("train", text, "-o", m, *SMALL, "--epochs", "6", "--valid", valid, "--valid-every", "100",
+            "--patience", "2")
+    assert r.exit_code == 0, r.stderr
+    t = ohr.read_header(m)["training"]
+    best = t["best"]
+    assert t["steps"] == best["steps"] < len(TEXT) and best["epoch"] == 1 and t["complete"] is True
+    assert t["epoch"] == 0 and t["position"] > best["steps"] and t["metrics"][-1]["partial"] is True
+    assert t["metrics"][-1]["symbols"] == best["steps"]
+    # EPOCH in checkpoint list is the epoch it was kept in, as inspect's metrics row "1*".
+    assert checkpoints.epoch_of(t) == 1
+    rows = {ln.split()[0]: ln.split()[1] for ln in run("checkpoint", "list", d).stdout.splitlines()[1:]}
+    assert rows["es.ohr"] == "1"
+    assert "    1*" in run("inspect", m).stdout
+    # A run without validation checkpointed at the same step holds the same model and position.
+    ck, full = tmp_path / "ck", tmp_path / "full.ohr"
+    r = run("train", text, "-o", full, *SMALL, "--epochs", "3", "--checkpoint-dir", ck,
+            "--checkpoint-every", best["steps"])
+    assert r.exit_code == 0, r.stderr
+    at = ck / next(n for n in os.listdir(ck) if n.endswith(f"-s{best['steps']:010d}.ohr"))
+    assert ohr.read_header(at)["training"]["position"] == t["position"] and _arrays(at) == _arrays(m)
+    # Resumed for 3 epochs: where it was, to 3 whole epochs, the weights of the plain run.
+    res = tmp_path / "res.ohr"
+    r = run("train", text, "-o", res, "--resume", m, "--epochs", "3", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    rt = ohr.read_header(res)["training"]
+    assert rt["steps"] == 3 * len(TEXT) and rt["epoch"] == 3 and rt["position"] == 0
+    assert [(row["epoch"], row["symbols"], row.get("partial")) for row in rt["metrics"]] == \
+        [(e, len(TEXT), None) for e in (1, 2, 3)]
+    assert _arrays(res) == _arrays(full)
+    # The previous run's outcome is history, not this model's description.
+    assert not {"run", "stopped_early", "best"} & set(rt)
+    assert rt["history"][0]["stopped_early"] == t["stopped_early"] and rt["history"][0]["best"] == best
+    shown = run("inspect", res).stdout
+    assert "stopped early" not in shown and "training ran on" not in shown and "1*" not in shown
+    assert checkpoints.epoch_of(rt) == 3
+    # Such a model from before kept models recorded their position cannot be continued
+    # exactly: refused, with the way to start from its weights.
+    header, secs = ohr.read_file(str(m))
+    del header["training"]["partial"]
+    header["training"]["position"] = 0
+    old = tmp_path / "old.ohr"
+    old.write_bytes(ohr.encode(header, secs))
+    r = run("train", text, "-o", tmp_path / "x.ohr", "--resume", old, "--epochs", "3")
+    assert r.exit_code == 1 and "--resume: " in r.stderr and "kept inside epoch 1" in r.stderr, r.stderr
+    assert "with --init" in r.stderr and not (tmp_path / "x.ohr").exists()
+
+
+def test_best_model_kept_at_an_epoch_end_counts_that_epoch(tmp_path, text):
+    # Validation after each epoch (no --valid-every): the model kept after epoch k has
+    # completed k epochs, with k whole metrics rows.
+    valid = tmp_path / "valid.txt"
+    valid.write_bytes(b"zq xv kj wz qx zv jq xk " * 8)
+    m = tmp_path / "m.ohr"
+    r = run("train", text, "-o", m, *SMALL, "--epochs", "4", "--valid", valid, "--patience", "2")
+    assert r.exit_code == 0, r.stderr
+    t = ohr.read_header(m)["training"]
+    best = t["best"]
+    assert best["steps"] < max(v["steps"] for v in t["validation"])   # the best is not the last model
+    assert t["steps"] == best["steps"] == best["epoch"] * len(TEXT)
+    assert t["epoch"] == best["epoch"] and t.get("position", 0) == 0 and "partial" not in t
+    assert [row["epoch"] for row in t["metrics"]] == list(range(1, best["epoch"] + 1))
+    assert not any(row.get("partial") for row in t["metrics"])
+
+
+def test_early_stop_on_an_open_pipe_does_not_wait_for_more_input(tmp_path):
+    # Stopping early must not read on to learn whether the epoch was cut short: on a live
+    # stdin that read waits for data that may never come. The data sent ends exactly at the
+    # step the run stops at, and stdin stays open.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    data = tmp_path / "d.txt"
+    data.write_bytes(TEXT * 20)
+    valid = tmp_path / "valid.txt"
+    valid.write_bytes(b"zq xv kj wz qx zv jq xk " * 8)
+    opts = [*SMALL, "--valid", valid, "--valid-every", "100", "--patience", "1"]
+    assert run("train", data, "-o", tmp_path / "f.ohr", *opts).exit_code == 0
+    stop = ohr.read_header(tmp_path / "f.ohr")["training"]["stopped_early"]["steps"]
+    assert stop < len(TEXT * 20)
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "p.ohr"
+    p = subprocess.Popen([sys.executable, "-m", "neocli", "train", "-", "-o", str(out), *map(str, opts)],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        p.stdin.write((TEXT * 20)[:stop])
+        p.stdin.flush()
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("train kept waiting on stdin after stopping early") from None
+        err = p.stderr.read().decode()
+        assert p.returncode == 0, err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdin.close()
+        p.stderr.close()
+    t = ohr.read_header(out)["training"]
+    assert t["stopped_early"]["steps"] == stop
+    # Its end not seen, the streamed epoch counts as cut short.
+    assert t["run"]["metrics"][-1]["partial"] is True and t["run"]["epochs_completed"] == 0

@@ -360,9 +360,53 @@ def test_csv_model_trained_without_a_header_goes_by_position(tmp_path):
     assert run("train", data, "-o", model, "--codec", "csv", "--csv-columns", "2", *SMALL).exit_code == 0
     assert "by_name" not in ohr.read_header(model)["codec"]
     same = _eval_metrics(model, data)
-    assert _eval_metrics(model, tmp_path / "d.csv") == same
+    # A header row naming the columns in another order changes nothing: no names, no matching.
+    headed = tmp_path / "h.csv"
+    headed.write_text("b,a\n" + data.read_text())
+    # (bits per byte aside: the header row's bytes are in the file but not scored)
+    assert _eval_metrics(model, headed) == {**same, "bits_per_byte": _eval_metrics(model, headed)["bits_per_byte"]}
     # Position 2 of the swapped file is the other column: different numbers, as before.
     assert _eval_metrics(model, swapped) != same
+
+
+def test_csv_model_trained_with_csv_header_reads_a_headerless_file_by_position(tmp_path):
+    # --csv-header stores header true: a later file whose first row is all numbers has no
+    # header row, and is read by position (README "CSV columns are found by name").
+    body = "".join(f"{i % 5},{(i * 3) % 11}\n" for i in range(60))
+    data, bare = tmp_path / "d.csv", tmp_path / "bare.csv"
+    data.write_text("a,b\n" + body)
+    bare.write_text(body)
+    model = tmp_path / "m.ohr"
+    assert run("train", data, "-o", model, "--codec", "csv", "--csv-header", *SMALL).exit_code == 0
+    codec = ohr.read_header(model)["codec"]
+    assert codec["header"] is True and codec["by_name"] is True
+    got, want = _eval_metrics(model, bare), _eval_metrics(model, data)
+    assert got["symbols"] == 60 and got.pop("bits_per_byte") != want.pop("bits_per_byte")  # the header's bytes
+    assert got == want
+    # A header of other names is still matched by name (and refused).
+    other = tmp_path / "o.csv"
+    other.write_text("x,y\n" + body)
+    assert_user_error(run("eval", model, other), "no column named 'a'")
+
+
+def test_eval_of_undecodable_csv_is_a_clean_error(tmp_path):
+    # The first line is decoded too: bad bytes there, or a gzip file read undecompressed.
+    import gzip
+    data = tmp_path / "d.csv"
+    data.write_text("a,b\n" + "".join(f"{i % 5},{i % 3}\n" for i in range(40)))
+    model = tmp_path / "m.ohr"
+    assert run("train", data, "-o", model, "--codec", "csv", *SMALL).exit_code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"a,b\xff\xfe\n1,2\n")
+    gz = tmp_path / "x.csv.gz"
+    gz.write_bytes(gzip.compress(data.read_bytes()))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for args in ([str(bad)], ["--no-decompress", str(gz)]):
+        r = subprocess.run([sys.executable, "-m", "neocli", "eval", str(model), *args], capture_output=True,
+                           text=True, env=env, timeout=120)
+        assert r.returncode == 1, (args, r.stderr)
+        assert "error:" in r.stderr and "invalid UTF-8" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert run("eval", model, gz).exit_code == 0   # decompressed by its extension, it is fine
 
 
 def test_csv_range_with_an_infinite_span_is_a_usage_error(tmp_path):

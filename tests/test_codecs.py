@@ -216,3 +216,13 @@ def test_csv_range_span_must_be_finite():
     with pytest.raises(NeoError, match="ranges"):
         Detector(["a"], [(-1e308, 1e308)])
     CsvCodec(lows=[-1e307], highs=[1e307])   # wide but finite is fine
+
+
+def test_same_encoding_ignores_only_seen_and_by_name():
+    # checkpoint merge asks the library which codec fields may differ (README "checkpoint").
+    from neocli.codecs import encoding_fields, make_codec, same_encoding
+    a = make_codec("bytes").to_dict()
+    assert same_encoding(a, {**a, "seen": 12345}) and same_encoding({**a, "by_name": True}, a)
+    assert not same_encoding(a, make_codec("bytes", layout="byte").to_dict())
+    assert not same_encoding(a, {**a, "kind": "chars"}) and not same_encoding(a, None)
+    assert encoding_fields({**a, "seen": 1, "by_name": False}) == {k: v for k, v in a.items() if k != "seen"}

@@ -528,6 +528,24 @@ def test_cli_resume_is_exact(tmp_path, protocol):
     assert r.exit_code == 1 and "finished its 8 episodes" in r.stderr
 
 
+def test_cli_resume_compares_an_explicit_seed_zero_included(tmp_path):
+    # As for train: a given --seed (0 too) must be the agent's, none means the agent's.
+    part = tmp_path / "part.ohr"
+    args = ["--env", "CartPole-v1", "-q", "--hidden", "3x3x8"]
+    assert run("rl", "train", "-o", part, "--episodes", 2, "-s", 3, *args).exit_code == 0
+    for seed in ("0", "4"):
+        r = run("rl", "train", "-o", tmp_path / "r.ohr", "--episodes", 3, "--resume", part, "--seed", seed, *args)
+        assert r.exit_code == 1 and f"--seed={seed}" in r.stderr and "--seed=3" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and not (tmp_path / "r.ohr").exists()
+    for given in ([], ["--seed", "3"]):
+        r = run("rl", "train", "-o", tmp_path / "r.ohr", "--episodes", 3, "--resume", part, *given, *args)
+        assert r.exit_code == 0, (given, r.stderr)
+        assert ohr.read_header(tmp_path / "r.ohr")["training"]["seed"] == 3
+    # A new agent without --seed is seed 0.
+    assert run("rl", "train", "-o", tmp_path / "z.ohr", "--episodes", 1, *args).exit_code == 0
+    assert ohr.read_header(tmp_path / "z.ohr")["training"]["seed"] == 0
+
+
 def test_cli_init_starts_from_another_agents_weights(tmp_path):
     src, out = tmp_path / "src.ohr", tmp_path / "out.ohr"
     assert run("rl", "train", "--env", "CartPole-v1", "-o", src, "--episodes", 4, "-q", "-s", 1).exit_code == 0

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import Hierarchy, ImageEncoder, MergeMode, aogmaneo, checkpoints, ohr
+from ..codecs import encoding_fields, same_encoding
 from ..hierarchy import rng_state_from_seed
 from ..errors import NeoError
 from .app import CliError, app, command, echo_err, whole_output
@@ -197,6 +198,24 @@ def _table(rows: list[list[str]], right: set[int]) -> str:
 # commands
 
 
+def _json_item(e: Entry) -> dict[str, Any]:
+    """One file of ``checkpoint list --json``."""
+    item: dict[str, Any] = {"file": e.path, "bytes": e.size, "mtime": e.mtime}
+    if e.error is not None:
+        return {**item, "error": e.error}
+    m = last_metrics(e.training)
+    return {
+        **item,
+        # "epoch" keeps its old meaning (epochs completed) for scripts; the table's 1-based
+        # EPOCH column is "resume_epoch".
+        "epoch": e.epoch, "resume_epoch": e.shown_epoch, "epochs_completed": e.epoch,
+        "epochs": e.training.get("epochs"),
+        "steps": e.steps, **({"episode": e.episode} if e.episode is not None else {}),
+        "accuracy": m.get("accuracy"), "bits_per_symbol": m.get("bits_per_symbol"),
+        "complete": e.training.get("complete"), "state": _has_state(e.header or {}),
+    }
+
+
 @checkpoint_app.command("list")
 @command
 def list_checkpoints(
@@ -217,21 +236,7 @@ def list_checkpoints(
             typer.echo("[]")
         return
     if json_out:
-        out = []
-        for e in entries:
-            m = last_metrics(e.training)
-            item: dict[str, Any] = {"file": e.path, "bytes": e.size, "mtime": e.mtime}
-            if e.error is not None:
-                item["error"] = e.error
-            else:
-                item.update({
-                    "epoch": e.shown_epoch, "epochs_completed": e.epoch, "epochs": e.training.get("epochs"),
-                    "steps": e.steps, **({"episode": e.episode} if e.episode is not None else {}),
-                    "accuracy": m.get("accuracy"), "bits_per_symbol": m.get("bits_per_symbol"),
-                    "complete": e.training.get("complete"), "state": _has_state(e.header or {}),
-                })
-            out.append(item)
-        typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps([_json_item(e) for e in entries], indent=2, ensure_ascii=False))
         return
     rows = [["FILE", "EPOCH", "STEPS", "ACCURACY", "BITS/SYM", "COMPLETE", "SIZE"]]
     for e in entries:
@@ -451,14 +456,6 @@ def _first_difference(a: Any, b: Any) -> Optional[str]:
     return "architecture"
 
 
-def _codec_key(codec: Any) -> Any:
-    """A codec description without what merging may combine (the bytes seen in training) or
-    what does not change the encoding (whether later files are matched by column name)."""
-    if isinstance(codec, dict):
-        return {k: v for k, v in codec.items() if k not in ("seen", "by_name")}
-    return codec
-
-
 @checkpoint_app.command("merge")
 @command
 def merge(
@@ -480,10 +477,11 @@ def merge(
         diff = _first_difference(headers[0].get("architecture"), hd.get("architecture"))
         if diff is not None:
             raise CliError(f"cannot merge '{p}' into '{files[0]}': the structures differ ({diff})")
-        if _codec_key(hd.get("codec")) != _codec_key(headers[0].get("codec")):
+        if not same_encoding(hd.get("codec"), headers[0].get("codec")):
             # The merged weights would decode nonsense through either model's codec.
             raise CliError(f"cannot merge '{p}' into '{files[0]}': the models encode their data differently "
-                           f"(codec {_codec_key(hd.get('codec'))} vs {_codec_key(headers[0].get('codec'))})")
+                           f"(codec {encoding_fields(hd.get('codec'))} vs "
+                           f"{encoding_fields(headers[0].get('codec'))})")
     models = [load_hierarchy(p)[0] for p in files]
     target = models[0]
     if seed is not None:

@@ -78,7 +78,7 @@ def build_agent_options(*, env: str, episodes: int | None = None, protocol: str 
                         up_radius: int | None = None, down_radius: int | None = None,
                         recurrent_radius: int | None = None, dendrites: int | None = None,
                         checkpoint_dir: str | None = None, checkpoint_every: int | None = None,
-                        keep: int | None = None, seed: int = 0, threads: int | None = None,
+                        keep: int | None = None, seed: int | None = None, threads: int | None = None,
                         meta: list[str] | None = None) -> rl.AgentOptions:
     """The option record of ``neocli rl train``'s flags (validated by the library)."""
     arch = training.Architecture(layers=layers, hidden=hidden, up_radius=up_radius, down_radius=down_radius,
@@ -109,7 +109,7 @@ def rl_train(
     down_radius: AgentDownRadius = None,
     recurrent_radius: RecRadius = None,
     dendrites: Dendrites = None,
-    seed: Annotated[int, typer.Option("--seed", "-s", metavar="N", help="Seed of the weights and of the first env.reset.", rich_help_panel=RUN)] = 0,
+    seed: Annotated[Optional[int], typer.Option("--seed", "-s", metavar="N", help="Seed of the weights and of the first env.reset (default 0; with --resume the agent's own, and another one is refused).", show_default=False, rich_help_panel=RUN)] = None,
     threads: Threads = None,
     meta: Meta = None,
     plot: Annotated[Optional[str], typer.Option("--plot", metavar="PATH", help="Write the learning curve (returns and their 20-episode average) to this PNG.", rich_help_panel=RUN)] = None,

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import checkpoints
-from ..errors import NeoError, OptionError, ParameterError
+from ..errors import ConflictError, NeoError, OptionError, ParameterError
 from ..hierarchy import Hierarchy
 from ..ohr import read_header
 from ..params import LayerDesc
@@ -74,7 +74,8 @@ class AgentOptions:
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0
     keep: int | None = None
-    seed: int = 0
+    #: None: 0 for a new agent, the agent's own when resuming (a given seed must match it).
+    seed: int | None = None
     threads: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -103,7 +104,8 @@ class AgentOptions:
             _set(self, "keep", _int("keep", self.keep, 1))
         if (self.checkpoint_every or self.keep) and not self.checkpoint_dir:
             raise OptionError("checkpoint_dir", "is required to write or keep checkpoints")
-        _set(self, "seed", _int("seed", self.seed, 0, MAX_SEED))
+        if self.seed is not None:
+            _set(self, "seed", _int("seed", self.seed, 0, MAX_SEED))
         if self.threads is not None:
             _set(self, "threads", _int("threads", self.threads, 1))
         if not isinstance(self.meta, dict):
@@ -112,6 +114,11 @@ class AgentOptions:
             for name in sorted(self.given()):
                 raise OptionError(name, "cannot be set with protocol d16 (it fixes the encoding, "
                                         "architecture, rewards and resets)")
+
+    @property
+    def initial_seed(self) -> int:
+        """The seed a new agent starts from: ``seed``, or 0 when it was not given."""
+        return 0 if self.seed is None else self.seed
 
     def given(self) -> dict[str, Any]:
         """The architecture and encoding fields set (not None), as stored in the record."""
@@ -179,7 +186,7 @@ def _new_agent(env: Any, o: AgentOptions, init: str | None) -> tuple[Hierarchy, 
     lds = [LayerDesc(s, num_dendrites_per_cell=a["dendrites"], up_radius=a["up_radius"],
                      recurrent_radius=a["recurrent_radius"], down_radius=a["down_radius"])
            for s in o.architecture.sizes(2, (5, 5, 32))]   # agents keep 2 x 5x5x32 (the text defaults differ)
-    h = build_hierarchy(enc, lds, seed=o.seed, up_radius=a["up_radius"], down_radius=a["down_radius"],
+    h = build_hierarchy(enc, lds, seed=o.initial_seed, up_radius=a["up_radius"], down_radius=a["down_radius"],
                         dendrites=a["dendrites"])
     if min_steps is not None:
         for i in enc.action_ios:
@@ -217,6 +224,9 @@ def _resume(path: str, o: AgentOptions) -> tuple[Hierarchy, Encoding, Protocol, 
         if prev.get(k, "default" if k == "protocol" else ("episode" if k == "reset_on" else None)) != v:
             raise ParameterError("resume", f"the model was trained with {k}={prev.get(k)!r}, "
                                            f"but this run asks for {k}={v!r}")
+    # As for train: an explicit seed (0 included) must be the agent's; none means the agent's.
+    if o.seed is not None and "seed" in t and o.seed != t["seed"]:
+        raise ConflictError("resume", path, "seed", t.get("seed"), o.seed)
     done = int(t.get("episode", 0))
     target = int(t.get("episodes", 0)) if o.episodes is None else o.episodes
     if t.get("complete") and o.episodes is None:
@@ -315,11 +325,11 @@ def train_agent(options: AgentOptions, output: str | None = None,
                 runner.set_carry(t["carry"])
         else:
             h, enc, proto = _new_agent(env, options, init)
-            runner = Runner(env, h, enc, proto, seed=options.seed)
+            runner = Runner(env, h, enc, proto, seed=options.initial_seed)
             user = dict(options.meta)
             t = {"kind": "rl", "env": options.env, "episode": 0, "run_id": checkpoints.new_run_id(),
                  "episodes": options.episodes if options.episodes is not None else DEFAULT_EPISODES,
-                 "steps": 0, "seed": options.seed, "returns": [], "lengths": [], "complete": False,
+                 "steps": 0, "seed": options.initial_seed, "returns": [], "lengths": [], "complete": False,
                  "started_utc": utc_now(), "updated_utc": utc_now(),
                  "options": {"protocol": options.protocol or "default",
                              **options.given(), "reset_on": "episode" if proto.clear_state else "none",
