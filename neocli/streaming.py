@@ -292,12 +292,10 @@ class DetectorOptions:
         need("extreme_tolerance", self.extreme_tolerance >= 0, ">= 0")
         need("value_min_sd", self.value_min_sd >= 0, ">= 0")
         need("extreme_evidence", self.extreme_evidence >= 1, ">= 1")
-        need("level_window", isinstance(self.level_window, int) and self.level_window >= 0, "an integer >= 0")
-        need("baseline_window", isinstance(self.baseline_window, int) and self.baseline_window >= 0, "an integer >= 0")
-        need("calib_window", isinstance(self.calib_window, int) and self.calib_window >= 0, "an integer >= 0")
+        # 0 turns the check (or the warm-up, or the quiet period) off.
+        for name in ("level_window", "baseline_window", "calib_window", "warmup", "refractory"):
+            need(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 0, "an integer >= 0")
         need("calib_tail", 0 < self.calib_tail < 0.5, "in (0, 0.5)")
-        need("warmup", isinstance(self.warmup, int) and self.warmup >= 0, "an integer >= 0")
-        need("refractory", isinstance(self.refractory, int) and self.refractory >= 0, "an integer >= 0")
         need("refractory_fraction", 0 <= self.refractory_fraction <= 1, "in [0, 1]")
         need("damping", 0 <= self.damping <= 1, "in [0, 1]")
         need("margin", self.margin >= 0, ">= 0")
