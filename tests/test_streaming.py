@@ -58,6 +58,17 @@ def env():
     return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
+def score_first_line_live(model, line, extra=()):
+    """Start ``neocli score MODEL - --per line`` on an open pipe, write one line and return
+    (the process, its header line, the first row's cells) before stdin is closed."""
+    p = subprocess.Popen([sys.executable, "-m", "neocli", "score", str(model), "-", "--per", "line", *extra],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
+                         bufsize=0)
+    p.stdin.write(line)
+    p.stdin.flush()
+    return p, p.stdout.readline(), p.stdout.readline().split(b"\t")
+
+
 # ---------------------------------------------------------------------------- detect
 def test_detect_one_row_per_input_row_in_order(tmp_path):
     x = series(300)
@@ -406,14 +417,10 @@ def test_score_learn_equals_training(tmp_path, text_model):
 
 
 def test_score_stdin_emits_each_line_before_eof(text_model):
-    p = subprocess.Popen([sys.executable, "-m", "neocli", "score", str(text_model), "-", "--per", "line"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
-                         bufsize=0)
+    p, head, row = score_first_line_live(text_model, b"the cat sat.\n")
     try:
-        p.stdin.write(b"the cat sat.\n")
-        p.stdin.flush()
-        assert p.stdout.readline().startswith(b"source\t")
-        assert p.stdout.readline().split(b"\t")[:3] == [b"<stdin>", b"1", b"13"]
+        assert head.startswith(b"source\t")
+        assert row[:3] == [b"<stdin>", b"1", b"13"]
     finally:
         p.stdin.close()
         p.wait(timeout=30)
@@ -422,13 +429,9 @@ def test_score_stdin_emits_each_line_before_eof(text_model):
 
 def test_score_sigterm_saves_the_learned_model_and_exits_143(tmp_path, text_model):
     saved = tmp_path / "learned.ohr"
-    p = subprocess.Popen([sys.executable, "-m", "neocli", "score", str(text_model), "-", "--per", "line",
-                          "--learn", "--save", str(saved)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env(), bufsize=0)
-    p.stdin.write(b"the cat sat.\n")
-    p.stdin.flush()
-    assert p.stdout.readline().startswith(b"source\t")
-    assert p.stdout.readline().split(b"\t")[:2] == [b"<stdin>", b"1"]
+    p, head, row = score_first_line_live(text_model, b"the cat sat.\n", ["--learn", "--save", str(saved)])
+    assert head.startswith(b"source\t")
+    assert row[:2] == [b"<stdin>", b"1"]
     p.send_signal(signal.SIGTERM)
     p.wait(timeout=30)
     p.stdin.close()
@@ -467,14 +470,10 @@ def test_score_per_line_with_the_words_codec_live(tmp_path):
     r = run("score", model, data, "--per", "line")
     rows = [line.split("\t") for line in r.stdout.splitlines()]
     assert [int(row[2]) for row in rows[1:]] == [3] * 6
-    p = subprocess.Popen([sys.executable, "-m", "neocli", "score", str(model), "-", "--per", "line"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
-                         bufsize=0)
+    p, head, row = score_first_line_live(model, b"the cat sat\n")
     try:
-        p.stdin.write(b"the cat sat\n")
-        p.stdin.flush()
-        assert p.stdout.readline().startswith(b"source\t")
-        assert p.stdout.readline().split(b"\t")[:3] == [b"<stdin>", b"1", b"3"]
+        assert head.startswith(b"source\t")
+        assert row[:3] == [b"<stdin>", b"1", b"3"]
     finally:
         p.stdin.close()
         p.wait(timeout=30)
