@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import glob
 import math
 import os
@@ -313,11 +314,13 @@ def label_windows(lab):
     return out
 
 
-def file_score(scores, lab, threshold):
+def file_score(scores, lab, threshold, probation_cap=None):
     """(raw score, null score, perfect score, tp, fn, fp) of one file."""
     n = len(scores)
     wins = label_windows(lab)
     probation = int(0.15 * n)
+    if probation_cap is not None:  # NAB caps the probationary period at 15 % of 5,000 rows
+        probation = min(probation, probation_cap)
     det = np.flatnonzero(np.asarray(scores) >= threshold)
     det = det[det >= probation]
     s, tp, fp = 0.0, 0, 0
@@ -353,24 +356,109 @@ def file_score(scores, lab, threshold):
     return s, null, perfect, tp, fn, fp
 
 
-def corpus_score(results, threshold):
+def corpus_score(results, threshold, probation_cap=None):
     """Normalised score (0 = detect nothing, 100 = perfect) and tp/fn/fp over files."""
     S = N = P = 0.0
     tp = fn = fp = 0
     for scores, lab in results:
-        s, nl, pf, a, b, c = file_score(scores, lab, threshold)
+        s, nl, pf, a, b, c = file_score(scores, lab, threshold, probation_cap)
         S, N, P = S + s, N + nl, P + pf
         tp, fn, fp = tp + a, fn + b, fp + c
     return 100.0 * (S - N) / (P - N), tp, fn, fp
 
 
-def best_threshold(results):
+def best_threshold(results, probation_cap=None):
     """The threshold maximising the corpus score (searched over score quantiles)."""
     allv = np.concatenate([np.asarray(s) for s, _ in results])
     cands = np.unique(np.quantile(allv, np.linspace(0.9, 1.0, 201)))
     cands = np.concatenate([cands, [0.5]])
-    best = max(cands, key=lambda t: corpus_score(results, t)[0])
+    best = max(cands, key=lambda t: corpus_score(results, t, probation_cap)[0])
     return float(best)
+
+
+# ---------------------------------------------------------------------------- NAB layout
+# NAB (Numenta Anomaly Benchmark) caps its probationary period at 15 % of 5,000 rows.
+NAB_PROBATION_CAP = 750
+# With --nab, the files whose names contain one of these are held out (never tuned on):
+# a fixed choice, made before any run, that takes part of every kind of source.
+NAB_HELD_OUT = ("elb_request_count", "iio_us-east-1", "nyc_taxi", "art_load_balancer",
+                "TravelTime_451", "exchange-2_cpc", "rogue_agent_key_updown", "speed_t4013",
+                "Twitter_volume_AMZN", "ec2_disk_write", "machine_temperature", "art_daily_flatmiddle")
+
+
+def _nab_time(text):
+    return np.datetime64(text.strip().replace(" ", "T"))
+
+
+def nab_corpus(root):
+    """[(name, path, labels)] of a NAB checkout's data files that have label windows.
+
+    ``root`` holds ``data/<category>/<file>.csv`` (timestamp,value) and
+    ``labels/combined_windows.json`` (file -> [[start, end], ...] timestamps). NAB is
+    AGPL-licensed data and is not bundled: point this at your own checkout.
+    """
+    import json
+
+    with open(os.path.join(root, "labels", "combined_windows.json")) as f:
+        windows = json.load(f)
+    out = []
+    for name, wins in sorted(windows.items()):
+        path = os.path.join(root, "data", name)
+        if not os.path.exists(path):
+            continue
+        ts, _, _ = read_series(path)
+        t = np.array([_nab_time(x) for x in ts])
+        lab = np.zeros(len(ts), dtype=int)
+        for a, b in wins:
+            lab[(t >= _nab_time(a)) & (t <= _nab_time(b))] = 1
+        out.append((name, path, lab))
+    return out
+
+
+def _run_one(args):
+    runner, path = args
+    t0 = time.process_time()
+    s = runner(path)
+    return s, time.process_time() - t0
+
+
+def nab_main(root, dets, jobs, per_file):
+    """Score each detector on a NAB checkout: all files, the tuning part and the held-out part."""
+    from multiprocessing import Pool
+
+    corpus = nab_corpus(root)
+    if not corpus:
+        raise SystemExit(f"no labelled data files under {root}")
+    held = [any(h in name for h in NAB_HELD_OUT) for name, _, _ in corpus]
+    rows = sum(len(lab) for _, _, lab in corpus)
+    print(f"NAB checkout {root}: {len(corpus)} files ({held.count(False)} tuning, {held.count(True)} held out), "
+          f"{rows} rows; probation 15 % capped at {NAB_PROBATION_CAP} rows")
+    cap = NAB_PROBATION_CAP
+    print(f"{'detector':8} {'part':5} {'thr':>7} {'score':>6} {'@.5':>6} {'@tune thr':>9}  "
+          f"{'tp/fn/fp @thr':>14} {'tp/fn/fp @.5':>13}  rows/s(cpu)")
+    for dname, run in dets.items():
+        with Pool(jobs) as pool:
+            got = pool.map(_run_one, [(run, path) for _, path, _ in corpus], chunksize=1)
+        cpu = sum(c for _, c in got)
+        res = [(s, lab) for (s, _), (_, _, lab) in zip(got, corpus)]
+        parts = {"all": res, "tune": [r for r, h in zip(res, held) if not h],
+                 "held": [r for r, h in zip(res, held) if h]}
+        thr_tune = best_threshold(parts["tune"], cap) if parts["tune"] else 0.5
+        for part, rs in parts.items():
+            if not rs:
+                continue
+            thr = best_threshold(rs, cap)
+            sc, a1, b1, f1 = corpus_score(rs, thr, cap)
+            s5, a2, b2, f2 = corpus_score(rs, 0.5, cap)
+            st = corpus_score(rs, thr_tune, cap)[0]
+            print(f"{dname:8} {part:5} {thr:7.4f} {sc:6.1f} {s5:6.1f} {st:9.1f}  "
+                  f"{a1:4d}/{b1:3d}/{f1:5d} {a2:4d}/{b2:3d}/{f2:5d}"
+                  + (f"  {rows / cpu:8.0f}" if part == "all" else ""), flush=True)
+        if per_file:
+            for (name, _, lab), r, h in zip(corpus, res, held):
+                raw, null, _, a, b, f = file_score(r[0], r[1], 0.5, cap)
+                print(f"    {'H' if h else 'T'} {name:58} {len(lab):6d} rows  @.5 raw {raw:6.2f} "
+                      f"(null {null:4.1f})  tp/fn/fp {a}/{b}/{f}")
 
 
 # ---------------------------------------------------------------------------- detectors
@@ -442,6 +530,9 @@ def main():
     ap.add_argument("--speed", action="store_true", help="time `neocli detect` on a 365,000-row corpus")
     ap.add_argument("--no-hst", action="store_true")
     ap.add_argument("--set", action="append", default=[], help="detector option KEY=VALUE (tuning)")
+    ap.add_argument("--nab", metavar="DIR", help="score a NAB checkout instead (DIR/data, DIR/labels); not bundled")
+    ap.add_argument("--jobs", type=int, default=2, help="processes for --nab (one file each)")
+    ap.add_argument("--per-file", action="store_true", help="with --nab: each file's score at 0.5")
     args = ap.parse_args()
     if args.make_sources:
         return make_nab_sources()
@@ -453,9 +544,11 @@ def main():
     for kv in args.set:
         k, v = kv.split("=")
         opts[k] = tuple(int(a) for a in v.split("x")) if k == "hidden" else (float(v) if "." in v or "e" in v else int(v))
-    dets = {"neocli": lambda p: run_neocli(p, opts), "zscore": run_zscore}
+    dets = {"neocli": functools.partial(run_neocli, opts=opts), "zscore": run_zscore}
     if not args.no_hst:
         dets["hst"] = run_hst
+    if args.nab:
+        return nab_main(args.nab, dets, args.jobs, args.per_file)
     split = {(g, sp): files(sp, g) for g in ("injected", "nab") for sp in ("tune", "held")}
     print("files (tune/held-out): " + ", ".join(f"{g} {len(split[g, 'tune'])}/{len(split[g, 'held'])}"
                                                 for g in ("injected", "nab")) + f"; options {opts or 'defaults'}")

@@ -272,6 +272,8 @@ class DetectorOptions:
     refractory_fraction: float = 0.05
     damping: float = 0.2
     margin: float = 0.1
+    recurrence_days: int = 1
+    recurrence_slot: int = 900
 
     def __post_init__(self) -> None:
         def need(name: str, ok: bool, rule: str) -> None:
@@ -299,6 +301,10 @@ class DetectorOptions:
         need("refractory_fraction", 0 <= self.refractory_fraction <= 1, "in [0, 1]")
         need("damping", 0 <= self.damping <= 1, "in [0, 1]")
         need("margin", self.margin >= 0, ">= 0")
+        need("recurrence_days", isinstance(self.recurrence_days, int) and 0 <= self.recurrence_days <= 28,
+             "an integer in [0, 28]")
+        need("recurrence_slot", isinstance(self.recurrence_slot, int) and 60 <= self.recurrence_slot <= 86400
+             and 86400 % self.recurrence_slot == 0, "a whole number of seconds in [60, 86400] that divides a day")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (stored in a saved detector)."""
@@ -510,6 +516,8 @@ class Detector:
         self._quiet = 0
         self._alert_e = 0.0
         self._pending: Optional[tuple] = None
+        # The largest evidence seen in each time slot of the last days (slot -> evidence).
+        self._slots: dict[int, float] = {}
         if model is None:
             set_global_state(int(seed))
             model = Hierarchy(self._io_descs(), [
@@ -629,8 +637,12 @@ class Detector:
         surprise = -math.log(max(1.0 - raw, o.surprise_floor)) / -math.log(o.surprise_floor)
         m = self._short.mean_with(surprise)
         zs: list[float] = []
-        e = self._evidence(v, surprise, m, out, zs)
+        e = e_raw = self._evidence(v, surprise, m, out, zs)
         e_alert = -math.log10(o.alert_tail)
+        slot = None
+        if when is not None and o.recurrence_days:
+            slot = int(when // o.recurrence_slot)
+            e = self._recurrence(e, slot, e_alert)
         score = e / (e + e_alert)
         alert = False
         if self._quiet > 0 and not (e >= e_alert and e > 2.0 * self._alert_e):
@@ -641,7 +653,20 @@ class Detector:
             alert = e >= e_alert
         row = DetectorRow(pred, raw, score, out)
         row._alert = e if alert else None
-        return v, when, cal, np.array(cis, dtype=np.int32), lo, hi, row, surprise, m, zs
+        return v, when, cal, np.array(cis, dtype=np.int32), lo, hi, row, surprise, m, e_raw, slot, zs
+
+    def _recurrence(self, e: float, slot: int, e_alert: float) -> float:
+        """The evidence ``e`` less what the same time of day brought on each of the last
+        ``recurrence_days`` days (the smallest of them), when that was half an alert or
+        more: a daily job, a morning rush, is this stream's normal, however surprising."""
+        o = self.options
+        per_day = 86400 // o.recurrence_slot
+        got = self._slots.get
+        ref = math.inf
+        for k in range(1, o.recurrence_days + 1):
+            c = slot - k * per_day
+            ref = min(ref, max(got(c - 1, 0.0), got(c, 0.0), got(c + 1, 0.0)))
+        return max(e - ref, 0.0) if ref >= e_alert else e
 
     def _evidence(self, v: list[float], surprise: float, m: float, out: bool, zs: list) -> float:
         """-log10 of the smallest tail probability (see the module docstring); the
@@ -734,7 +759,7 @@ class Detector:
 
     def _commit(self, c: tuple) -> None:
         o = self.options
-        v, when, cal, cis, lo, hi, row, surprise, m, zs = c
+        v, when, cal, cis, lo, hi, row, surprise, m, e_raw, slot, zs = c
         self.model.step([cis, cal] if self.calendar else [cis], True)
         if self.adaptive:
             self.ranges = [(float(a), float(b)) for a, b in zip(lo, hi)]
@@ -758,6 +783,13 @@ class Detector:
                     lh[0] = x
                 elif x > lh[1]:
                     lh[1] = x
+        if slot is not None and self.rows >= o.warmup:  # warm-up evidence means nothing yet
+            if e_raw > self._slots.get(slot, -1.0):
+                self._slots[slot] = e_raw
+            if len(self._slots) > (o.recurrence_days + 2) * (86400 // o.recurrence_slot):
+                old = slot - (o.recurrence_days + 1) * (86400 // o.recurrence_slot) - 1
+                for k in [k for k in self._slots if k < old]:
+                    del self._slots[k]
         if row._alert is not None:
             self._quiet = max(o.refractory, int(o.refractory_fraction * self.rows))
             self._alert_e = row._alert
@@ -774,7 +806,9 @@ class Detector:
                 "long_m": self._long_m.to_dict(), "values": [w.to_dict() for w in self._vals], "seen": self._seen,
                 "levels": [w.to_dict() for w in self._levels],
                 "baselines": [w.to_dict() for w in self._baselines], "calib": [list(cb.q) for cb in self._calib],
-                "quiet": self._quiet, "alert_evidence": self._alert_e}
+                "calib_bins": "log" if self._calib[0].log else "linear",
+                "quiet": self._quiet, "alert_evidence": self._alert_e,
+                "slots": [[k, e] for k, e in sorted(self._slots.items())]}
 
     def save(self, path: str, meta: Optional[dict[str, Any]] = None) -> None:
         """Write the detector (model, state and statistics) atomically to an ``.ohr`` file."""
@@ -815,8 +849,12 @@ class Detector:
             # calibrated tails (whose options turn them off, see _OPTIONS_BEFORE).
             _load_windows(d.get("levels"), det._levels, "one level window per column expected")
             _load_windows(d.get("baselines"), det._baselines, "one baseline window per column expected")
+            log = d.get("calib_bins", "linear") == "log"  # detectors saved before: 0.1 up to 40
+            for cb in det._calib:
+                cb.log = log
             _load_windows(d.get("calib"), det._calib,
                           "calibration histories: two for surprise and three per column expected")
+            det._slots = {int(k): float(e) for k, e in d.get("slots", [])}
             det._quiet = int(d["quiet"])
             det._alert_e = float(d["alert_evidence"])
         except (KeyError, TypeError, ValueError) as e:
@@ -844,7 +882,7 @@ class Detector:
 
 #: Options a detector saved before they existed does not store, with the values that
 #: make it work as it did (the checks they belong to off), so that it continues exactly.
-_OPTIONS_BEFORE = {"level_window": 0, "baseline_window": 0, "calib_window": 0}
+_OPTIONS_BEFORE = {"level_window": 0, "baseline_window": 0, "calib_window": 0, "recurrence_days": 0}
 
 
 def _load_windows(saved: Any, windows: list, mismatch: str) -> None:
@@ -962,21 +1000,38 @@ def _scaled_mean_sd(values: Iterable[float]) -> tuple[float, float]:
 
 
 class _Calib:
-    """The last ``size`` deviations (z values), kept as counts in bins of 0.1 up to 40,
-    to rescale a tail to this stream's own spread (see the module docstring)."""
+    """The last ``size`` deviations (z values), kept as counts in bins, to rescale a tail
+    to this stream's own spread (see the module docstring).
+
+    Bins are 0.1 wide up to 10 and then 1/40 of a decade wide up to 10**8.5, so that the
+    50- or 100-sigma deviations of a spiky metric are told apart too (``log=True``, the
+    default). Detectors saved before kept bins of 0.1 up to 40 only (``log=False``)."""
 
     BINS = 400
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, log: bool = True) -> None:
         self.q: collections.deque = collections.deque(maxlen=max(size, 1))
         self.on = size > 0
+        self.log = log
         self.h = [0] * (self.BINS + 1)
+
+    def _bin(self, z: float) -> int:
+        if z < 10.0 or not self.log:
+            z *= 10.0
+            return int(z) if z < self.BINS else self.BINS  # an infinite deviation goes in the top bin
+        b = 100.0 + 40.0 * math.log10(z / 10.0) if z < math.inf else math.inf
+        return int(b) if b < self.BINS else self.BINS
+
+    def _top(self, b: int) -> float:
+        """The upper edge of bin ``b``."""
+        if b < 99 or not self.log:
+            return (b + 1) / 10.0
+        return 10.0 ** (1.0 + (b + 1 - 100) / 40.0)
 
     def push(self, z: float) -> None:
         if not self.on or z != z:  # an undefined deviation (inf/inf) tells nothing
             return
-        z *= 10.0
-        b = int(z) if z < self.BINS else self.BINS  # an infinite deviation goes in the top bin
+        b = self._bin(z)
         if len(self.q) == self.q.maxlen:
             self.h[self.q[0]] -= 1
         self.q.append(b)
@@ -995,7 +1050,7 @@ class _Calib:
         for b in range(self.BINS, -1, -1):
             count += h[b]
             if count > limit:
-                return max(1.0, (b + 1) / 10.0 / z_ref)
+                return max(1.0, self._top(b) / z_ref)
         return 1.0
 
     def load(self, q: list) -> None:

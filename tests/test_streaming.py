@@ -671,3 +671,68 @@ def test_record_metrics_replaces_its_output_only_when_complete(tmp_path):
     subprocess.run(tool + ["0.3"], env=env(), check=True, timeout=30)
     rows = read_csv(out.read_text())
     assert rows[0][0] == "timestamp" and len(rows) >= 3 and os.listdir(tmp_path) == ["m.csv"]
+
+
+def daily_spikes(days=6, step=300, seed=4, big_day=None):
+    """Noise around 50 at 5-minute steps from midnight UTC, with a spike of +60 every day
+    at 03:15 (+240 on ``big_day``): (values, Unix timestamps, the spikes' rows)."""
+    rng = np.random.default_rng(seed)
+    per_day = 86400 // step
+    x = 50.0 + rng.normal(0, 1, days * per_day)
+    t0 = 1_400_000_000 - 1_400_000_000 % 86400
+    at = [d * per_day + (3 * 3600 + 900) // step for d in range(days)]
+    for d, i in enumerate(at):
+        x[i] += 240.0 if d == big_day else 60.0
+    return x, [t0 + step * i for i in range(len(x))], at
+
+
+def test_a_daily_event_alerts_once_but_a_bigger_one_at_the_same_time_still_does():
+    """A spike at the same time every day is this stream's routine: once it has brought
+    an alert at that time the day before, it brings no more; a spike four times as big
+    at that time is still an alert. Without the recurrence check every day alerts."""
+    x, ts, at = daily_spikes(big_day=5)
+    rng = (float(x.min()), float(x.max()))
+
+    def alerts(**kw):
+        det = streaming.Detector(["v"], rng, streaming.DetectorOptions(**kw), seed=0)
+        s = [det.update(float(v), t).anomaly_score for v, t in zip(x, ts)]
+        return [s[i] >= streaming.ALERT for i in at]
+
+    on, off = alerts(), alerts(recurrence_days=0)
+    assert all(off[1:])
+    assert on[1] and not any(on[2:5])
+    assert on[5]
+
+
+def test_the_recurrence_check_needs_timestamps_and_survives_save_and_load(tmp_path):
+    x, ts, _ = daily_spikes(days=4)
+    rng = (float(x.min()), float(x.max()))
+    whole = streaming.Detector(["v"], rng, seed=0)
+    want = [whole.update(float(v), t).anomaly_score for v, t in zip(x, ts)]
+    first = streaming.Detector(["v"], rng, seed=0)
+    cut = 2 * 288 + 100
+    got = [first.update(float(v), t).anomaly_score for v, t in zip(x[:cut], ts[:cut])]
+    first.save(str(tmp_path / "d.ohr"))
+    again = streaming.Detector.load(str(tmp_path / "d.ohr"))
+    assert again._slots == first._slots and len(again._slots) > 96
+    got += [again.update(float(v), t).anomaly_score for v, t in zip(x[cut:], ts[cut:])]
+    assert got == want
+    untimed = streaming.Detector(["v"], rng, streaming.DetectorOptions(calendar=False), seed=0)
+    for v in x[:cut]:
+        untimed.update(float(v))
+    assert untimed._slots == {}
+
+
+def test_calibration_tells_apart_deviations_far_beyond_40_sigma():
+    """A spiky metric whose spikes sit 80 sd from its recent level 1% of the time: its
+    own one-in-500 deviation is about 80, and the calibration sees that (bins up to 40
+    only, as detectors saved before kept, cannot)."""
+    zs = np.abs(np.random.default_rng(0).normal(size=1000))
+    zs[::100] = 80.0
+    new, old = streaming._Calib(1000), streaming._Calib(1000, log=False)
+    for z in zs:
+        new.push(float(z))
+        old.push(float(z))
+    assert 80.0 / 3.09 <= new.scale(85.0, 0.002, 3.09) <= 1.1 * 80.0 / 3.09
+    assert old.scale(85.0, 0.002, 3.09) <= 40.1 / 3.09
+    assert new.scale(3.0, 0.002, 3.09) == 1.0
