@@ -37,6 +37,12 @@ benchmark that optimises the threshold over its whole corpus reports) are printe
     python benchmarks/bench_anomaly.py --make-data        # regenerate datasets/anomaly/
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_anomaly.py
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_anomaly.py --speed   # the 365,000-row CLI run
+    OMP_NUM_THREADS=1 python benchmarks/bench_anomaly.py --nab DIR   # a NAB checkout (not bundled, AGPL)
+
+With ``--nab DIR`` the same metric (probation capped at 750 rows, as NAB does) scores
+the files of a Numenta Anomaly Benchmark checkout against its label windows, split into
+tuning files and the held-out ones named in NAB_HELD_OUT (``--per-file`` prints each
+file's tp/fn/fp at 0.5).
 """
 from __future__ import annotations
 
