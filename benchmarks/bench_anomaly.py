@@ -447,6 +447,9 @@ def nab_main(root, dets, jobs, per_file):
             got = pool.map(_run_one, [(run, path) for _, path, _ in corpus], chunksize=1)
         cpu = sum(c for _, c in got)
         res = [(s, lab) for (s, _), (_, _, lab) in zip(got, corpus)]
+        for (name, _, lab), (s, _) in zip(corpus, got):
+            if len(s) != len(lab):  # a skipped row would shift every later score against the labels
+                raise SystemExit(f"{dname}: {len(s)} scores for the {len(lab)} rows of {name}")
         parts = {"all": res, "tune": [r for r, h in zip(res, held) if not h],
                  "held": [r for r, h in zip(res, held) if h]}
         thr_tune = best_threshold(parts["tune"], cap) if parts["tune"] else 0.5

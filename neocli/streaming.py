@@ -74,12 +74,15 @@ the alert level) when the smallest tail probability is ``alert_tail``.
   whole file beforehand (that range includes the anomaly, so nothing is "out of
   range"); the running extremes only use rows already read.
 * Routine events (timestamped rows): the largest evidence of each ``recurrence_slot``
-  (15-minute) slot of the day is kept for the last days. When the same slot or a
-  neighbour brought alert-level evidence on each of the last ``recurrence_days`` (2)
-  days, the smallest of those days' evidence is taken off this row's: a nightly job or
-  a morning rush stops alerting after its second day, a fault repeating once the next
-  day still alerts, and a spike far bigger than the routine one still does.
-  ``recurrence_days=0`` turns this off.
+  (15-minute) slot of the day, by the wall-clock time as written, is kept for the last
+  days. When the same slot or a neighbour brought alert-level evidence on each of the
+  last ``recurrence_days`` (2) days, the largest of those days' evidence is taken off
+  this row's: a nightly job or a morning rush stops alerting after its second day, a
+  fault repeating once the next day still alerts, and a spike far bigger than the
+  routine one still does. A routine the model has partly learned, whose evidence
+  falls below the alert level on one day, can alert once more two days later. The
+  evidence is one per row, so with several columns a routine event in one hides a
+  smaller event in another at that time. ``recurrence_days=0`` turns this off.
 * Warm-up: during the first ``warmup`` (150) rows the statistics are not yet
   meaningful; the score is scaled by ``0.5 * rows / warmup``, so it stays below the
   alert level (low-confidence scores), and no alert is raised.
@@ -110,6 +113,8 @@ the largest), giving the scores the same values at an everyday scale would.
 Saved detectors: :meth:`Detector.load` continues exactly where :meth:`Detector.save`
 stopped. A file saved before the level checks and the calibrated tails existed stores
 no options for them; it loads with them off, and scores as the detector that saved it.
+Likewise a file saved before the routine-event check loads with it off and keeps its
+calibration bins up to 40 (tested against 8c818af's and 735e471's own output).
 
 Stop signals: :class:`SignalGuard` turns SIGINT, SIGTERM and SIGHUP into
 :class:`Stopped` (with ``signum``) between rows; the commands then save and exit
@@ -315,8 +320,9 @@ class DetectorOptions:
         need("margin", self.margin >= 0, ">= 0")
         need("recurrence_days", isinstance(self.recurrence_days, int) and 0 <= self.recurrence_days <= 28,
              "an integer in [0, 28]")
-        need("recurrence_slot", isinstance(self.recurrence_slot, int) and 60 <= self.recurrence_slot <= 86400
-             and 86400 % self.recurrence_slot == 0, "a whole number of seconds in [60, 86400] that divides a day")
+        # At most an hour, so that a slot's neighbours on one day never reach another day.
+        need("recurrence_slot", isinstance(self.recurrence_slot, int) and 60 <= self.recurrence_slot <= 3600
+             and 86400 % self.recurrence_slot == 0, "a whole number of seconds in [60, 3600] that divides a day")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (stored in a saved detector)."""
@@ -397,16 +403,19 @@ def _dateutil_parse(s: str) -> datetime.datetime:
             raise BadRow(f"timestamp {s!r} is neither ISO 8601 nor Unix seconds") from None
 
 
-def _calendar(text: Any) -> tuple[float, np.ndarray]:
-    """(Unix seconds, [hour-of-day cell, day-of-week cell]) of a timestamp."""
+def _calendar(text: Any) -> tuple[float, np.ndarray, float]:
+    """(Unix seconds, [hour-of-day cell, day-of-week cell], wall-clock seconds) of a
+    timestamp: the wall-clock seconds count the time as written (as if it were UTC), so
+    a local 03:15 is the same time of day before and after a daylight-saving change."""
     if type(text) is str and text.isdigit() and len(text) < 12:
         # Plain Unix seconds (the common machine-log form): the cells by arithmetic,
         # without building a datetime (1970-01-01 was a Thursday, weekday 3).
         t = float(text)
         d, r = divmod(int(text), 86400)
-        return t, np.array([r // 3600, (d + 3) % 7], dtype=np.int32)
+        return t, np.array([r // 3600, (d + 3) % 7], dtype=np.int32), t
     t, dt = _when(text)
-    return t, np.array([dt.hour, dt.weekday()], dtype=np.int32)
+    wall = t if dt.tzinfo is None else dt.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return t, np.array([dt.hour, dt.weekday()], dtype=np.int32), wall
 
 
 class Stopped(KeyboardInterrupt):
@@ -623,7 +632,7 @@ class Detector:
         cal = None
         when = None
         if t is not None:
-            when, cal = _calendar(t)
+            when, cal, wall = _calendar(t)
             if self.last_time is not None and when < self.last_time:
                 raise BadRow(f"time {t!r} is earlier than the previous row's")
         if self.calendar and cal is None:
@@ -653,7 +662,7 @@ class Detector:
         e_alert = -math.log10(o.alert_tail)
         slot = None
         if when is not None and o.recurrence_days:
-            slot = int(when // o.recurrence_slot)
+            slot = int(wall // o.recurrence_slot)
             e = self._recurrence(e, slot, e_alert)
         score = e / (e + e_alert)
         alert = False
@@ -668,17 +677,21 @@ class Detector:
         return v, when, cal, np.array(cis, dtype=np.int32), lo, hi, row, surprise, m, e_raw, slot, zs
 
     def _recurrence(self, e: float, slot: int, e_alert: float) -> float:
-        """The evidence ``e`` less what the same time of day brought on each of the last
-        ``recurrence_days`` days (the smallest of them), when that was half an alert or
-        more: a daily job, a morning rush, is this stream's normal, however surprising."""
+        """The evidence ``e`` less the largest evidence the same time of day (this slot or
+        a neighbour) brought on the last ``recurrence_days`` days, when on each of them it
+        reached the alert level: a daily job, a morning rush, is this stream's normal,
+        however surprising. One evidence per row: with several columns, a routine event
+        in one column also hides a smaller event in another at that time of day."""
         o = self.options
         per_day = 86400 // o.recurrence_slot
         got = self._slots.get
-        ref = math.inf
+        refs = []
         for k in range(1, o.recurrence_days + 1):
             c = slot - k * per_day
-            ref = min(ref, max(got(c - 1, 0.0), got(c, 0.0), got(c + 1, 0.0)))
-        return max(e - ref, 0.0) if ref >= e_alert else e
+            refs.append(max(got(c - 1, 0.0), got(c, 0.0), got(c + 1, 0.0)))
+        if min(refs) < e_alert:
+            return e
+        return max(e - max(refs), 0.0)
 
     def _evidence(self, v: list[float], surprise: float, m: float, out: bool, zs: list) -> float:
         """-log10 of the smallest tail probability (see the module docstring); the

@@ -346,9 +346,9 @@ def test_save_and_load_keep_the_calibration_history(tmp_path):
 
 def test_unix_second_calendar_cells_match_the_datetime_path():
     for t in (0, 86399, 1_700_000_000, 1_700_049_600, 2_000_000_123):
-        ts, cells = streaming._calendar(str(t))
+        ts, cells, wall = streaming._calendar(str(t))
         d = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
-        assert ts == float(t) and cells.tolist() == [d.hour, d.weekday()]
+        assert ts == wall == float(t) and cells.tolist() == [d.hour, d.weekday()]
 
 
 def test_parse_time_forms():
@@ -737,3 +737,66 @@ def test_calibration_tells_apart_deviations_far_beyond_40_sigma():
     assert 80.0 / 3.09 <= new.scale(85.0, 0.002, 3.09) <= 1.1 * 80.0 / 3.09
     assert old.scale(85.0, 0.002, 3.09) <= 40.1 / 3.09
     assert new.scale(3.0, 0.002, 3.09) == 1.0
+
+
+def test_the_routine_time_of_day_is_the_wall_clock_time_across_a_daylight_saving_change():
+    """03:15 local before and after a clock change is the same slot of the day (the
+    absolute times are 23 hours apart), so the routine spike stays routine."""
+    before = streaming._calendar("2024-03-09T03:15:00-05:00")
+    after = streaming._calendar("2024-03-10T03:15:00-04:00")
+    assert after[0] - before[0] == 23 * 3600
+    assert after[2] - before[2] == 24 * 3600
+    assert streaming._calendar("2024-03-09T03:15:00")[2] == streaming._calendar("2024-03-09T03:15:00Z")[2]
+
+
+def test_a_routine_slot_needs_an_hour_or_less():
+    with pytest.raises(streaming.NeoError, match="recurrence_slot"):
+        streaming.DetectorOptions(recurrence_slot=43200)
+    assert streaming.DetectorOptions(recurrence_slot=3600).recurrence_slot == 3600
+
+
+def test_old_slots_are_dropped_and_a_pruned_detector_continues_exactly(tmp_path):
+    """Nine days: the remembered slots stay within the last days (pruned as they grow),
+    and a detector saved after pruning continues exactly as an uninterrupted one."""
+    x, ts, _ = daily_spikes(days=9)
+    rng = (float(x.min()), float(x.max()))
+    whole = streaming.Detector(["v"], rng, seed=0)
+    want = [whole.update(float(v), t).anomaly_score for v, t in zip(x, ts)]
+    per_day = 86400 // whole.options.recurrence_slot
+    assert len(whole._slots) <= (whole.options.recurrence_days + 2) * per_day
+    assert min(whole._slots) >= max(whole._slots) - (whole.options.recurrence_days + 2) * per_day
+    cut = 7 * 288 + 50
+    first = streaming.Detector(["v"], rng, seed=0)
+    got = [first.update(float(v), t).anomaly_score for v, t in zip(x[:cut], ts[:cut])]
+    first.save(str(tmp_path / "d.ohr"))
+    again = streaming.Detector.load(str(tmp_path / "d.ohr"))
+    got += [again.update(float(v), t).anomaly_score for v, t in zip(x[cut:], ts[cut:])]
+    assert got == want
+
+
+def test_a_detector_saved_by_735e471_continues_exactly_as_it_would_have():
+    # tests/data/detector_735e471.ohr was written by tests/data/make_detector_735e471.py run
+    # with the code of commit 735e471 (calibration bins up to 40, alert tail 1.5e-3, no
+    # routine-event check): 3 days of a spiky, timestamped stream with a spike at 03:15
+    # every day. The rows below are what that code printed after loading the file
+    # (value, time, predicted, raw_score, anomaly_score). Today's routine-event check
+    # would call the fourth 03:15 spike (60.0) routine and not alert on it.
+    old = [
+        (0.0, 1400209200, 0.0, 0.0030040301353437826, 0.09633148712243515),
+        (2.0, 1400209500, 0.0, 0.00152164428436663, 0.2978243983570959),
+        (0.0, 1400209800, 0.0, 0.005913312068514642, 0.09633148712243515),
+        (60.0, 1400210100, 3.3333333333333335, 0.9995321295846225, 0.8134378480102713),
+        (0.0, 1400210400, 0.0, 0.022393931110855192, 0.10578251434358701),
+        (0.0, 1400210700, 0.0, 0.0015107766080291185, 0.09595864670045766),
+        (95.0, 1400211000, 0.0, 0.9998540309661621, 0.16259379109514116),
+        (0.0, 1400211300, 0.0, 0.03463573515182361, 0.11139999978598705),
+        (1.5, 1400211600, 0.0, 0.0035066852797172032, 0.09801104261269705),
+        (0.0, 1400211900, 0.0, 0.0028162735034129582, 0.09700418606941974),
+    ]
+    det = streaming.Detector.load(str(ROOT / "tests" / "data" / "detector_735e471.ohr"))
+    assert (det.options.recurrence_days, det.options.alert_tail, det._calib[0].log) == (0, 1.5e-3, False)
+    got = []
+    for x, t, *_ in old:
+        r = det.update(x, str(t))
+        got.append((x, t, r.predicted[0], r.raw_score, r.anomaly_score))
+    assert got == old
