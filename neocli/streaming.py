@@ -160,6 +160,7 @@ __all__ = ["ALERT", "Row", "Scorer", "units", "DetectorOptions", "DetectorRow", 
 
 ALERT = 0.5
 _NO_CALENDAR = np.zeros(2, dtype=np.int32)
+_TIME_SLACK = 3600.0  # seconds a row's time may go back (see Detector._compute)
 _LN2 = math.log(2.0)
 _SQRT2 = math.sqrt(2.0)
 _FLOAT_MAX = sys.float_info.max
@@ -633,8 +634,10 @@ class Detector:
         when = None
         if t is not None:
             when, cal, wall = _calendar(t)
-            if self.last_time is not None and when < self.last_time:
-                raise BadRow(f"time {t!r} is earlier than the previous row's")
+            # Up to an hour back is kept: the hour a daylight-saving change repeats in
+            # local times, or machines whose clocks differ a little.
+            if self.last_time is not None and when < self.last_time - _TIME_SLACK:
+                raise BadRow(f"time {t!r} is more than an hour earlier than the latest row's")
         if self.calendar and cal is None:
             cal = _NO_CALENDAR
         lo, hi, out = self._range_for(v)
@@ -789,7 +792,7 @@ class Detector:
         if self.adaptive:
             self.ranges = [(float(a), float(b)) for a, b in zip(lo, hi)]
         if when is not None:
-            self.last_time = when
+            self.last_time = when if self.last_time is None else max(self.last_time, when)
         self._short.push(surprise)
         self._long.push(surprise)
         self._long_m.push(m)

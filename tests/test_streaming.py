@@ -179,7 +179,7 @@ def test_detect_stop_signal_saves_the_model_and_exits_128_plus_signal(tmp_path, 
 def test_bad_rows_skip_and_count_or_error(tmp_path):
     data = tmp_path / "bad.csv"
     data.write_text("timestamp,value\n2024-01-01T00:00:00,1\n2024-01-01T01:00:00,x\n"
-                    "2024-01-01T02:00:00,\nnot-a-time,3\n2023-12-31T23:30:00,4\n2024-01-01T03:00\n"
+                    "2024-01-01T02:00:00,\nnot-a-time,3\n2023-12-31T22:30:00,4\n2024-01-01T03:00\n"
                     "2024-01-01T04:00:00Z,5\n")
     r = run("detect", data, "--columns", "value", "--time-column", "timestamp")
     assert r.exit_code == 0, r.stderr
@@ -800,3 +800,18 @@ def test_a_detector_saved_by_735e471_continues_exactly_as_it_would_have():
         r = det.update(x, str(t))
         got.append((x, t, r.predicted[0], r.raw_score, r.anomaly_score))
     assert got == old
+
+
+def test_a_repeated_hour_is_kept_in_order_but_a_time_far_back_is_a_bad_row(tmp_path):
+    """Local times repeat an hour when the clocks go back: those rows are kept, one output
+    row each, in order; a time more than an hour back is still a bad row."""
+    lines = ["timestamp,value"] + [f"2024-11-03 01:{m:02d}:00,{10 + m % 3}" for m in range(0, 60, 5)]
+    lines += [f"2024-11-03 01:{m:02d}:00,{10 + m % 3}" for m in range(0, 60, 5)]  # the repeated hour
+    lines += ["2024-11-03 02:00:00,11", "2024-11-03 00:30:00,12", "2024-11-03 02:05:00,10"]
+    data = tmp_path / "dst.csv"
+    data.write_text("\n".join(lines) + "\n")
+    r = run("detect", data, "--columns", "value", "--time-column", "timestamp")
+    assert r.exit_code == 0, r.stderr
+    rows = read_csv(r.stdout)[1:]
+    assert [row[0] for row in rows] == [l.split(",")[0] for l in lines[1:26]] + ["2024-11-03 02:05:00"]
+    assert "skipped 1 bad row" in r.stderr and "more than an hour earlier" in r.stderr
