@@ -257,7 +257,8 @@ def units(codec: Codec, symbols: Iterable[Any], per: str) -> Iterator[list[Any]]
 
 # ============================================================================ detection
 class BadRow(NeoError):
-    """A data row the detector cannot use (missing or non-numeric value, bad or out-of-order time)."""
+    """A data row the detector cannot use (missing or non-numeric value, bad time, or a
+    time more than an hour before the latest row's)."""
 
 
 @dataclass(frozen=True)
@@ -1206,7 +1207,8 @@ class DetectRun:
     """Turns CSV rows into detector output lines, applying the bad-row policy.
 
     ``on_bad_row="skip"``: a bad row (too few cells, a missing or non-numeric
-    value, a bad or out-of-order timestamp) gets no output row and is counted
+    value, a bad timestamp or one more than an hour before the latest) gets no output
+    row and is counted
     (``skipped``, ``first_bad``); ``"error"``: :class:`BadRow` naming the line.
     """
 
