@@ -541,6 +541,7 @@ class Detector:
         self._pending: Optional[tuple] = None
         # The largest evidence seen in each time slot of the last days (slot -> evidence).
         self._slots: dict[int, float] = {}
+        self._per_day = 86400 // self.options.recurrence_slot  # slots in a day
         if model is None:
             set_global_state(int(seed))
             model = Hierarchy(self._io_descs(), [
@@ -687,7 +688,7 @@ class Detector:
         however surprising. One evidence per row: with several columns, a routine event
         in one column also hides a smaller event in another at that time of day."""
         o = self.options
-        per_day = 86400 // o.recurrence_slot
+        per_day = self._per_day
         got = self._slots.get
         refs = []
         for k in range(1, o.recurrence_days + 1):
@@ -815,8 +816,8 @@ class Detector:
         if slot is not None and self.rows >= o.warmup:  # warm-up evidence means nothing yet
             if e_raw > self._slots.get(slot, -1.0):
                 self._slots[slot] = e_raw
-            if len(self._slots) > (o.recurrence_days + 2) * (86400 // o.recurrence_slot):
-                old = slot - (o.recurrence_days + 1) * (86400 // o.recurrence_slot) - 1
+            if len(self._slots) > (o.recurrence_days + 2) * self._per_day:
+                old = slot - (o.recurrence_days + 1) * self._per_day - 1
                 for k in [k for k in self._slots if k < old]:
                     del self._slots[k]
         if row._alert is not None:
