@@ -1091,6 +1091,10 @@ class _Calib:
         self.on = size > 0
         self.log = log
         self.h = [0] * (self.BINS + 1)
+        # The bin found by the last scale(), with the count of deviations in it and above:
+        # the next search starts there (the histogram moves by one deviation a row).
+        self._b = self.BINS
+        self._above = 0
 
     def _bin(self, z: float) -> int:
         if z < 10.0 or not self.log:
@@ -1110,9 +1114,14 @@ class _Calib:
             return
         b = self._bin(z)
         if len(self.q) == self.q.maxlen:
-            self.h[self.q[0]] -= 1
+            old = self.q[0]
+            self.h[old] -= 1
+            if old >= self._b:
+                self._above -= 1
         self.q.append(b)
         self.h[b] += 1
+        if b >= self._b:
+            self._above += 1
 
     def scale(self, z: float, tail: float, z_ref: float) -> float:
         """The divisor of a deviation ``z``: the deviation exceeded by a fraction ``tail``
@@ -1121,14 +1130,20 @@ class _Calib:
         n = len(self.q)
         if z <= z_ref or n < 100:
             return 1.0
+        # The highest bin b whose count of deviations at or above it exceeds tail * n.
         limit = tail * n
-        count = 0
         h = self.h
-        for b in range(self.BINS, -1, -1):
-            count += h[b]
-            if count > limit:
-                return max(1.0, self._top(b) / z_ref)
-        return 1.0
+        b, above = self._b, self._above
+        while b < self.BINS and above - h[b] > limit:
+            above -= h[b]
+            b += 1
+        while above <= limit and b > 0:
+            b -= 1
+            above += h[b]
+        self._b, self._above = b, above
+        if above <= limit:
+            return 1.0
+        return max(1.0, self._top(b) / z_ref)
 
     def _bottom(self, b: int) -> float:
         """The lower edge of bin ``b``."""
@@ -1167,6 +1182,8 @@ class _Calib:
                 s1 += c * y
                 s2 += c * y * y
                 k += c
+        if not k:  # every large deviation beyond the bins: nothing to fit
+            return 0.0
         m = s1 / k
         v = s2 / k - m * m
         if not (m > 0.0 and v > 0.0):
@@ -1184,12 +1201,16 @@ class _Calib:
     def load(self, q: list) -> None:
         self.q.clear()
         self.h = [0] * (self.BINS + 1)
+        self._b = self.BINS
+        self._above = 0
         for b in q:
             b = int(b)
             if not 0 <= b <= self.BINS:
                 raise ValueError(f"calibration bin {b} out of range")
             self.q.append(b)
             self.h[b] += 1
+            if b >= self._b:
+                self._above += 1
 
 
 def _check_ranges(ranges: Any, n: int) -> Optional[list[tuple[float, float]]]:

@@ -872,7 +872,47 @@ def test_the_fitted_tail_quiets_a_heavy_tailed_stream_but_not_a_real_spike():
     assert with_fit < without - 3
 
 
+def test_a_tail_of_deviations_beyond_the_bins_is_not_fitted():
+    """When the largest deviations are all beyond the top bin (infinite, or above 10**8.5),
+    there is nothing to fit: the tail is 0 (the Gaussian one stays), never an error."""
+    cb = streaming._Calib(5000)
+    for i in range(1000):
+        cb.push(math.inf if i % 50 == 0 else 0.0)
+    assert cb.fitted_tail(5.0, 0.02) == 0.02  # below the threshold: the fraction seen
+    assert cb.fitted_tail(10 ** 8.48, 0.02) == 0.0 and cb.fitted_tail(math.inf, 0.02) == 0.0
+
+
 def test_tail_fit_is_checked_and_off_for_detectors_saved_before_it():
     with pytest.raises(streaming.NeoError, match="tail_fit"):
         streaming.DetectorOptions(tail_fit=0.5)
     assert streaming._OPTIONS_BEFORE["tail_fit"] == 0.0
+
+
+def test_the_calibration_quantile_search_matches_a_full_scan():
+    """scale() starts its search where the last one stopped; on random deviations
+    (heavy-tailed, with infinite ones, through a full window and after a reload) it
+    gives what a scan of every bin from the top gives."""
+    def scanned(cb, z, tail, z_ref):
+        n = len(cb.q)
+        if z <= z_ref or n < 100:
+            return 1.0
+        count = 0
+        for b in range(cb.BINS, -1, -1):
+            count += cb.h[b]
+            if count > tail * n:
+                return max(1.0, cb._top(b) / z_ref)
+        return 1.0
+
+    rng = np.random.default_rng(7)
+    for log in (True, False):
+        cb = streaming._Calib(700, log=log)
+        for i in range(3000):
+            d = float(np.abs(rng.standard_t(1.5)) * rng.choice([0.2, 1.0, 30.0]))
+            cb.push(math.inf if i % 97 == 0 else d)
+            if i % 3 == 0:
+                for z, tail in ((float(rng.uniform(0, 50)), 0.002), (float(rng.uniform(3, 9)), 0.05)):
+                    assert cb.scale(z, tail, 3.09) == scanned(cb, z, tail, 3.09)
+            if i == 1500:
+                again = streaming._Calib(700, log=log)
+                again.load(list(cb.q))
+                cb = again
