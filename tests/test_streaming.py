@@ -916,3 +916,18 @@ def test_the_calibration_quantile_search_matches_a_full_scan():
                 again = streaming._Calib(700, log=log)
                 again.load(list(cb.q))
                 cb = again
+
+
+def test_a_detector_file_with_more_calibration_deviations_than_its_window_is_refused(tmp_path):
+    """The calibration counts are rebuilt from the saved deviations; more of them than
+    the window holds (a damaged or edited file) is an error naming the file, not counts
+    that disagree with the window."""
+    det = streaming.Detector(["v"], (0.0, 10.0), streaming.DetectorOptions(calib_window=200), seed=0)
+    for i in range(300):
+        det.update(5.0 + math.sin(i / 7.0))
+    d = det.state_dict()
+    d["calib"][0] = d["calib"][0] + [3] * 5
+    path = tmp_path / "d.ohr"
+    det.model.save_to_file(str(path), meta={"detector": d})
+    with pytest.raises(streaming.NeoError, match="damaged detector.*205 calibration deviations"):
+        streaming.Detector.load(str(path))
