@@ -65,16 +65,21 @@ deviations of a kind have been seen, a tail below 1e-3 is also taken from this s
 own largest deviations: above ``u``, the deviation exceeded by a fraction ``tail_fit``
 (2%) of them, the excesses ``z - u`` are fitted with a generalized Pareto law (the law
 that the excesses over a high threshold of almost any distribution approach), by the
-method of moments on the binned deviations: with their mean ``m`` and variance ``v``,
-``xi = (1 - m**2/v) / 2`` (kept in [-0.5, 1]) and ``sigma = m (1 + m**2/v) / 2``, and::
+method of moments on the binned deviations (bin centres): with their mean ``m`` and
+variance ``v``, ``xi = (1 - m**2/v) / 2``, kept >= -0.5, and ``sigma = m (1 - xi)``
+(the law's mean is ``sigma / (1 - xi)``), and::
 
-    P(Z >= z) = (k / n) * (1 + xi (z - u) / sigma) ** (-1 / xi)
+    P(Z >= z) = p * (1 + xi (z - u) / sigma) ** (-1 / xi)
 
-for ``k`` of the ``n`` deviations above ``u`` (the fraction seen, for ``z <= u``). The
-larger of this and the calibrated Gaussian tail is used, so the fit can only take
-evidence away: from a heavy tail (``xi > 0``) it takes much, from a Gaussian-like
-stream (``xi`` near or below 0, a tail that ends) usually nothing. ``tail_fit=0``
-turns this off (as it is for detectors saved before it existed).
+where ``p`` is the fraction of the ``n`` deviations above ``u`` (and below ``u``, the
+fraction seen at or above ``z``). The moments cannot give ``xi >= 0.5``, so a tail
+heavier than that is fitted too light and keeps some of its false alarms; excesses all
+alike are not fitted. The larger of this and the calibrated Gaussian tail is used, so
+the fit can only take evidence away: from a heavy tail (``xi > 0``) it takes much,
+from a Gaussian-like stream (``xi`` near or below 0, a tail that ends) usually nothing
+(on Gaussian deviations the fit is sometimes a few times above the Gaussian tail at
+4-5 sigma). ``tail_fit=0`` turns this off, as it is for detectors saved before it
+existed; with a ``calib_window`` below 1,000 it never applies.
 
 The evidence is ``E = -log10(smallest tail)`` and::
 
@@ -1172,26 +1177,20 @@ class _Calib:
         u = self._bottom(u_bin)
         if z <= u:  # within the deviations seen often enough: their own frequency
             return sum(h[self._bin(z):]) / n
-        # Method of moments on the excesses over u (bin centres): for a generalized
-        # Pareto law, mean m and variance v give xi = (1 - m^2/v)/2, sigma = m(1 + m^2/v)/2.
-        s1 = s2 = 0.0
-        k = 0
+        # Excesses over u, one per deviation, at their bins' centres (ascending).
+        ys = []
+        cs = []
         for b in range(u_bin, top):
-            c = h[b]
-            if c:
-                y = 0.5 * (self._bottom(b) + self._top(b)) - u
-                s1 += c * y
-                s2 += c * y * y
-                k += c
-        if not k:  # every large deviation beyond the bins: nothing to fit
+            if h[b]:
+                ys.append(0.5 * (self._bottom(b) + self._top(b)) - u)
+                cs.append(h[b])
+        if not ys:  # every large deviation beyond the bins: nothing to fit
             return 0.0
-        m = s1 / k
-        v = s2 / k - m * m
-        if not (m > 0.0 and v > 0.0):
+        fit = _gpd_moments(ys, cs)
+        if fit is None:
             return 0.0
-        r = m * m / v
-        xi = min(max(0.5 * (1.0 - r), -0.5), 1.0)  # a few dozen excesses: keep xi sane
-        sigma = 0.5 * m * (1.0 + r)
+        xi, sigma = fit
+        k = sum(cs)
         p = (k + h[top]) / n
         y = z - u
         if abs(xi) < 1e-9:
@@ -1214,6 +1213,21 @@ class _Calib:
             self.h[b] += 1
             if b >= self._b:
                 self._above += 1
+
+
+def _gpd_moments(ys: list, cs: list) -> Optional[tuple[float, float]]:
+    """(xi, sigma) of the generalized Pareto law with the mean and variance of the
+    excesses ``ys`` (``cs`` of each), xi kept >= -0.5 and sigma matching the mean for
+    that xi; None when the excesses are all alike (nothing to fit)."""
+    k = sum(cs)
+    m = sum(c * y for y, c in zip(ys, cs)) / k
+    # Two passes: one pass (E[y^2] - m^2) leaves a rounding residue when all excesses
+    # are equal, which reads as an enormous scale.
+    v = sum(c * (y - m) * (y - m) for y, c in zip(ys, cs)) / k
+    if not (m > 0.0 and v > 1e-9 * m * m):
+        return None
+    xi = max(0.5 * (1.0 - m * m / v), -0.5)  # the moments give xi < 0.5
+    return xi, m * (1.0 - xi)  # a generalized Pareto law's mean is sigma / (1 - xi)
 
 
 def _check_ranges(ranges: Any, n: int) -> Optional[list[tuple[float, float]]]:
