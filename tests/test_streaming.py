@@ -920,10 +920,41 @@ def test_a_tail_of_deviations_beyond_the_bins_is_not_fitted():
     assert cb.fitted_tail(10 ** 8.48, 0.02) == 0.0 and cb.fitted_tail(math.inf, 0.02) == 0.0
 
 
-def test_tail_fit_is_checked_and_off_for_detectors_saved_before_it():
+def test_tail_fit_is_checked():
     with pytest.raises(streaming.NeoError, match="tail_fit"):
         streaming.DetectorOptions(tail_fit=0.5)
-    assert streaming._OPTIONS_BEFORE["tail_fit"] == 0.0
+
+
+def test_a_detector_saved_by_dc4c4d8_continues_exactly_as_it_would_have():
+    # tests/data/detector_dc4c4d8.ohr was written by tests/data/make_detector_dc4c4d8.py run
+    # with the code of commit dc4c4d8 (windows of 1000, no fitted tails) after 1,600 rows
+    # of a heavy-tailed stream. The rows below are what that code printed after loading
+    # it (value, predicted, raw_score, anomaly_score); with the fit switched on they differ.
+    import dataclasses
+
+    old = [
+        (12.0, 13.333333333333334, 0.010394592209195253, 0.0891145185321055),
+        (30.0, 13.333333333333334, 0.003066796936764149, 0.196980666335668),
+        (11.0, 13.333333333333334, 0.006378091842634603, 0.12806669576487076),
+        (90.0, 13.333333333333334, 0.9960128459388216, 0.36669980246997586),
+        (10.5, 13.333333333333334, 0.08761379565112293, 0.3737525428636105),
+        (13.0, 13.333333333333334, 0.006092994739447022, 0.3716916373406713),
+        (160.0, 26.666666666666668, 0.998866688227281, 0.673947836038267),
+        (10.0, 13.333333333333334, 0.4893933515995741, 0.08823783474549057),
+        (45.0, 13.333333333333334, 0.18309407867491245, 0.08796044456900272),
+        (11.0, 13.333333333333334, 0.35316574200987816, 0.08448807299012263),
+    ]
+    path = str(ROOT / "tests" / "data" / "detector_dc4c4d8.ohr")
+    det = streaming.Detector.load(path)
+    assert (det.options.tail_fit, det.options.long_window, det.options.calib_window) == (0.0, 1000, 1000)
+    got = []
+    for x, *_ in old:
+        r = det.update(x)
+        got.append((x, r.predicted[0], r.raw_score, r.anomaly_score))
+    assert got == old
+    fit = streaming.Detector.load(path)
+    fit.options = dataclasses.replace(fit.options, tail_fit=0.02)
+    assert [fit.update(x).anomaly_score for x, *_ in old] != [r[3] for r in old]
 
 
 def test_the_calibration_quantile_search_matches_a_full_scan():
