@@ -770,7 +770,6 @@ class Detector:
                 z = abs(x - mu) / sd
                 zs.append(z)
                 z = z / self._calib[k].scale(z, o.calib_tail, z_ref)
-                fit = [zs[-1], None, None] if o.tail_fit else None
                 zl = zb = None
                 # The level is checked once its window is full (a detector saved before the
                 # level check existed, given one, starts with it empty).
@@ -780,20 +779,16 @@ class Detector:
                     level = lw.mean_with(x)
                     zl = abs(level - mu) / (sd / self._sqrt_level)
                     z = max(z, zl / self._calib[k + 1].scale(zl, o.calib_tail, z_ref))
-                    if fit:
-                        fit[1] = zl
                     if o.baseline_window and len(bw) >= 50:
                         # ... and against a longer baseline: a slow ramp that the last
                         # value_window values follow.
                         mu_b, sd_b = bw.mean_sd(floor)
                         zb = abs(level - mu_b) / (sd_b / self._sqrt_level)
                         z = max(z, zb / self._calib[k + 2].scale(zb, o.calib_tail, z_ref))
-                        if fit:
-                            fit[2] = zb
                 zs += (zl, zb)
                 t = math.erfc(z / _SQRT2)
-                if fit and t < _FIT_BELOW:
-                    t = min(self._fitted(k + j, d, z_ref, 1.0) for j, d in enumerate(fit) if d is not None)
+                if o.tail_fit and t < _FIT_BELOW:  # the value, level and baseline deviations
+                    t = min(self._fitted(k + j, d, z_ref, 1.0) for j, d in enumerate(zs[-3:]) if d is not None)
                 tail = min(tail, t)
             else:
                 zs += (None, None, None)
