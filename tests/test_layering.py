@@ -67,7 +67,7 @@ def test_import_linter_sees_this_checkout():
                        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
                        timeout=120)
     assert r.returncode == 0, r.stderr
-    path, has_training = r.stdout.split()
+    path, has_training = r.stdout.splitlines()  # lines: the checkout's path may hold spaces
     assert Path(path).resolve().parent == PKG.resolve() and has_training == "True"
 
 
