@@ -1000,3 +1000,105 @@ def test_a_detector_file_with_more_calibration_deviations_than_its_window_is_ref
     det.model.save_to_file(str(path), meta={"detector": d})
     with pytest.raises(streaming.NeoError, match="damaged detector.*205 calibration deviations"):
         streaming.Detector.load(str(path))
+
+
+def flat_scores(x, columns=("v",), **kw):
+    det = streaming.Detector(list(columns), None, streaming.DetectorOptions(calendar=False, **kw), seed=0)
+    return [det.update(v) for v in x]
+
+
+def test_a_stream_gone_flat_alerts_once_when_its_run_reaches_flat_min():
+    """A noisy wave that sticks at one value (a stuck sensor, inside the usual range): no
+    value check sees it, the flat-line check alerts at its 10th equal row, once."""
+    x = series(600)
+    x[400:560] = x[400]
+    on, off = flat_scores([float(v) for v in x]), flat_scores([float(v) for v in x], flat_factor=0.0)
+    assert [r.anomaly_score for r in on[:409]] == [r.anomaly_score for r in off[:409]]
+    alerts = [i for i in range(400, 560) if on[i].anomaly_score >= streaming.ALERT]
+    assert alerts == [409]
+    assert max(r.anomaly_score for r in off[400:560]) < streaming.ALERT
+
+
+def blocky(n_blocks, longest, seed):
+    """Integer values in runs of 1..``longest`` equal rows, one run exactly ``longest``."""
+    rng = np.random.default_rng(seed)
+    lengths = list(rng.integers(1, longest + 1, n_blocks))
+    lengths[n_blocks // 2] = longest
+    x, last = [], -1
+    for n in lengths:
+        v = int(rng.integers(0, 50))
+        v = v if v != last else v + 1
+        x += [float(v)] * n
+        last = v
+    return x
+
+
+def flat_records(x, factor=1.2, least=10):
+    """The rows where the flat-line rule counts, computed plainly (the rule as documented)."""
+    out, run, longest = [], 1, 0
+    for i in range(1, len(x)):
+        if x[i] == x[i - 1]:
+            run += 1
+            if run >= least and run > factor * longest and not (run - 1 >= least and run - 1 > factor * longest):
+                out.append(i)
+        else:
+            longest, run = max(longest, run), 1
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_metric_that_often_sits_still_alerts_only_on_a_run_longer_than_flat_factor_times_any_before(seed):
+    x = blocky(60, 25, seed)
+    n0 = len(x)
+    x += [25.5] * 60
+    # No damping after alerts, so that each row's score shows its own evidence.
+    on, off = flat_scores(x, damping=1.0), flat_scores(x, damping=1.0, flat_factor=0.0)
+    differ = [i for i in range(len(x)) if on[i].anomaly_score != off[i].anomaly_score]
+    records = flat_records(x)
+    assert differ[0] == records[0]
+    # The last run, of 60, is the first longer than 1.2 x 25 = 30: it counts at its 31st row.
+    assert [i for i in records if i >= n0] == [n0 + 30]
+    assert on[n0 + 30].anomaly_score >= streaming.ALERT > off[n0 + 30].anomaly_score
+
+
+def test_the_flat_line_check_watches_each_column():
+    a = series(500)
+    b = series(500, seed=3)
+    b[300:] = b[300]
+    rows = flat_scores([[float(u), float(v)] for u, v in zip(a, b)], columns=("a", "b"))
+    assert rows[309].anomaly_score >= streaming.ALERT
+    assert max(r.anomaly_score for r in rows[320:]) < streaming.ALERT
+
+
+def test_a_detector_saved_inside_a_flat_run_continues_it_exactly(tmp_path):
+    x = series(500)
+    x[400:] = x[400]
+    whole = flat_scores([float(v) for v in x])
+    det = streaming.Detector(["v"], None, streaming.DetectorOptions(calendar=False), seed=0)
+    first = [det.update(float(v)) for v in x[:405]]
+    det.save(str(tmp_path / "d.ohr"))
+    back = streaming.Detector.load(str(tmp_path / "d.ohr"))
+    rest = [back.update(float(v)) for v in x[405:]]
+    assert [dataclasses_astuple(r) for r in first + rest] == [dataclasses_astuple(r) for r in whole]
+    assert rest[4].anomaly_score >= streaming.ALERT  # row 409, the run's 10th
+
+
+def dataclasses_astuple(row):
+    return (row.predicted, row.raw_score, row.anomaly_score, row.out_of_range)
+
+
+def test_a_damaged_flat_run_in_a_saved_detector_is_refused(tmp_path):
+    det = streaming.Detector(["v"], None, streaming.DetectorOptions(calendar=False), seed=0)
+    for v in series(50):
+        det.update(float(v))
+    meta = {"detector": det.state_dict()}
+    meta["detector"]["runs"] = [[1.0, 0, 3]]
+    det.model.save_to_file(str(tmp_path / "bad.ohr"), meta=meta)
+    with pytest.raises(streaming.NeoError, match="damaged detector"):
+        streaming.Detector.load(str(tmp_path / "bad.ohr"))
+
+
+@pytest.mark.parametrize("kw", [{"flat_factor": 0.5}, {"flat_factor": -1.0}, {"flat_min": 1}, {"flat_min": 2.5}])
+def test_flat_line_options_are_checked(kw):
+    with pytest.raises(streaming.NeoError, match=next(iter(kw))):
+        streaming.DetectorOptions(**kw)
