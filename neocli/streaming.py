@@ -103,9 +103,13 @@ the alert level) when the smallest tail probability is ``alert_tail``.
   too: a stuck sensor, a metric gone flat, a feed that stopped updating, anywhere in the
   range (no value check sees it). The longest run is a new extreme of its own kind: on a
   noisy stream (runs of 1) the 10th equal row counts; a quantised metric that often sits
-  still for 25 rows needs a run of 31. It counts once per run, and the longest run is
-  updated when the run ends, so records must keep growing by 20% to count again
-  (``flat_factor=0`` turns this off, as it is for detectors saved before it existed).
+  still for 25 rows needs a run of 31. The longest run is updated when a run ends, so
+  records must keep growing by 20% to count again. A run counts from the row that
+  passes the bar until a row raises an alert (in a quiet period, the evidence stays
+  until the quiet period ends or a stronger event renews it), so one stuck sensor makes
+  one alert; a run that passes the bar during the warm-up is this stream's normal and
+  counts on that row only (``flat_factor=0`` turns this off, as it is for detectors
+  saved before it existed).
 * Routine events (timestamped rows): the largest evidence of each ``recurrence_slot``
   (15-minute) slot of the day, by the wall-clock time as written, is kept for the last
   days. When the same slot or a neighbour brought alert-level evidence on each of the
@@ -357,8 +361,9 @@ class DetectorOptions:
         need("extreme_tolerance", self.extreme_tolerance >= 0, ">= 0")
         need("value_min_sd", self.value_min_sd >= 0, ">= 0")
         need("extreme_evidence", self.extreme_evidence >= 1, ">= 1")
-        need("flat_factor", self.flat_factor == 0 or self.flat_factor >= 1, "0 (off) or >= 1")
-        need("flat_min", isinstance(self.flat_min, int) and self.flat_min >= 2, "an integer >= 2")
+        need("flat_factor", type(self.flat_factor) in (int, float) and math.isfinite(self.flat_factor)
+             and (self.flat_factor == 0 or self.flat_factor >= 1), "0 (off) or a finite number >= 1")
+        need("flat_min", type(self.flat_min) is int and self.flat_min >= 2, "an integer >= 2")
         # 0 turns the check (or the warm-up, or the quiet period) off.
         for name in ("level_window", "baseline_window", "calib_window", "warmup", "refractory"):
             need(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 0, "an integer >= 0")
@@ -583,8 +588,9 @@ class Detector:
         self._z_ref = (statistics.NormalDist().inv_cdf(1.0 - o.calib_tail),
                        statistics.NormalDist().inv_cdf(1.0 - o.calib_tail / 2.0))
         self._seen: Optional[list[list[float]]] = None  # [low, high] of each column's values so far
-        # [last value, length of its run of equal values, longest run before it] per column.
-        self._runs: Optional[list[list[float]]] = None
+        # Per column: [last value, length of its run of equal values, longest run before
+        # it, whether the run passed the flat-line bar without an alert yet].
+        self._runs: Optional[list[list[Any]]] = None
         self._quiet = 0
         self._alert_e = 0.0
         self._pending: Optional[tuple] = None
@@ -819,22 +825,26 @@ class Detector:
                 if x > hi + tol * (hi - lo) or x < lo - tol * (hi - lo):
                     tail /= o.extreme_evidence
                     break
-        if o.flat_factor and self._runs is not None and self._flat_record(v):
+        if o.flat_factor and self._runs is not None and any(self._flat_counts(v)):
             tail /= o.extreme_evidence
         return 0.0 if tail >= 1.0 else -math.log10(max(tail, 1e-300))
 
-    def _flat_record(self, v: list[float]) -> bool:
-        """Whether this row makes a column's run of equal values, for the first time in
-        that run, at least ``flat_min`` rows long and longer than ``flat_factor`` times
-        the longest run before it: a stuck sensor, a metric gone flat."""
+    def _flat_counts(self, v: list[float]) -> list[bool]:
+        """Per column, whether this row's value is flat-line evidence: it makes the run of
+        equal values, for the first time in that run, at least ``flat_min`` rows long and
+        longer than ``flat_factor`` times the longest run before it (a stuck sensor, a
+        metric gone flat), or it continues a run that passed that bar after the warm-up
+        and has not raised an alert since (one that passed it in a quiet period)."""
         o = self.options
-        for x, (last, run, longest) in zip(v, self._runs):
-            if x == last:
-                r = run + 1
-                bar = o.flat_factor * longest
-                if r >= o.flat_min and r > bar and not (run >= o.flat_min and run > bar):
-                    return True
-        return False
+        out = []
+        for x, (last, run, longest, pending) in zip(v, self._runs):
+            if x != last:
+                out.append(False)
+                continue
+            bar = o.flat_factor * longest
+            r = run + 1
+            out.append(pending or (r >= o.flat_min and r > bar and not (run >= o.flat_min and run > bar)))
+        return out
 
     def _fitted(self, k: int, z: float, z_ref: float, sides: float) -> float:
         """The tail probability of deviation ``z`` of kind ``k``: the calibrated Gaussian
@@ -886,14 +896,20 @@ class Detector:
             if z is not None:
                 cb.push(z)
         if self._runs is None:
-            self._runs = [[x, 1, 0] for x in v]
+            self._runs = [[x, 1, 0, False] for x in v]
         else:
-            for x, rl in zip(v, self._runs):
+            counts = self._flat_counts(v) if o.flat_factor else [False] * len(v)
+            # A run that passed the bar keeps counting until an alert has reported it, so
+            # one passing it in a quiet period alerts when that ends; in the warm-up a run
+            # is this stream's normal and counts once only, at its crossing.
+            keep = row._alert is None and self.rows >= o.warmup
+            for x, rl, c in zip(v, self._runs, counts):
                 if x == rl[0]:
                     rl[1] += 1
+                    rl[3] = c and keep
                 else:
                     rl[2] = max(rl[2], rl[1])
-                    rl[0], rl[1] = x, 1
+                    rl[0], rl[1], rl[3] = x, 1, False
         if self._seen is None:
             self._seen = [[x, x] for x in v]
         else:
@@ -966,10 +982,12 @@ class Detector:
             if det._seen is not None and len(det._seen) != len(det.columns):
                 raise ValueError("one seen range per column expected")
             runs = d.get("runs")  # absent in detectors saved before the flat-line check
-            det._runs = None if runs is None else [[float(x), int(r), int(m)] for x, r, m in runs]
-            if det._runs is not None and (len(det._runs) != len(det.columns)
-                                          or any(r < 1 or m < 0 for _, r, m in det._runs)):
-                raise ValueError("one run of equal values per column expected")
+            if runs is not None:
+                if not (isinstance(runs, list) and len(runs) == len(det.columns)
+                        and all(_good_run(rl, det.rows) for rl in runs)):
+                    raise ValueError("one run of equal values per column expected: "
+                                     "[value, run length, longest run before, passed the bar]")
+                det._runs = [[float(x), r, m, p] for x, r, m, p in runs]
             # Absent in detectors saved before the level check, the baseline check and the
             # calibrated tails (whose options turn them off, see _OPTIONS_BEFORE).
             _load_windows(d.get("levels"), det._levels, "one level window per column expected")
@@ -1009,6 +1027,16 @@ class Detector:
 #: make it work as it did (the checks they belong to off), so that it continues exactly.
 _OPTIONS_BEFORE = {"level_window": 0, "baseline_window": 0, "calib_window": 0, "recurrence_days": 0,
                    "tail_fit": 0.0, "flat_factor": 0.0}
+
+
+def _good_run(rl: Any, rows: int) -> bool:
+    """Whether ``rl`` is a saved flat-line run: a finite value, a run length in [1, rows],
+    a longest run in [0, rows] and a flag."""
+    if not (isinstance(rl, list) and len(rl) == 4):
+        return False
+    x, r, m, p = rl
+    return (type(x) in (int, float) and math.isfinite(x) and type(r) is int and type(m) is int
+            and 1 <= r <= rows and 0 <= m <= rows and type(p) is bool)
 
 
 def _load_windows(saved: Any, windows: list, mismatch: str) -> None:

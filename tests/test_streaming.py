@@ -1051,54 +1051,160 @@ def test_a_metric_that_often_sits_still_alerts_only_on_a_run_longer_than_flat_fa
     x = blocky(60, 25, seed)
     n0 = len(x)
     x += [25.5] * 60
-    # No damping after alerts, so that each row's score shows its own evidence.
-    on, off = flat_scores(x, damping=1.0), flat_scores(x, damping=1.0, flat_factor=0.0)
+    # No quiet period after alerts, so that each row's score shows its own evidence and
+    # every run that passes the bar after the warm-up alerts on that row.
+    quiet = dict(refractory=0, refractory_fraction=0.0)
+    on, off = flat_scores(x, **quiet), flat_scores(x, flat_factor=0.0, **quiet)
     differ = [i for i in range(len(x)) if on[i].anomaly_score != off[i].anomaly_score]
-    records = flat_records(x)
-    assert differ[0] == records[0]
+    assert differ == flat_records(x)
     # The last run, of 60, is the first longer than 1.2 x 25 = 30: it counts at its 31st row.
-    assert [i for i in records if i >= n0] == [n0 + 30]
+    assert [i for i in differ if i >= n0] == [n0 + 30]
     assert on[n0 + 30].anomaly_score >= streaming.ALERT > off[n0 + 30].anomaly_score
 
 
-def test_the_flat_line_check_watches_each_column():
-    a = series(500)
-    b = series(500, seed=3)
-    b[300:] = b[300]
-    rows = flat_scores([[float(u), float(v)] for u, v in zip(a, b)], columns=("a", "b"))
+@pytest.mark.parametrize("stuck", [0, 1])
+def test_the_flat_line_check_watches_each_column(stuck):
+    cols = [series(500), series(500, seed=3)]
+    cols[stuck][300:] = cols[stuck][300]
+    rows = flat_scores([[float(u), float(v)] for u, v in zip(*cols)], columns=("a", "b"))
     assert rows[309].anomaly_score >= streaming.ALERT
     assert max(r.anomaly_score for r in rows[320:]) < streaming.ALERT
 
 
-def test_a_detector_saved_inside_a_flat_run_continues_it_exactly(tmp_path):
+@pytest.mark.parametrize("cut", [405, 409, 410])
+def test_a_detector_saved_inside_a_flat_run_continues_it_exactly(tmp_path, cut):
     x = series(500)
     x[400:] = x[400]
     whole = flat_scores([float(v) for v in x])
     det = streaming.Detector(["v"], None, streaming.DetectorOptions(calendar=False), seed=0)
-    first = [det.update(float(v)) for v in x[:405]]
+    first = [det.update(float(v)) for v in x[:cut]]
     det.save(str(tmp_path / "d.ohr"))
     back = streaming.Detector.load(str(tmp_path / "d.ohr"))
-    rest = [back.update(float(v)) for v in x[405:]]
+    rest = [back.update(float(v)) for v in x[cut:]]
     assert [dataclasses_astuple(r) for r in first + rest] == [dataclasses_astuple(r) for r in whole]
-    assert rest[4].anomaly_score >= streaming.ALERT  # row 409, the run's 10th
+    assert [i for i, r in enumerate(whole) if i >= 400 and r.anomaly_score >= streaming.ALERT] == [409]
+
+
+def test_a_detector_saved_inside_a_run_keeps_the_longest_run_before_it(tmp_path):
+    """Saved between the 10th and the 31st row of a run after one of 25: the loaded
+    detector still needs 31 rows (it knows the longest run), as one uninterrupted run."""
+    x = blocky(60, 25, 1)
+    n0 = len(x)
+    x += [25.5] * 60
+    quiet = dict(refractory=0, refractory_fraction=0.0)
+    whole = flat_scores(x, **quiet)
+    det = streaming.Detector(["v"], None, streaming.DetectorOptions(calendar=False, **quiet), seed=0)
+    first = [det.update(v) for v in x[:n0 + 15]]
+    det.save(str(tmp_path / "d.ohr"))
+    back = streaming.Detector.load(str(tmp_path / "d.ohr"))
+    rest = [back.update(v) for v in x[n0 + 15:]]
+    assert [dataclasses_astuple(r) for r in first + rest] == [dataclasses_astuple(r) for r in whole]
+    assert rest[15].anomaly_score >= streaming.ALERT  # row n0 + 30
+
+
+def test_a_run_passing_the_bar_in_a_quiet_period_alerts_when_it_ends():
+    """A spike raises an alert; the sensor sticks 25 rows later, inside the quiet period
+    of 100 rows: the run still alerts, once, on the first row after the quiet period."""
+    x = series(600)
+    x[275] += 60
+    x[300:] = x[300]
+    rows = flat_scores([float(v) for v in x])
+    alerts = [i for i, r in enumerate(rows) if i >= 250 and r.anomaly_score >= streaming.ALERT]
+    assert alerts == [275, 376]
+    off = flat_scores([float(v) for v in x], flat_factor=0.0)
+    assert [i for i, r in enumerate(off) if i >= 250 and r.anomaly_score >= streaming.ALERT] == [275]
+
+
+def test_a_stream_that_starts_flat_sets_its_own_normal():
+    """200 equal rows from the start (passing the bar in the warm-up, at row 9): a later
+    stuck stretch of 220 rows is not longer than 1.2 x 200 and raises no alert; the same
+    stretch after a noisy start alerts at its 10th row."""
+    tail = list(series(500))
+    tail[250:470] = [tail[250]] * 220
+    flat_start = flat_scores([0.0] * 200 + [float(v) for v in tail])
+    noisy_start = flat_scores([float(v) for v in series(200, seed=9)] + [float(v) for v in tail])
+    assert max(r.anomaly_score for r in flat_start[450:670]) < streaming.ALERT
+    assert noisy_start[459].anomaly_score >= streaming.ALERT
+
+
+def test_score_one_in_a_flat_run_changes_nothing_and_learn_one_equals_update():
+    x = series(500)
+    x[300:] = x[300]
+    a = streaming.Detector(["v"], None, streaming.DetectorOptions(calendar=False), seed=0)
+    b = streaming.Detector(["v"], None, streaming.DetectorOptions(calendar=False), seed=0)
+    for v in x:
+        before = json.dumps(a.state_dict())
+        s = a.score_one(float(v))
+        assert json.dumps(a.state_dict()) == before
+        a.learn_one(float(v))
+        assert b.update(float(v)).anomaly_score == s
+    assert json.dumps(a.state_dict()) == json.dumps(b.state_dict())
 
 
 def dataclasses_astuple(row):
     return (row.predicted, row.raw_score, row.anomaly_score, row.out_of_range)
 
 
-def test_a_damaged_flat_run_in_a_saved_detector_is_refused(tmp_path):
+@pytest.mark.parametrize("runs", [
+    [[1.0, 0, 3, False]], [[1.0, 5, -1, False]], [[1.0, 5, 3]], [[1.0, 5, 3, False], [2.0, 1, 0, False]],
+    [], [["1", 5, 3, False]], [[1.0, "5", 3, False]], [[1.0, 2.5, 3, False]], [[1.0, True, 0, False]],
+    [[1.0, 5, 3, 1]], [[1.0, 5, 10 ** 400, False]], [[1.0, 10 ** 6, 3, False]], [{"1": 0}], "runs", 3,
+    [[[1.0], 5, 3, False]]])
+def test_a_damaged_flat_run_in_a_saved_detector_is_refused(tmp_path, runs):
     det = streaming.Detector(["v"], None, streaming.DetectorOptions(calendar=False), seed=0)
     for v in series(50):
         det.update(float(v))
     meta = {"detector": det.state_dict()}
-    meta["detector"]["runs"] = [[1.0, 0, 3]]
+    meta["detector"]["runs"] = runs
     det.model.save_to_file(str(tmp_path / "bad.ohr"), meta=meta)
-    with pytest.raises(streaming.NeoError, match="damaged detector"):
+    with pytest.raises(streaming.NeoError, match="bad.ohr.*damaged detector"):
         streaming.Detector.load(str(tmp_path / "bad.ohr"))
 
 
-@pytest.mark.parametrize("kw", [{"flat_factor": 0.5}, {"flat_factor": -1.0}, {"flat_min": 1}, {"flat_min": 2.5}])
+def test_an_old_detector_loads_with_the_flat_line_check_off_and_a_flat_run_scores_as_before():
+    # tests/data/detector_dc4c4d8.ohr (see the dc4c4d8 test above) then 25 rows of 12.0:
+    # (raw_score, anomaly_score) as commit 42da6e8, which had no flat-line check, printed them.
+    import dataclasses
+
+    old = [
+        (0.010394592209195253, 0.0891145185321055),
+        (0.003775154717004625, 0.08457748363417543),
+        (0.0075422715381137095, 0.07898183378589411),
+        (0.0032503600341442507, 0.07297805249624165),
+        (0.006204386494573555, 0.07344823954410237),
+        (0.0029467577987816185, 0.07297805249624165),
+        (0.005530414424356422, 0.07316481486770585),
+        (0.002744614233961329, 0.18171020760858034),
+        (0.004896021700915298, 0.1969133987487663),
+        (0.0025602598616387695, 0.2655560784163624),
+        (0.0044260258255235385, 0.25384553050529207),
+        (0.002406734180112835, 0.2643289292654774),
+        (0.004000564145826502, 0.2402567006649305),
+        (0.0023677303906879388, 0.2294666163978104),
+        (0.003820252644800348, 0.2119911604041818),
+        (0.002329176430066582, 0.2032415848788629),
+        (0.003644219639681978, 0.203341167285153),
+        (0.002330576673557516, 0.20330642490993883),
+        (0.0036369397639646195, 0.2034690847566249),
+        (0.0022056676316424273, 0.20355187451699938),
+        (0.0032184220253839158, 0.20316206177735474),
+        (0.0021030467651144136, 0.20333790383509245),
+        (0.003174608060362516, 0.20355798847983908),
+        (0.00210383093872224, 0.2037551052702993),
+        (0.003100397483649431, 0.20254644970174052),
+    ]
+    path = str(ROOT / "tests" / "data" / "detector_dc4c4d8.ohr")
+    det = streaming.Detector.load(path)
+    assert det.options.flat_factor == 0.0
+    assert [(r.raw_score, r.anomaly_score) for r in (det.update(12.0) for _ in old)] == old
+    on = streaming.Detector.load(path)
+    on.options = dataclasses.replace(on.options, flat_factor=1.2)
+    assert [on.update(12.0).anomaly_score for _ in old] != [a for _, a in old]
+
+
+@pytest.mark.parametrize("kw", [{"flat_factor": 0.5}, {"flat_factor": -1.0}, {"flat_factor": math.inf},
+                                {"flat_factor": True}, {"flat_factor": "1.2"}, {"flat_factor": None},
+                                {"flat_min": 1}, {"flat_min": 2.5}, {"flat_min": True}])
 def test_flat_line_options_are_checked(kw):
     with pytest.raises(streaming.NeoError, match=next(iter(kw))):
         streaming.DetectorOptions(**kw)
