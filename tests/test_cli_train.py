@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -132,7 +133,7 @@ def test_every_codec_trains_and_generates(tmp_path, codec, content, extra):
 def test_stdin_streaming_and_shell_pipeline(tmp_path):
     model = tmp_path / "m.ohr"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cli = f"{sys.executable} -m neocli"
+    cli = f"{shlex.quote(sys.executable)} -m neocli"  # quoted: a venv path may hold a space
     cmd = (f"cat text.txt | {cli} train - -o m.ohr --hidden 3x3x16 --quiet && "
            f"{cli} generate m.ohr --length 50 | wc -c")
     (tmp_path / "text.txt").write_bytes(TEXT)
