@@ -718,7 +718,9 @@ class Detector:
         surprise = -math.log(max(1.0 - raw, o.surprise_floor)) / -math.log(o.surprise_floor)
         m = self._short.mean_with(surprise)
         zs: list[float] = []
-        e = e_raw = self._evidence(v, surprise, m, out, zs)
+        # Computed once a row: the evidence reads it, the commit updates the runs with it.
+        flat = self._flat_counts(v) if o.flat_factor and self._runs is not None else None
+        e = e_raw = self._evidence(v, surprise, m, out, zs, flat is not None and any(flat))
         e_alert = -math.log10(o.alert_tail)
         slot = None
         if when is not None and o.recurrence_days:
@@ -734,7 +736,7 @@ class Detector:
             alert = e >= e_alert
         row = DetectorRow(pred, raw, score, out)
         row._alert = e if alert else None
-        return v, when, cal, np.array(cis, dtype=np.int32), lo, hi, row, surprise, m, e_raw, slot, zs
+        return v, when, cal, np.array(cis, dtype=np.int32), lo, hi, row, surprise, m, e_raw, slot, flat, zs
 
     def _recurrence(self, e: float, slot: int, e_alert: float) -> float:
         """The evidence ``e`` less the largest evidence the same time of day (this slot or
@@ -753,9 +755,11 @@ class Detector:
             return e
         return max(e - max(refs), 0.0)
 
-    def _evidence(self, v: list[float], surprise: float, m: float, out: bool, zs: list) -> float:
+    def _evidence(self, v: list[float], surprise: float, m: float, out: bool, zs: list,
+                  flat: bool = False) -> float:
         """-log10 of the smallest tail probability (see the module docstring); the
-        deviations found are appended to ``zs`` (None where there is none yet)."""
+        deviations found are appended to ``zs`` (None where there is none yet); ``flat``: this
+        row passes the flat-line bar (see :meth:`_flat_counts`)."""
         o = self.options
         tail = 1.0
         if len(self._long) >= 2:
@@ -825,7 +829,7 @@ class Detector:
                 if x > hi + tol * (hi - lo) or x < lo - tol * (hi - lo):
                     tail /= o.extreme_evidence
                     break
-        if o.flat_factor and self._runs is not None and any(self._flat_counts(v)):
+        if flat:  # a run of equal values longer than any before (see _flat_counts)
             tail /= o.extreme_evidence
         return 0.0 if tail >= 1.0 else -math.log10(max(tail, 1e-300))
 
@@ -879,7 +883,7 @@ class Detector:
 
     def _commit(self, c: tuple) -> None:
         o = self.options
-        v, when, cal, cis, lo, hi, row, surprise, m, e_raw, slot, zs = c
+        v, when, cal, cis, lo, hi, row, surprise, m, e_raw, slot, flat, zs = c
         self.model.step([cis, cal] if self.calendar else [cis], True)
         if self.adaptive:
             self.ranges = [(float(a), float(b)) for a, b in zip(lo, hi)]
@@ -898,7 +902,7 @@ class Detector:
         if self._runs is None:
             self._runs = [[x, 1, 0, False] for x in v]
         else:
-            counts = self._flat_counts(v) if o.flat_factor else [False] * len(v)
+            counts = flat or [False] * len(v)
             # A run that passed the bar keeps counting until an alert has reported it, so
             # one passing it in a quiet period alerts when that ends; in the warm-up a run
             # is this stream's normal and counts once only, at its crossing.
