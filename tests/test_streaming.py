@@ -248,7 +248,7 @@ def test_quiet_period_after_an_alert_grows_with_the_rows_read():
     for i, v in enumerate(x):
         if det.update(float(v))._alert is not None:
             quiet[i] = det._quiet
-    assert quiet and all(q == max(100, int(0.05 * i)) for i, q in quiet.items())
+    assert quiet and all(q == max(100, int(0.04 * i)) for i, q in quiet.items())
     assert max(quiet) >= 2000 and quiet[max(quiet)] > 100
 
 
@@ -319,13 +319,13 @@ def test_during_a_slow_ramp_the_level_deviates_from_the_baseline_not_from_the_la
         det = streaming.Detector(["v"], (-6, 9), streaming.DetectorOptions(calendar=False), seed=0)
         for v in x[:740]:
             det.update(float(v))
-        *_, zs = det._compute(float(x[740]), None)
+        zs = det._compute(float(x[740]), None)[12]
         z_level, z_baseline = zs[3], zs[4]
         assert z_baseline > 4.0 and z_baseline > 3.0 * z_level
         off = streaming.Detector(["v"], (-6, 9), streaming.DetectorOptions(calendar=False, baseline_window=0), seed=0)
         for v in x[:740]:
             off.update(float(v))
-        assert off._compute(float(x[740]), None)[-1][4] is None
+        assert off._compute(float(x[740]), None)[12][4] is None
 
 
 def test_save_and_load_keep_the_calibration_history(tmp_path):
@@ -634,7 +634,7 @@ def test_the_level_check_waits_for_a_full_level_window():
         det.update(v)
     det._levels[0].q.clear()  # as a detector given a level window it had not kept
     det._levels[0].s = det._levels[0].s2 = 0.0
-    zs = det._compute(112.0, None)[-1]
+    zs = det._compute(112.0, None)[12]
     assert zs[3] is None and zs[2] is not None  # the value checked, not the level of one value
     assert det.update(112.0).anomaly_score < streaming.ALERT
 
@@ -1208,3 +1208,121 @@ def test_an_old_detector_loads_with_the_flat_line_check_off_and_a_flat_run_score
 def test_flat_line_options_are_checked(kw):
     with pytest.raises(streaming.NeoError, match=next(iter(kw))):
         streaming.DetectorOptions(**kw)
+
+
+# ---------------------------------------------------------------- the seasonal check
+def daily_bumps(days=10, step=300, seed=2, missing=8):
+    """Noise around 10 at 5-minute steps with a smooth bump of +8 from 08:00 to 14:00
+    every day but day ``missing``: (values, Unix timestamps, rows per day)."""
+    rng = np.random.default_rng(seed)
+    per_day = 86400 // step
+    h = (np.arange(days * per_day) % per_day) * step / 3600.0
+    bump = np.where((h >= 8) & (h < 14), 1.0 - np.cos((h - 8) / 6 * 2 * np.pi), 0.0)
+    day = np.arange(days * per_day) // per_day
+    x = 10.0 + 4.0 * bump * (day != missing) + rng.normal(0, 0.4, len(h))
+    t0 = 1_400_000_000 - 1_400_000_000 % 86400
+    return x, [t0 + step * i for i in range(len(x))], per_day
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_day_missing_its_daily_bump_alerts_only_with_the_seasonal_check(seed):
+    """Every value of the day without its bump is one the stream shows every night, so no
+    value, level or extreme check sees it; its level against the same time yesterday does."""
+    x, ts, per_day = daily_bumps(seed=seed)
+    rng = (float(x.min()), float(x.max()))
+
+    def alerts(**kw):
+        det = streaming.Detector(["v"], rng, streaming.DetectorOptions(**kw), seed=0)
+        s = [det.update(float(v), t).anomaly_score for v, t in zip(x, ts)]
+        return [i for i, a in enumerate(s) if a >= streaming.ALERT]
+
+    start = 8 * per_day + 8 * per_day // 24  # 08:00 of the day without the bump
+    on = [i for i in alerts() if 8 * per_day <= i < 9 * per_day]
+    off = [i for i in alerts(season_window=0) if 8 * per_day <= i < 9 * per_day]
+    assert len(on) == 1 and start <= on[0] < start + 6 * per_day // 24
+    assert off == []
+
+
+def test_the_seasonal_difference_is_the_level_less_the_same_slot_yesterday():
+    """A plain re-implementation: the mean of the last 20 values against the level kept
+    for the same 15-minute slot one day before (the last row's of that slot), or for the
+    slot before it, or after it, when that slot has none."""
+    x, ts, per_day = daily_bumps(days=3, seed=5)
+    det = streaming.Detector(["v"], (float(x.min()), float(x.max())), seed=0)
+    kept = {}
+    for i, (v, t) in enumerate(zip(x, ts)):
+        wslot = t // 900
+        level, d = det._season([float(v)], wslot)[0]
+        if i < 19:
+            assert (level, d) == (None, None)
+        else:
+            want = float(np.mean(x[i - 19:i + 1]))
+            assert level == pytest.approx(want, rel=1e-12)
+            ref = kept.get(wslot - 96)
+            if ref is None:
+                ref = kept.get(wslot - 97, kept.get(wslot - 95))
+            if ref is None:
+                assert d is None and i < per_day + 20
+            else:
+                assert d == pytest.approx(want - ref, rel=1e-9, abs=1e-9)
+            kept[wslot] = level
+        det.update(float(v), t)
+    assert len(det._s_diffs[0]) > per_day
+    assert min(det._s_slots[0]) >= max(det._s_slots[0]) - 96 - 8
+
+
+def test_without_timestamps_the_seasonal_check_changes_nothing():
+    x = series(800)
+    rng = (float(x.min()), float(x.max()))
+    on = streaming.Detector(["v"], rng, seed=0)
+    off = streaming.Detector(["v"], rng, streaming.DetectorOptions(season_window=0), seed=0)
+    assert [on.update(float(v)) for v in x] == [off.update(float(v)) for v in x]
+    assert len(on._s_vals[0]) == 0 and on._s_slots[0] == {}
+
+
+@pytest.mark.parametrize("cut", [300, 2 * 288 + 101, 8 * 288 + 110])
+def test_a_detector_saved_mid_stream_continues_its_seasonal_check_exactly(tmp_path, cut):
+    x, ts, _ = daily_bumps()
+    rng = (float(x.min()), float(x.max()))
+    whole = streaming.Detector(["v"], rng, seed=0)
+    want = [whole.update(float(v), t) for v, t in zip(x, ts)]
+    first = streaming.Detector(["v"], rng, seed=0)
+    got = [first.update(float(v), t) for v, t in zip(x[:cut], ts[:cut])]
+    first.save(str(tmp_path / "d.ohr"))
+    again = streaming.Detector.load(str(tmp_path / "d.ohr"))
+    assert again._s_slots == first._s_slots
+    got += [again.update(float(v), t) for v, t in zip(x[cut:], ts[cut:])]
+    assert got == want
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: d.pop("season"),
+    lambda d: d.__setitem__("season", []),
+    lambda d: d.__setitem__("season", "x"),
+    lambda d: d["season"][0].pop("diffs"),
+    lambda d: d["season"][0].__setitem__("levels", [["5", 1.0]]),
+    lambda d: d["season"][0].__setitem__("levels", [[5, "1.0"]]),
+    lambda d: d["season"][0].__setitem__("levels", [[5, True]]),
+    lambda d: d["season"][0].__setitem__("levels", [[5.0, 1.0]]),
+    lambda d: d["season"][0].__setitem__("levels", [[5, 1.0, 2.0]]),
+    lambda d: d["season"][0].__setitem__("levels", 7),
+])
+def test_a_damaged_seasonal_state_is_refused_with_the_file_named(tmp_path, damage):
+    x, ts, _ = daily_bumps(days=2)
+    det = streaming.Detector(["v"], (float(x.min()), float(x.max())), seed=0)
+    for v, t in zip(x, ts):
+        det.update(float(v), t)
+    d = json.loads(json.dumps(det.state_dict()))
+    damage(d)
+    path = tmp_path / "bad.ohr"
+    det.model.save_to_file(str(path), meta={"detector": d})
+    with pytest.raises(streaming.NeoError, match="bad.ohr"):
+        streaming.Detector.load(str(path))
+
+
+def test_detectors_saved_before_the_seasonal_check_load_with_it_off():
+    det = streaming.Detector.load(str(ROOT / "tests" / "data" / "detector_dc4c4d8.ohr"))
+    assert det.options.season_window == 0 and len(det._calib) == 2 + 3 * len(det.columns)
+    assert streaming.DetectorOptions().season_window == 20
+    with pytest.raises(streaming.NeoError, match="season_window"):
+        streaming.DetectorOptions(season_window=-1)
