@@ -380,8 +380,10 @@ class DetectorOptions:
              and (self.flat_factor == 0 or self.flat_factor >= 1), "0 (off) or a finite number >= 1")
         need("flat_min", type(self.flat_min) is int and self.flat_min >= 2, "an integer >= 2")
         # 0 turns the check (or the warm-up, or the quiet period) off.
-        for name in ("level_window", "baseline_window", "calib_window", "warmup", "refractory", "season_window"):
+        for name in ("level_window", "baseline_window", "calib_window", "warmup", "refractory"):
             need(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 0, "an integer >= 0")
+        need("season_window", type(self.season_window) is int and 0 <= self.season_window <= 100_000,
+             "an integer in [0, 100000]")
         need("calib_tail", 0 < self.calib_tail < 0.5, "in (0, 0.5)")
         need("tail_fit", 0 <= self.tail_fit < 0.5, "in [0, 0.5)")
         need("refractory_fraction", 0 <= self.refractory_fraction <= 1, "in [0, 1]")
@@ -860,6 +862,8 @@ class Detector:
                         floor = o.value_min_sd * 2.0 * (0.5 * lh[1] - 0.5 * lh[0])
                     mu, sd = dw.mean_sd(floor)
                     z = abs(d - mu) / sd
+                    if z == math.inf:  # d - mu overflows near the largest floats; halves do not
+                        z = abs(0.5 * d - 0.5 * mu) / (0.5 * sd)
                     zs.append(z)
                     t = math.erfc(z / self._calib[k].scale(z, o.calib_tail, z_ref) / _SQRT2)
                     if o.tail_fit and t < _FIT_BELOW:
@@ -988,14 +992,17 @@ class Detector:
                 elif x > lh[1]:
                     lh[1] = x
         if season is not None:
-            keep = wslot - self._per_day - 2  # the slots a later row can still look up
+            # The slots a later row can still look up: yesterday's and its neighbours, also
+            # for a row up to an hour back (see _compute).
+            slack = -(-int(_TIME_SLACK) // o.recurrence_slot)
+            keep = wslot - self._per_day - 2 - slack
             for x, w, st, dw, (level, d) in zip(v, self._s_vals, self._s_slots, self._s_diffs, season):
                 w.push(x)
                 if d is not None:
                     dw.push(d)
                 if level is not None and math.isfinite(level):
                     st[wslot] = level
-                    if len(st) > self._per_day + 8:
+                    if len(st) > self._per_day + 8 + slack:
                         for k in [k for k in st if k < keep]:
                             del st[k]
         if slot is not None and self.rows >= o.warmup:  # warm-up evidence means nothing yet
@@ -1095,7 +1102,7 @@ class Detector:
             det._slots = {int(k): float(e) for k, e in d.get("slots", [])}
             det._quiet = int(d["quiet"])
             det._alert_e = float(d["alert_evidence"])
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:  # Overflow: an integer too large
             raise NeoError(f"'{path}': damaged detector entry in the header ({e})") from None
         return det
 
@@ -1219,12 +1226,29 @@ class _Window:
         return math.erfc(abs(x - mu) / (sd * math.sqrt(2.0)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"q": list(self.q), "s": self.s, "s2": self.s2}
+        # Sums that overflowed are stored as None (JSON has no infinity): they are
+        # recomputed from the numbers on load, as every push recomputes them then.
+        return {"q": list(self.q), "s": self.s if math.isfinite(self.s) else None,
+                "s2": self.s2 if math.isfinite(self.s2) else None}
 
     def load(self, d: dict[str, Any]) -> None:
+        """Restore a saved window; ValueError when it is damaged (more numbers than the
+        window holds, something that is not a finite number, or sums that are not numbers)."""
+        q = d["q"]
+        if not isinstance(q, list) or len(q) > self.q.maxlen:
+            raise ValueError(f"a window of {self.q.maxlen} holds a list of at most that many numbers")
+        if not all(type(a) in (int, float) and math.isfinite(a) for a in q):
+            raise ValueError("a window holds finite numbers only")
+        s, s2 = d["s"], d["s2"]
+        if s is None or s2 is None:  # overflowed when saved
+            s, s2 = _sum(q), _sum([a * a for a in q])
+        elif not (type(s) in (int, float) and type(s2) in (int, float) and math.isfinite(s)
+                  and math.isfinite(s2) and s2 >= 0):
+            raise ValueError("a window's sums are finite numbers (None when they overflowed), "
+                             "its sum of squares >= 0")
         self.q.clear()
-        self.q.extend(float(a) for a in d["q"])
-        self.s, self.s2 = float(d["s"]), float(d["s2"])
+        self.q.extend(float(a) for a in q)
+        self.s, self.s2 = float(s), float(s2)
 
 
 def _sum(values: Any) -> float:

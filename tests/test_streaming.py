@@ -1268,7 +1268,8 @@ def test_the_seasonal_difference_is_the_level_less_the_same_slot_yesterday():
             kept[wslot] = level
         det.update(float(v), t)
     assert len(det._s_diffs[0]) > per_day
-    assert min(det._s_slots[0]) >= max(det._s_slots[0]) - 96 - 8
+    # Pruned to yesterday's slots, their neighbours and an hour's slack (4 slots), in steps of 8.
+    assert max(det._s_slots[0]) - min(det._s_slots[0]) <= 96 + 8 + 4
 
 
 def test_without_timestamps_the_seasonal_check_changes_nothing():
@@ -1306,6 +1307,15 @@ def test_a_detector_saved_mid_stream_continues_its_seasonal_check_exactly(tmp_pa
     lambda d: d["season"][0].__setitem__("levels", [[5.0, 1.0]]),
     lambda d: d["season"][0].__setitem__("levels", [[5, 1.0, 2.0]]),
     lambda d: d["season"][0].__setitem__("levels", 7),
+    lambda d: d["season"][0].__setitem__("levels", [[5, 10**400]]),
+    lambda d: d["season"][0]["values"].__setitem__("q", [10**400]),
+    lambda d: d["season"][0]["values"].__setitem__("q", [1.0] * 21),
+    lambda d: d["season"][0]["values"].__setitem__("q", ["nan"]),
+    lambda d: d["season"][0]["diffs"].__setitem__("s", 10**400),
+    lambda d: d["season"][0]["diffs"].__setitem__("s", "nan"),
+    lambda d: d["season"][0]["diffs"].__setitem__("s2", -1.0),
+    lambda d: d["options"].__setitem__("season_window", 10**20),
+    lambda d: d["options"].__setitem__("level_window", 10**20),
 ])
 def test_a_damaged_seasonal_state_is_refused_with_the_file_named(tmp_path, damage):
     x, ts, _ = daily_bumps(days=2)
@@ -1326,3 +1336,80 @@ def test_detectors_saved_before_the_seasonal_check_load_with_it_off():
     assert streaming.DetectorOptions().season_window == 20
     with pytest.raises(streaming.NeoError, match="season_window"):
         streaming.DetectorOptions(season_window=-1)
+
+
+def test_the_diffs_kept_are_the_known_differences_and_count_from_the_50th():
+    x, ts, _ = daily_bumps(days=3, seed=5)
+    det = streaming.Detector(["v"], (float(x.min()), float(x.max())), seed=0)
+    ds = []
+    for v, t in zip(x, ts):
+        c = det._compute(float(v), t)
+        d = c[14][0][1]
+        assert (c[12][-1] is None) == (d is None or len(ds) < 50)
+        if d is not None:
+            ds.append(d)
+        det._commit(c)
+    assert len(ds) > 200 and list(det._s_diffs[0].q) == ds
+
+
+def test_each_columns_seasonal_deviation_is_calibrated_as_its_own_kind():
+    x, ts, _ = daily_bumps(days=3, seed=5)
+    det = streaming.Detector(["a", "b"], [(float(x.min()), float(x.max()))] * 2, seed=0)
+    assert len(det._calib) == 2 + 3 * 2 + 2
+    for v, t in zip(x, ts):
+        det.update([float(v), 2.0 * float(v)], t)
+    assert len(det._calib[8].q) > 0 and len(det._calib[9].q) > 0
+
+
+def test_the_seasonal_check_at_the_largest_floats_scores_as_at_an_everyday_scale(tmp_path):
+    """Days alternating between two levels: the same alerts at a scale of 1 and of 1e308
+    (where the differences of levels overflow unless halved), and a detector saved there
+    (its sums of squares overflowed: stored as None) continues exactly."""
+    step, days = 300, 6
+    per_day = 86400 // step
+    n = days * per_day
+    day = np.arange(n) // per_day
+    unit = np.where(day % 2 == 0, 0.8, -0.8) + 0.01 * np.random.default_rng(0).normal(size=n)
+    t0 = 1_400_000_000 - 1_400_000_000 % 86400
+    ts = [t0 + step * i for i in range(n)]
+
+    def rows(sc, cut=None):
+        det = streaming.Detector(["v"], (-0.88 * sc, 0.88 * sc), seed=0)
+        out = []
+        for i, (v, t) in enumerate(zip(unit * sc, ts)):
+            if i == cut:
+                det.save(str(tmp_path / "d.ohr"))
+                det = streaming.Detector.load(str(tmp_path / "d.ohr"))
+            out.append(det.update(float(v), t))
+        return out
+
+    big = rows(1e308)
+    assert [i for i, r in enumerate(big) if r.anomaly_score >= streaming.ALERT] == \
+        [i for i, r in enumerate(rows(1.0)) if r.anomaly_score >= streaming.ALERT]
+    assert rows(1e308, cut=3 * per_day + 7) == big
+
+
+def test_a_row_an_hour_back_still_finds_yesterdays_level():
+    """Rows up to an hour back are scored in their place (a repeated daylight-saving
+    hour): the pruning keeps the slots they look up."""
+    x, ts, per_day = daily_bumps(days=3, seed=5)
+    det = streaming.Detector(["v"], (float(x.min()), float(x.max())), seed=0)
+    for i, (v, t) in enumerate(zip(x, ts)):
+        det.update(float(v), t)
+        if i > per_day + 30:
+            back = (t - 3600) // 900
+            assert det._season([float(v)], back)[0][1] is not None, i
+
+
+def test_a_detector_saved_before_refractory_fraction_existed_loads_with_it_off(tmp_path):
+    x = series(300)
+    det = streaming.Detector(["v"], (float(x.min()), float(x.max())), seed=0)
+    for v in x:
+        det.update(float(v))
+    d = det.state_dict()
+    del d["options"]["refractory_fraction"]
+    det.model.save_to_file(str(tmp_path / "old.ohr"), meta={"detector": d})
+    assert streaming.Detector.load(str(tmp_path / "old.ohr")).options.refractory_fraction == 0.0
+    assert streaming.DetectorOptions().refractory_fraction == 0.04
+    with pytest.raises(streaming.NeoError, match="season_window"):
+        streaming.DetectorOptions(season_window=True)
