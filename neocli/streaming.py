@@ -622,6 +622,8 @@ class Detector:
         self._s_vals = [_Window(max(o.season_window, 1)) for _ in self.columns]
         self._s_slots: list[dict[int, float]] = [{} for _ in self.columns]
         self._s_diffs = [_Window(o.long_window) for _ in self.columns]
+        # Slots kept beyond yesterday's and its neighbours: those a row an hour back needs.
+        self._s_slack = -(-int(_TIME_SLACK) // o.recurrence_slot)
         if model is None:
             set_global_state(int(seed))
             model = Hierarchy(self._io_descs(), [
@@ -994,7 +996,7 @@ class Detector:
         if season is not None:
             # The slots a later row can still look up: yesterday's and its neighbours, also
             # for a row up to an hour back (see _compute).
-            slack = -(-int(_TIME_SLACK) // o.recurrence_slot)
+            slack = self._s_slack
             keep = wslot - self._per_day - 2 - slack
             for x, w, st, dw, (level, d) in zip(v, self._s_vals, self._s_slots, self._s_diffs, season):
                 w.push(x)
