@@ -1002,7 +1002,7 @@ class Detector:
                 w.push(x)
                 if d is not None:
                     dw.push(d)
-                if level is not None and math.isfinite(level):
+                if level is not None:  # a mean_with, finite for any finite values
                     st[wslot] = level
                     if len(st) > self._per_day + 8 + slack:
                         for k in [k for k in st if k < keep]:
